@@ -1,0 +1,1 @@
+"""amps-sim: simulated FoxESS-class batteries behind a fake of the Amps device-control API."""

@@ -1,0 +1,85 @@
+"""The one place that knows which error code maps to which HTTP status and how an envelope looks.
+
+Domain code raises :class:`ApiError` (or a subclass) with a code from :data:`STATUS_BY_CODE`;
+the HTTP layer turns it into the wire envelope with :func:`envelope`. Nothing else builds
+error bodies.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+STATUS_BY_CODE: dict[str, int] = {
+    "INVALID_REQUEST": 400,
+    "UNAUTHORIZED": 401,
+    "INVALID_API_KEY": 401,
+    "DEVICE_NOT_FOUND": 404,
+    "NOT_FOUND": 404,
+    "METHOD_NOT_ALLOWED": 405,
+    "CONFLICT": 409,
+    "SCHEDULER_ACTIVE": 409,
+    "SCHEDULER_FULL": 409,
+    "ACTION_NOT_CANCELLABLE": 409,
+    "DEVICE_EXISTS": 409,
+    "PAYLOAD_TOO_LARGE": 413,
+    "UNSUPPORTED_MEDIA_TYPE": 415,
+    "UNSUPPORTED_MODE": 422,
+    "UNSUPPORTED_PARAMETER": 422,
+    "UNSUPPORTED_UNIT": 422,
+    "PARAMETER_OUT_OF_RANGE": 422,
+    "EXECUTION_NOT_SUPPORTED": 422,
+    "INVALID_TIME_WINDOW": 422,
+    "START_IN_PAST": 422,
+    "START_OUT_OF_RANGE": 422,
+    "CLOCK_BACKWARDS": 422,
+    "INTERNAL_ERROR": 500,
+}
+
+
+class ApiError(Exception):
+    """A refusal the API reports to its caller in the error envelope."""
+
+    def __init__(self, code: str, message: str, details: dict[str, Any] | None = None) -> None:
+        if code not in STATUS_BY_CODE:
+            raise ValueError(f"unknown error code {code!r}")
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details or None
+
+    @property
+    def status(self) -> int:
+        return STATUS_BY_CODE[self.code]
+
+    def error_object(self) -> dict[str, Any]:
+        """The `{code, message, details?}` object, as stored in an action's `result` too."""
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details:
+            body["details"] = self.details
+        return body
+
+
+def invalid_request(errors: list[dict[str, str]], message: str = "The request is malformed.") -> ApiError:
+    return ApiError("INVALID_REQUEST", message, {"errors": errors})
+
+
+def format_instant(moment: datetime) -> str:
+    """UTC, millisecond precision, `Z` suffix: the only timestamp form on the wire."""
+    from datetime import timezone
+
+    utc = moment.astimezone(timezone.utc)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def envelope(error: ApiError, *, request_id: str, timestamp: datetime, path: str, latency_ms: int) -> dict[str, Any]:
+    return {
+        "success": False,
+        "error": error.error_object(),
+        "meta": {
+            "requestId": request_id,
+            "timestamp": format_instant(timestamp),
+            "path": path,
+            "latencyMs": max(0, int(latency_ms)),
+        },
+    }
