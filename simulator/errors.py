@@ -33,6 +33,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "START_IN_PAST": 422,
     "START_OUT_OF_RANGE": 422,
     "CLOCK_BACKWARDS": 422,
+    "SCHEDULE_REJECTED": 422,
     "INTERNAL_ERROR": 500,
 }
 
@@ -83,3 +84,11 @@ def envelope(error: ApiError, *, request_id: str, timestamp: datetime, path: str
             "latencyMs": max(0, int(latency_ms)),
         },
     }
+
+
+def failure_result(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An action's `result` after a failure the platform detected (e.g. at dispatch time)."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details:
+        error["details"] = details
+    return {"success": False, "error": error}

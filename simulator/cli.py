@@ -1,0 +1,72 @@
+"""`amps-sim`: serve the simulator, or run scenario suites against it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+
+def load_world_file(path: str | None):
+    from .validation import parse_model
+    from .world import WorldFile
+
+    if path is None:
+        text = resources.files("simulator").joinpath("worlds/default.yaml").read_text(encoding="utf-8")
+        origin = "the embedded default world"
+    else:
+        text = Path(path).read_text(encoding="utf-8")
+        origin = path
+    data = yaml.safe_load(text) or {}
+    try:
+        return parse_model(WorldFile, data, f"{origin} is not a valid world file.")
+    except Exception as exc:  # report the field-level errors and stop
+        details = getattr(exc, "details", None) or {}
+        lines = [f"  {e['path']}: {e['message']}" for e in details.get("errors", [])]
+        raise SystemExit(f"{origin} is not a valid world file:\n" + "\n".join(lines)) from None
+
+
+def serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from .web.app import create_app
+    from .web.common import TENANTS
+
+    world_file = load_world_file(args.world)
+    if args.clock:
+        clock = world_file.clock.model_copy(update={"mode": args.clock}) if world_file.clock else None
+        world_file = world_file.model_copy(update={"clock": clock or {"mode": args.clock}})
+    app = create_app(seed=args.seed)
+    spec = world_file.model_dump(exclude={"apiKey"})
+    from .world import TenantSpec
+
+    app[TENANTS].create(TenantSpec.model_validate(spec), world_file.apiKey, pinned=True)
+    print(
+        f"amps-sim serving on http://{args.host}:{args.port} "
+        f"(default tenant key {world_file.apiKey}, {len(world_file.devices)} devices, "
+        f"clock {(world_file.clock.mode if world_file.clock else 'virtual')})",
+        flush=True,
+    )
+    web.run_app(app, host=args.host, port=args.port, print=None)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="amps-sim", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_serve = sub.add_parser("serve", help="serve the public API, the control API and the specs")
+    p_serve.add_argument("--host", default="127.0.0.1")
+    p_serve.add_argument("--port", type=int, default=8080)
+    p_serve.add_argument("--world", help="a world YAML file for the default tenant (default: the embedded one)")
+    p_serve.add_argument("--clock", choices=["virtual", "realtime"], help="override the world's clock mode")
+    p_serve.add_argument("--seed", type=int, default=None, help="seed for ids and keys (default: random)")
+    p_serve.set_defaults(func=serve)
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

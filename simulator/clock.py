@@ -1,0 +1,136 @@
+"""Virtual time: a clock per tenant and a discrete-event queue.
+
+Nothing here polls. Events sit in a heap keyed by `(due, seq)`; advancing the clock pops every
+event due up to the target in order, moving `now` to each event's instant before running it so
+that handlers see the time they were scheduled for. The realtime clock differs only in how it
+learns the target: it maps the host's monotonic clock (passed in) onto virtual time.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Callable, Literal
+
+ClockMode = Literal["virtual", "realtime"]
+
+
+class ClockError(ValueError):
+    """Asked to move a clock backwards."""
+
+
+@dataclass(order=True)
+class _Entry:
+    due: datetime
+    seq: int
+    action: Callable[[], None] = field(compare=False)
+    cancelled: bool = field(default=False, compare=False)
+
+
+class EventHandle:
+    """Returned by :meth:`EventQueue.schedule`; lets the caller withdraw the event."""
+
+    __slots__ = ("_entry",)
+
+    def __init__(self, entry: _Entry) -> None:
+        self._entry = entry
+
+    @property
+    def due(self) -> datetime:
+        return self._entry.due
+
+    def cancel(self) -> None:
+        self._entry.cancelled = True
+
+
+class EventQueue:
+    def __init__(self) -> None:
+        self._heap: list[_Entry] = []
+        self._seq = 0
+
+    def schedule(self, due: datetime, action: Callable[[], None]) -> EventHandle:
+        self._seq += 1
+        entry = _Entry(due, self._seq, action)
+        heapq.heappush(self._heap, entry)
+        return EventHandle(entry)
+
+    def peek(self) -> datetime | None:
+        while self._heap and self._heap[0].cancelled:
+            heapq.heappop(self._heap)
+        return self._heap[0].due if self._heap else None
+
+    def pop_due(self, until: datetime) -> _Entry | None:
+        due = self.peek()
+        if due is None or due > until:
+            return None
+        return heapq.heappop(self._heap)
+
+    def __len__(self) -> int:
+        return sum(1 for e in self._heap if not e.cancelled)
+
+
+class Clock:
+    """A tenant's time. `now` only changes through :meth:`advance_to` (or the realtime sync)."""
+
+    def __init__(
+        self,
+        start: datetime,
+        mode: ClockMode = "virtual",
+        *,
+        monotonic: Callable[[], float] | None = None,
+        speed: float = 1.0,
+    ) -> None:
+        if start.tzinfo is None:
+            raise ValueError("clock start must be timezone-aware")
+        if mode == "realtime" and monotonic is None:
+            raise ValueError("a realtime clock needs a monotonic time source")
+        self.mode: ClockMode = mode
+        self.speed = speed
+        self._now = start.astimezone(timezone.utc)
+        self._monotonic = monotonic
+        self._anchor_wall = monotonic() if monotonic else 0.0
+        self._anchor_virtual = self._now
+        self.queue = EventQueue()
+
+    @property
+    def now(self) -> datetime:
+        return self._now
+
+    def target(self) -> datetime:
+        """Where time should be: `now` for a virtual clock, the scaled wall time for realtime."""
+        if self.mode == "virtual" or self._monotonic is None:
+            return self._now
+        elapsed = (self._monotonic() - self._anchor_wall) * self.speed
+        wall = self._anchor_virtual + timedelta(seconds=elapsed)
+        return max(wall, self._now)
+
+    def schedule(self, due: datetime, action: Callable[[], None]) -> EventHandle:
+        # An event due in the past runs at the next advance, at the current instant.
+        return self.queue.schedule(max(due, self._now), action)
+
+    def advance_to(self, until: datetime) -> int:
+        """Run every event due up to `until`, in order; returns how many ran."""
+        if until < self._now:
+            raise ClockError(f"clock cannot go backwards (now {self._now.isoformat()}, asked {until.isoformat()})")
+        processed = 0
+        while (entry := self.queue.pop_due(until)) is not None:
+            if entry.cancelled:
+                continue
+            self._now = max(self._now, entry.due)
+            entry.action()
+            processed += 1
+        self._now = until
+        if self.mode == "realtime":
+            # A jump in a realtime clock shifts its anchor, so it keeps flowing from here.
+            self._rebase()
+        return processed
+
+    def sync(self) -> int:
+        """Bring a realtime clock up to the wall; a no-op for a virtual clock."""
+        return self.advance_to(self.target()) if self.mode == "realtime" else 0
+
+    def _rebase(self) -> None:
+        if self._monotonic is not None:
+            self._anchor_wall = self._monotonic()
+            self._anchor_virtual = self._now

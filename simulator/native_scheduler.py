@@ -1,0 +1,226 @@
+"""The device-side Mode Scheduler of a FoxESS-class inverter.
+
+Groups are plant-local wall-clock minutes with no date and no zone: a group recurs every day and
+the device alone decides which instant that is. The validation reproduces the OEM's errno
+refusals so the platform meets the same failures it would meet on real hardware.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from .profiles import GroupLimits
+
+MINUTES_PER_DAY = 24 * 60
+LAST_MINUTE = MINUTES_PER_DAY - 1
+
+# FoxESS errno codes the scheduler itself can produce.
+ERRNO_BAD_PARAMETER = 40257
+ERRNO_TIME_OVERLAP = 42023
+ERRNO_SCHEDULE_ACTIVE = 44096  # raised by the OEM layer, listed here so every errno lives in one place
+
+_HHMM = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
+
+
+def format_minute(minute: int) -> str:
+    """Minute of day → "HH:MM"."""
+    if not 0 <= minute <= LAST_MINUTE:
+        raise ValueError(f"minute of day out of range: {minute}")
+    return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+def parse_minute(text: str) -> int:
+    """ "HH:MM" (00:00..23:59, two digits each) → minute of day. Anything looser is a ValueError,
+    because a lenient parse ("7:5", "24:00") would hide a client bug the real device rejects."""
+    match = _HHMM.fullmatch(text) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError(f"not a wall-clock time HH:MM between 00:00 and 23:59: {text!r}")
+    return int(match.group(1)) * 60 + int(match.group(2))
+
+
+class NativeError(Exception):
+    """A refusal from the OEM, carrying the FoxESS errno."""
+
+    def __init__(self, errno: int, message: str) -> None:
+        super().__init__(f"errno {errno}: {message}")
+        self.errno = errno
+        self.message = message
+
+
+# view key ↔ Group attribute for the optional numeric parameters.
+_PARAM_KEYS: dict[str, str] = {
+    "fdSoc": "fd_soc",
+    "fdPwr": "fd_pwr",
+    "minSocOnGrid": "min_soc_on_grid",
+    "maxSoc": "max_soc",
+}
+_VIEW_KEYS = frozenset({"start", "end", "workMode", "owner", "actionId", *_PARAM_KEYS})
+
+
+@dataclass(frozen=True)
+class Group:
+    start: int  # minute of day, plant-local wall clock
+    end: int  # minute of day, inclusive (FoxESS writes 06:59 for "until 07:00")
+    work_mode: str
+    owner: str  # "amps" marks platform rows; anything else is a foreign party
+    action_id: str | None = None
+    fd_soc: int | None = None
+    fd_pwr: int | None = None  # watts
+    min_soc_on_grid: int | None = None
+    max_soc: int | None = None
+
+    @property
+    def all_day(self) -> bool:
+        return self.start == 0 and self.end == LAST_MINUTE
+
+    def overlaps(self, other: Group) -> bool:
+        return self.start <= other.end and other.start <= self.end
+
+    def covers(self, minute: int) -> bool:
+        return self.start <= minute <= self.end
+
+    def to_view(self) -> dict[str, Any]:
+        view: dict[str, Any] = {
+            "start": format_minute(self.start),
+            "end": format_minute(self.end),
+            "workMode": self.work_mode,
+            "owner": self.owner,
+        }
+        for key, attr in _PARAM_KEYS.items():
+            value = getattr(self, attr)
+            if value is not None:
+                view[key] = value
+        if self.action_id is not None:
+            view["actionId"] = self.action_id
+        return view
+
+    @classmethod
+    def from_view(cls, data: dict[str, Any]) -> Group:
+        """Inverse of :meth:`to_view`. Unknown keys and wrong types are ValueErrors, as the real
+        device refuses keys it does not know rather than ignoring them."""
+        unknown = set(data) - _VIEW_KEYS
+        if unknown:
+            raise ValueError(f"unknown group keys: {sorted(unknown)}")
+        for key in ("start", "end", "workMode"):
+            if key not in data:
+                raise ValueError(f"group is missing {key!r}")
+        work_mode, owner = data["workMode"], data.get("owner", "homeowner_app")
+        action_id = data.get("actionId")
+        if not isinstance(work_mode, str) or not isinstance(owner, str):
+            raise ValueError("workMode and owner must be strings")
+        if action_id is not None and not isinstance(action_id, str):
+            raise ValueError("actionId must be a string")
+        params: dict[str, int | None] = {}
+        for key, attr in _PARAM_KEYS.items():
+            value = data.get(key)
+            # bool is an int subclass; a true/false here is a client bug, not 1/0.
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ValueError(f"{key} must be an integer")
+            params[attr] = value
+        return cls(
+            start=parse_minute(data["start"]),
+            end=parse_minute(data["end"]),
+            work_mode=work_mode,
+            owner=owner,
+            action_id=action_id,
+            **params,
+        )
+
+
+def _describe(group: Group) -> str:
+    return f"{format_minute(group.start)}-{format_minute(group.end)} {group.work_mode}"
+
+
+class NativeScheduler:
+    """The flag plus the stored group list, in slot order."""
+
+    def __init__(
+        self,
+        max_group_count: int,
+        limits: GroupLimits,
+        work_modes: list[str],
+        *,
+        enabled: bool = False,
+        groups: Iterable[Group] = (),
+        readback_reorder: bool = False,
+    ) -> None:
+        if max_group_count < 1:
+            raise ValueError("a native scheduler needs at least one slot")
+        self.max_group_count = max_group_count
+        self.limits = limits
+        self.work_modes = tuple(work_modes)
+        self.readback_reorder = readback_reorder
+        self.enabled = enabled
+        self.groups: tuple[Group, ...] = ()
+        self.replace(groups)
+
+    def validate(self, groups: Iterable[Group]) -> None:
+        groups = list(groups)
+        if len(groups) > self.max_group_count:
+            raise NativeError(
+                ERRNO_BAD_PARAMETER,
+                f"too many groups: {len(groups)} given, the device has {self.max_group_count} slots",
+            )
+        for group in groups:
+            self._validate_one(group)
+        for group in groups:
+            if group.all_day and len(groups) > 1:
+                raise NativeError(ERRNO_TIME_OVERLAP, "time overlap: an all-day group cannot sit beside other groups")
+        for i, first in enumerate(groups):
+            for second in groups[i + 1 :]:
+                if first.overlaps(second):
+                    raise NativeError(ERRNO_TIME_OVERLAP, f"time overlap: {_describe(first)} and {_describe(second)}")
+
+    def _validate_one(self, group: Group) -> None:
+        def refuse(reason: str) -> NativeError:
+            return NativeError(ERRNO_BAD_PARAMETER, f"{reason} (group {group.start}-{group.end})")
+
+        for name in ("start", "end"):
+            value = getattr(group, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= LAST_MINUTE:
+                raise refuse(f"{name} is not a minute of day: {value!r}")
+        if group.start > group.end:
+            # The device has no notion of a group crossing midnight; it takes two groups.
+            raise refuse(f"start {format_minute(group.start)} is after end {format_minute(group.end)}")
+        if group.work_mode not in self.work_modes:
+            raise refuse(f"unknown work mode {group.work_mode!r}")
+        ranges = {
+            "fdSoc": (group.fd_soc, self.limits.fd_soc),
+            "minSocOnGrid": (group.min_soc_on_grid, self.limits.min_soc_on_grid),
+            "maxSoc": (group.max_soc, self.limits.max_soc),
+            "fdPwr": (group.fd_pwr, (0, self.limits.fd_pwr_max_w)),
+        }
+        for key, (value, (low, high)) in ranges.items():
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise refuse(f"{key} {value!r} outside {low}..{high}")
+        if group.min_soc_on_grid is not None and group.fd_soc is not None and group.min_soc_on_grid > group.fd_soc:
+            raise refuse(f"minSocOnGrid {group.min_soc_on_grid} is above fdSoc {group.fd_soc}")
+
+    def replace(self, groups: Iterable[Group]) -> None:
+        """Store `groups` as the whole list, or nothing at all when any rule fails."""
+        groups = tuple(groups)
+        self.validate(groups)
+        self.groups = groups
+
+    def set_enabled(self, flag: bool) -> None:
+        self.enabled = bool(flag)
+
+    def read_back(self) -> list[Group]:
+        # Reported on hardware: a row written to slot 1 comes back in the last used slot.
+        # Reversing the stored order reproduces that, so index-matching clients break here too.
+        return list(reversed(self.groups)) if self.readback_reorder else list(self.groups)
+
+    def active_group(self, minute: int) -> Group | None:
+        for group in self.groups:
+            if group.covers(minute):
+                return group
+        return None
+
+    def boundaries(self) -> list[int]:
+        """Minutes of day at which the covering group may change."""
+        marks = {g.start for g in self.groups} | {g.end + 1 for g in self.groups if g.end + 1 < MINUTES_PER_DAY}
+        return sorted(marks)

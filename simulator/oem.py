@@ -1,0 +1,124 @@
+"""The OEM boundary: how the platform reaches a device.
+
+The platform never touches a device's state directly; it calls an :class:`OemGateway`, which
+applies the device's own rules (the native scheduler's errno refusals, the imperative-write block
+while the scheduler flag is on) and any injected faults. Each gateway method is one OEM call; an
+injected fault is consumed by the next call, whichever it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Sequence
+
+from .battery import Drive
+from .device import Device
+from .native_scheduler import Group, NativeError
+
+FaultKind = Literal["oem_timeout", "oem_reject", "offline", "transient"]
+FAULT_KINDS: tuple[str, ...] = ("oem_timeout", "oem_reject", "offline", "transient")
+
+
+class OemFailure(Exception):
+    """An OEM call that did not go through. `code` is what lands in an action's errorCode."""
+
+    def __init__(self, code: str, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.retryable = retryable
+
+
+class SchedulerBlocked(OemFailure):
+    """errno 44096: the device refuses imperative writes while its schedule is active."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "SCHEDULER_ACTIVE",
+            "Native scheduler is active; clear it before issuing a direct command.",
+            retryable=False,
+        )
+
+
+_FAULT_OUTCOMES: dict[str, tuple[str, str, bool]] = {
+    "oem_timeout": ("OEM_TIMEOUT", "The OEM cloud did not answer in time.", True),
+    "transient": ("OEM_TRANSIENT_FAILURE", "The OEM cloud reported a transient failure (errno 41200).", True),
+    "offline": ("DEVICE_OFFLINE", "The device is offline.", True),
+    "oem_reject": ("OEM_REJECTED", "The OEM rejected the command.", False),
+}
+
+
+@dataclass
+class Fault:
+    kind: str
+    remaining: int
+
+    def view(self) -> dict[str, object]:
+        return {"kind": self.kind, "remaining": self.remaining}
+
+
+class FaultPlan:
+    """Faults queued for one device, consumed in order by its OEM calls."""
+
+    def __init__(self) -> None:
+        self.faults: list[Fault] = []
+
+    def add(self, kind: str, times: int) -> None:
+        if kind not in _FAULT_OUTCOMES:
+            raise ValueError(f"unknown fault kind {kind!r}")
+        self.faults.append(Fault(kind, times))
+
+    def take(self) -> OemFailure | None:
+        while self.faults and self.faults[0].remaining <= 0:
+            self.faults.pop(0)
+        if not self.faults:
+            return None
+        fault = self.faults[0]
+        fault.remaining -= 1
+        code, message, retryable = _FAULT_OUTCOMES[fault.kind]
+        if fault.remaining == 0:
+            self.faults.pop(0)
+        return OemFailure(code, message, retryable=retryable)
+
+    def view(self) -> list[dict[str, object]]:
+        return [f.view() for f in self.faults if f.remaining > 0]
+
+
+class OemGateway:
+    """In-process adapter to one simulated device."""
+
+    def __init__(self, device: Device, faults: FaultPlan) -> None:
+        self.device = device
+        self.faults = faults
+
+    def _call(self) -> None:
+        failure = self.faults.take()
+        if failure is not None:
+            raise failure
+
+    def read_scheduler(self) -> tuple[bool, list[Group]]:
+        """One native read: the flag and the groups, in the order the device returns them."""
+        self._call()
+        scheduler = self.device.scheduler
+        if scheduler is None:
+            return False, []
+        return scheduler.enabled, list(scheduler.read_back())
+
+    def write_groups(self, groups: Sequence[Group], now: datetime) -> None:
+        self._call()
+        try:
+            self.device.replace_groups(list(groups), now)
+        except NativeError as exc:
+            raise OemFailure("OEM_REJECTED", f"The OEM refused the schedule (errno {exc.errno}): {exc.message}", retryable=False) from exc
+
+    def set_scheduler_enabled(self, flag: bool, now: datetime) -> None:
+        self._call()
+        self.device.set_scheduler_enabled(flag, now)
+
+    def write_mode(self, drive: Drive, now: datetime) -> None:
+        self._call()
+        scheduler = self.device.scheduler
+        if scheduler is not None and scheduler.enabled and self.device.profile.blocks_imperative_while_scheduled:
+            raise SchedulerBlocked()
+        self.device.set_imperative(drive, now)

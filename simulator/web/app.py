@@ -1,0 +1,84 @@
+"""The app factory and the one error middleware that turns every refusal into the envelope."""
+
+from __future__ import annotations
+
+import logging
+import random
+import string
+import time
+from datetime import datetime, timezone
+from typing import Callable
+
+from aiohttp import web
+
+from ..errors import ApiError, envelope
+from ..world import Tenants, TenantSpec
+from . import control, public
+from .common import MAX_BODY_BYTES, TENANTS, WORLD_KEY, render
+
+log = logging.getLogger("amps_sim.web")
+REQUEST_IDS: web.AppKey[random.Random] = web.AppKey("request_ids", random.Random)
+WALL_CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("wall_clock", object)  # type: ignore[arg-type]
+_ALNUM = string.ascii_letters + string.digits
+
+
+def _http_error(exc: web.HTTPException) -> ApiError:
+    if exc.status == 405:
+        return ApiError("METHOD_NOT_ALLOWED", "This method is not allowed on this path.")
+    if exc.status == 413:
+        return ApiError("PAYLOAD_TOO_LARGE", f"The request body is larger than {MAX_BODY_BYTES} bytes.")
+    if exc.status == 404:
+        return ApiError("NOT_FOUND", "No such resource.")
+    return ApiError("INVALID_REQUEST", exc.reason or "The request could not be handled.")
+
+
+@web.middleware
+async def error_envelope(request: web.Request, handler):  # type: ignore[no-untyped-def]
+    started = time.perf_counter()
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        error, headers = exc, {}
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        error = _http_error(exc)
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else {}
+    except Exception:  # a real bug: answer in the envelope and keep serving
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        error, headers = ApiError("INTERNAL_ERROR", "The simulator hit an internal error."), {}
+    world = request.get(WORLD_KEY)
+    moment = world.clock.now if world is not None else request.app[WALL_CLOCK]()
+    rid = "req_" + "".join(request.app[REQUEST_IDS].choice(_ALNUM) for _ in range(8))
+    body = envelope(
+        error,
+        request_id=rid,
+        timestamp=moment,
+        path=request.path,
+        latency_ms=round((time.perf_counter() - started) * 1000),
+    )
+    response = render(body, status=error.status)
+    response.headers.update(headers)
+    return response
+
+
+def create_app(
+    tenants: Tenants | None = None,
+    *,
+    seed: int | None = None,
+    wall_clock: Callable[[], datetime] | None = None,
+    monotonic: Callable[[], float] | None = None,
+) -> web.Application:
+    """Build the simulator's HTTP app. Pass `tenants` to share a registry with the caller."""
+    rng = random.Random(seed)
+    wall = wall_clock or (lambda: datetime.now(timezone.utc))
+    app = web.Application(middlewares=[error_envelope], client_max_size=MAX_BODY_BYTES)
+    app[TENANTS] = tenants or Tenants(random.Random(rng.getrandbits(64)), monotonic or time.monotonic, wall)
+    app[REQUEST_IDS] = random.Random(rng.getrandbits(64))
+    app[WALL_CLOCK] = wall
+    app.add_routes(public.routes)
+    app.add_routes(control.routes)
+    return app
+
+
+__all__ = ["create_app", "TENANTS", "TenantSpec"]

@@ -1,0 +1,63 @@
+"""What every handler shares: the tenant lookup, JSON bodies, and rendering."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from ..errors import ApiError, invalid_request
+from ..world import Tenants, World
+
+TENANTS: web.AppKey[Tenants] = web.AppKey("tenants", Tenants)
+WORLD_KEY = "amps.world"
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def tenant(request: web.Request) -> World:
+    """The caller's world, brought up to date with its clock."""
+    key = request.headers.get("x-api-key")
+    if key is None or key == "":
+        raise ApiError("UNAUTHORIZED", "Missing API key: send it in the x-api-key header.")
+    world = request.app[TENANTS].get(key)
+    if world is None:
+        raise ApiError("INVALID_API_KEY", "The API key is not valid.")
+    request[WORLD_KEY] = world
+    world.clock.sync()
+    return world
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+async def json_body(request: web.Request, *, required: bool = True) -> Any:
+    """The request's JSON document; None when absent and not required."""
+    raw = await request.read()
+    if not raw.strip():
+        if required:
+            raise invalid_request([{"path": "(body)", "message": "a JSON body is required"}], "The request body is missing.")
+        return None
+    content_type = request.headers.get("Content-Type", "")
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise ApiError(
+            "UNSUPPORTED_MEDIA_TYPE",
+            f"Send the body as application/json (got '{media or 'no content type'}').",
+            {"contentType": media or None} if media else None,
+        )
+    try:
+        text = raw.decode("utf-8")
+        return json.loads(text, parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        message = str(exc) if not isinstance(exc, RecursionError) else "nested too deeply"
+        raise invalid_request([{"path": "(body)", "message": message[:200]}], "The request body is not valid JSON.") from None
+
+
+def render(body: Any, status: int = 200) -> web.Response:
+    return web.json_response(body, status=status, dumps=_dumps)
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False)

@@ -1,0 +1,89 @@
+"""The `/_sim` control API: shape a tenant's world. Scoped to the caller's key."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..world import TenantSpec
+from ..validation import parse_model
+from .common import TENANTS, json_body, render, tenant
+from .specs import CONTROL_SPEC_PATH
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/_sim/tenants")
+async def create_tenant(request: web.Request) -> web.Response:
+    body = await json_body(request, required=False)
+    spec = parse_model(TenantSpec, body if body is not None else {}, "The tenant spec is not valid.")
+    world = request.app[TENANTS].create(spec)
+    return render({"apiKey": world.api_key}, status=201)
+
+
+@routes.get("/_sim/clock")
+async def get_clock(request: web.Request) -> web.Response:
+    return render(tenant(request).clock_view())
+
+
+@routes.post("/_sim/clock/advance")
+async def advance_clock(request: web.Request) -> web.Response:
+    world = tenant(request)
+    body = await json_body(request)
+    world.clock.sync()
+    return render(world.advance(body))
+
+
+@routes.post("/_sim/reset")
+async def reset(request: web.Request) -> web.Response:
+    world = tenant(request)
+    await request.read()
+    world.reset()
+    return render(world.clock_view())
+
+
+@routes.get("/_sim/devices")
+async def list_devices(request: web.Request) -> web.Response:
+    return render({"devices": tenant(request).device_views()})
+
+
+@routes.post("/_sim/devices")
+async def create_device(request: web.Request) -> web.Response:
+    world = tenant(request)
+    body = await json_body(request)
+    return render(world.add_device(body), status=201)
+
+
+@routes.get("/_sim/devices/{deviceId}")
+async def get_device(request: web.Request) -> web.Response:
+    return render(tenant(request).device_view(request.match_info["deviceId"]))
+
+
+@routes.delete("/_sim/devices/{deviceId}")
+async def delete_device(request: web.Request) -> web.Response:
+    tenant(request).remove_device(request.match_info["deviceId"])
+    return web.Response(status=204)
+
+
+@routes.put("/_sim/devices/{deviceId}/scheduler")
+async def put_scheduler(request: web.Request) -> web.Response:
+    world = tenant(request)
+    world.platform.slot(request.match_info["deviceId"])
+    body = await json_body(request)
+    world.clock.sync()
+    return render(world.write_scheduler(request.match_info["deviceId"], body))
+
+
+@routes.post("/_sim/devices/{deviceId}/faults")
+async def inject_fault(request: web.Request) -> web.Response:
+    world = tenant(request)
+    world.platform.slot(request.match_info["deviceId"])
+    body = await json_body(request)
+    return render(world.inject_fault(request.match_info["deviceId"], body))
+
+
+@routes.get("/_sim/openapi.yaml")
+async def control_openapi(request: web.Request) -> web.Response:
+    return web.Response(body=CONTROL_SPEC_PATH.read_bytes(), content_type="application/yaml")
+
+
+__all__ = ["routes", "parse_model"]

@@ -1,0 +1,88 @@
+"""The public Amps API: parse, make one domain call, render."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..actions import ACTION_STATES
+from ..errors import ApiError
+from .common import json_body, render, tenant
+from .specs import PUBLIC_SPEC_PATH
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/battery")
+async def list_batteries(request: web.Request) -> web.Response:
+    world = tenant(request)
+    return render({"devices": [world.platform.device_read(device_id) for device_id in world.slots]})
+
+
+@routes.get("/battery/{deviceId}")
+async def get_battery(request: web.Request) -> web.Response:
+    world = tenant(request)
+    return render(world.platform.device_read(request.match_info["deviceId"]))
+
+
+@routes.post("/battery/{deviceId}")
+async def push(request: web.Request) -> web.Response:
+    world = tenant(request)
+    device_id = request.match_info["deviceId"]
+    world.platform.slot(device_id)
+    body = await json_body(request)
+    # Time may have moved while the body arrived; the push is judged at the instant it is handled.
+    world.clock.sync()
+    action = world.platform.push(device_id, body)
+    return render(action.accepted(), status=202)
+
+
+def _int_query(request: web.Request, name: str, default: int, low: int, high: int | None) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw, 10)
+    except ValueError:
+        value = None
+    if value is None or value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise ApiError(
+            "INVALID_REQUEST",
+            f"Query parameter '{name}' must be an integer {bound}.",
+            {"errors": [{"path": f"query.{name}", "message": f"must be an integer {bound}"}]},
+        )
+    return value
+
+
+@routes.get("/actions")
+async def list_actions(request: web.Request) -> web.Response:
+    world = tenant(request)
+    state = request.query.get("state")
+    if state is not None and state not in ACTION_STATES:
+        raise ApiError(
+            "INVALID_REQUEST",
+            f"Query parameter 'state' must be one of: {', '.join(ACTION_STATES)}.",
+            {"errors": [{"path": "query.state", "message": "unknown state"}]},
+        )
+    limit = _int_query(request, "limit", 20, 1, 100)
+    offset = _int_query(request, "offset", 0, 0, None)
+    return render(world.platform.list_actions(request.query.get("deviceId"), state, limit, offset))
+
+
+@routes.get("/actions/{actionId}")
+async def get_action(request: web.Request) -> web.Response:
+    world = tenant(request)
+    return render(world.platform.action(request.match_info["actionId"]).record())
+
+
+@routes.post("/actions/{actionId}/cancel")
+async def cancel_action(request: web.Request) -> web.Response:
+    world = tenant(request)
+    await request.read()
+    world.clock.sync()
+    return render(world.platform.cancel(request.match_info["actionId"]).record())
+
+
+@routes.get("/openapi.yaml")
+async def openapi(request: web.Request) -> web.Response:
+    return web.Response(body=PUBLIC_SPEC_PATH.read_bytes(), content_type="application/yaml")
