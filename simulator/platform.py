@@ -407,18 +407,20 @@ class Platform:
                     slot.platform_enabled_flag = False
                 gateway.write_mode(drive, now)
         except ApiError as refusal:
-            result = failure_result(refusal.code, refusal.message, refusal.details)
-            self._at(action, latencies.complete_s, lambda: self._fail(action, refusal.code, refusal.message, result))
+            code, message, result = refusal.code, refusal.message, failure_result(refusal.code, refusal.message, refusal.details)
+            delay = latencies.complete_s
         except SchedulerBlocked as blocked:
-            self._at(action, latencies.reject_s, lambda: self._fail(action, blocked.code, blocked.message, None))
+            code, message, result, delay = blocked.code, blocked.message, None, latencies.reject_s
         except OemFailure as failure:
             if failure.retryable and action.attempts < DISPATCH_MAX_ATTEMPTS:
                 action.pending.append(self.clock.schedule(now + DISPATCH_RETRY_DELAY, lambda: self._dispatch(action)))
                 return
-            result = failure_result(failure.code, failure.message, {"attempts": action.attempts})
-            self._at(action, latencies.complete_s, lambda: self._fail(action, failure.code, failure.message, result))
+            code, message = failure.code, failure.message
+            result, delay = failure_result(code, message, {"attempts": action.attempts}), latencies.complete_s
         else:
             self._at(action, latencies.complete_s, lambda: self._complete(action))
+            return
+        self._at(action, delay, lambda: self._fail(action, code, message, result))
 
     def _write_window(self, slot: DeviceSlot, action: Action, drive: Drive, now: datetime) -> None:
         assert action.start_wall is not None and action.end_wall is not None and action.end is not None

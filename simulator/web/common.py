@@ -11,7 +11,7 @@ from ..errors import ApiError, invalid_request
 from ..world import Tenants, World
 
 TENANTS: web.AppKey[Tenants] = web.AppKey("tenants", Tenants)
-WORLD_KEY = "amps.world"
+WORLD_KEY: web.RequestKey[World] = web.RequestKey("world", World)
 MAX_BODY_BYTES = 1024 * 1024
 
 

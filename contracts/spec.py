@@ -1,0 +1,334 @@
+"""The one place that checks an HTTP response against an OpenAPI 3.1 document.
+
+OpenAPI 3.1 schemas are JSON Schema 2020-12, so each response schema is compiled into a
+:class:`jsonschema.Draft202012Validator` whose ``$ref``s resolve against the whole document,
+registered once in a :class:`referencing.Registry`. Validators are built on first use per
+(operation, status, media type) and kept, so checking a response costs one schema walk.
+
+Format assertions stay off: the documents carry their rules as patterns, which every
+validator applies the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+__all__ = [
+    "ResponseValidator",
+    "SpecViolation",
+    "control_spec_path",
+    "load_control",
+    "load_public",
+    "public_spec_path",
+]
+
+_HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+_PACKAGE_DIR = Path(__file__).resolve().parent
+_REPO_ROOT = _PACKAGE_DIR.parent
+_TEMPLATE_PARAM = re.compile(r"\{[^/{}]+\}")
+
+_YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass(frozen=True, slots=True)
+class SpecViolation:
+    """One way a response departs from the document.
+
+    ``pointer`` is a JSON pointer into the response body ("" for the body as a whole);
+    ``rule`` names what was broken: a JSON Schema keyword (``enum``, ``required``,
+    ``additionalProperties``, ...) or one of ``operation-undocumented``,
+    ``status-undocumented``, ``content-type``, ``body-missing``, ``body-unexpected``,
+    ``json``.
+    """
+
+    pointer: str
+    rule: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.pointer or '/'} [{self.rule}] {self.message}"
+
+
+def _escape(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+def _pointer(parts: Iterator[Any] | Any) -> str:
+    return "".join("/" + _escape(str(part)) for part in parts)
+
+
+def _media_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def _is_json_media(media: str) -> bool:
+    return media == "application/json" or media.endswith("+json")
+
+
+@dataclass(frozen=True, slots=True)
+class _Template:
+    template: str
+    regex: re.Pattern[str]
+    params: int
+    item: Mapping[str, Any]
+
+
+class ResponseValidator:
+    """Checks (method, path, status, body, content type) against one OpenAPI document."""
+
+    def __init__(self, document: Mapping[str, Any], *, source: str = "<memory>") -> None:
+        self.document = document
+        self.source = source
+        self._base_uri = "urn:amps-sim:openapi"
+        resource = Resource.from_contents(document, default_specification=DRAFT202012)
+        self._registry: Registry[Any] = Registry().with_resource(self._base_uri, resource)
+        self._templates = self._compile_templates(document.get("paths") or {})
+        self._validators: dict[tuple[str, str, str, str], Draft202012Validator | None] = {}
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "ResponseValidator":
+        path = Path(path)
+        with path.open("r", encoding="utf-8") as handle:
+            document = yaml.load(handle, Loader=_YamlLoader)
+        if not isinstance(document, dict) or "paths" not in document:
+            raise ValueError(f"{path} is not an OpenAPI document")
+        return cls(document, source=str(path))
+
+    # ---- operations ------------------------------------------------------------------------
+
+    def _compile_templates(self, paths: Mapping[str, Any]) -> list[_Template]:
+        compiled = []
+        for template, item in paths.items():
+            item, _ = self._resolve(item, "/paths/" + _escape(template))
+            pattern = "".join(
+                "[^/]+" if _TEMPLATE_PARAM.fullmatch(piece) else re.escape(piece)
+                for piece in re.split(r"(\{[^/{}]+\})", template)
+                if piece
+            )
+            params = len(_TEMPLATE_PARAM.findall(template))
+            compiled.append(_Template(template, re.compile(pattern), params, item))
+        # A concrete path wins over a templated one that also matches (OpenAPI's rule).
+        compiled.sort(key=lambda t: (t.params, -len(t.template)))
+        return compiled
+
+    def operations(self) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
+        """Every documented ``(METHOD, template, operation)``."""
+        for entry in self._templates:
+            for method in _HTTP_METHODS:
+                if method in entry.item:
+                    yield method.upper(), entry.template, entry.item[method]
+
+    def find_operation(self, method: str, path: str) -> tuple[str, dict[str, Any]] | None:
+        """The template a concrete path matches and its operation for ``method``, if documented."""
+        path = path.split("?", 1)[0].split("#", 1)[0]
+        verb = method.lower()
+        for entry in self._templates:
+            if entry.regex.fullmatch(path):
+                operation = entry.item.get(verb)
+                if operation is None:
+                    return None
+                return entry.template, operation
+        return None
+
+    # ---- validation ------------------------------------------------------------------------
+
+    def validate(
+        self,
+        method: str,
+        path: str,
+        status: int,
+        body: bytes | str | dict[str, Any] | list[Any] | None,
+        content_type: str | None,
+    ) -> list[SpecViolation]:
+        found = self.find_operation(method, path)
+        if found is None:
+            return [SpecViolation("", "operation-undocumented", f"{method.upper()} {path} is not documented")]
+        template, operation = found
+        verb = method.lower()
+        responses_pointer = f"/paths/{_escape(template)}/{verb}/responses"
+        responses, responses_pointer = self._resolve(operation.get("responses") or {}, responses_pointer)
+
+        status_key = next(
+            (key for key in (str(status), f"{status // 100}XX", "default") if key in responses),
+            None,
+        )
+        if status_key is None:
+            documented = ", ".join(sorted(responses))
+            return [
+                SpecViolation(
+                    "",
+                    "status-undocumented",
+                    f"{method.upper()} {template} documents {documented}, not {status}",
+                )
+            ]
+        response, response_pointer = self._resolve(
+            responses[status_key], f"{responses_pointer}/{_escape(status_key)}"
+        )
+        content: Mapping[str, Any] = response.get("content") or {}
+        has_body = body is not None and not (isinstance(body, (bytes, str)) and len(body) == 0)
+
+        if not content:
+            if has_body:
+                return [SpecViolation("", "body-unexpected", f"status {status} is documented without a body")]
+            return []
+        if not has_body:
+            return [SpecViolation("", "body-missing", f"status {status} is documented with a body")]
+
+        media = self._pick_media(content, content_type, body)
+        if media is None:
+            documented = ", ".join(content)
+            shown = content_type if content_type else "no Content-Type"
+            return [SpecViolation("", "content-type", f"got {shown}, documented: {documented}")]
+
+        instance, problem = self._decode(body, media)
+        if problem is not None:
+            return [problem]
+        validator = self._validator_for(template, verb, status_key, media, response_pointer, content)
+        if validator is None:
+            return []
+        violations = [v for error in validator.iter_errors(instance) for v in _violations_from(error)]
+        violations.sort(key=lambda v: (v.pointer, v.rule))
+        return violations
+
+    def _pick_media(self, content: Mapping[str, Any], content_type: str | None, body: Any) -> str | None:
+        if content_type is None:
+            # A body handed over already parsed carries no header; treat it as the JSON body.
+            if isinstance(body, (dict, list)):
+                return next((media for media in content if _is_json_media(media.lower())), None)
+            return None
+        media = _media_type(content_type)
+        major = media.split("/", 1)[0]
+        for candidate in (media, f"{major}/*", "*/*"):
+            for documented in content:
+                if documented.lower() == candidate:
+                    return documented
+        return None
+
+    @staticmethod
+    def _decode(body: Any, media: str) -> tuple[Any, SpecViolation | None]:
+        if isinstance(body, (dict, list)):
+            return body, None
+        if _is_json_media(media.lower()):
+            try:
+                return json.loads(body), None
+            except (ValueError, UnicodeDecodeError) as exc:
+                return None, SpecViolation("", "json", f"body is not valid JSON: {exc}")
+        if isinstance(body, bytes):
+            try:
+                return body.decode("utf-8"), None
+            except UnicodeDecodeError as exc:
+                return None, SpecViolation("", "encoding", f"body is not UTF-8 text: {exc}")
+        return body, None
+
+    def _validator_for(
+        self,
+        template: str,
+        verb: str,
+        status_key: str,
+        media: str,
+        response_pointer: str,
+        content: Mapping[str, Any],
+    ) -> Draft202012Validator | None:
+        key = (template, verb, status_key, media)
+        try:
+            return self._validators[key]
+        except KeyError:
+            pass
+        validator: Draft202012Validator | None = None
+        if isinstance(content.get(media), Mapping) and "schema" in content[media]:
+            target = f"{self._base_uri}#{response_pointer}/content/{_escape(media)}/schema"
+            validator = Draft202012Validator({"$ref": target}, registry=self._registry)
+        self._validators[key] = validator
+        return validator
+
+    def _resolve(self, node: Any, pointer: str) -> tuple[Any, str]:
+        """Follow local ``$ref``s (responses, path items) to the object and the pointer it lives at."""
+        seen = set()
+        while isinstance(node, Mapping) and isinstance(node.get("$ref"), str):
+            ref = node["$ref"]
+            if not ref.startswith("#/") or ref in seen:
+                raise ValueError(f"{self.source}: cannot follow $ref {ref!r}")
+            seen.add(ref)
+            pointer = ref[1:]
+            node = self.document
+            for token in pointer.split("/")[1:]:
+                node = node[token.replace("~1", "/").replace("~0", "~")]
+        return node, pointer
+
+
+def _violations_from(error: ValidationError) -> Iterator[SpecViolation]:
+    where = _pointer(error.absolute_path)
+    rule = error.validator if isinstance(error.validator, str) else "false-schema"
+    instance = error.instance
+    if rule == "required" and isinstance(instance, dict):
+        missing = [name for name in error.validator_value if name not in instance]
+        named = next((name for name in missing if error.message.startswith(repr(name))), None)
+        name = named if named is not None else (missing[0] if missing else None)
+        yield SpecViolation(
+            f"{where}/{_escape(name)}" if name is not None else where,
+            rule,
+            f"required property {name!r} is missing" if name is not None else error.message,
+        )
+        return
+    if rule == "additionalProperties" and error.validator_value is False and isinstance(instance, dict):
+        schema = error.schema if isinstance(error.schema, Mapping) else {}
+        declared = schema.get("properties") or {}
+        patterns = [re.compile(p) for p in (schema.get("patternProperties") or {})]
+        extras = [
+            key for key in instance if key not in declared and not any(p.search(key) for p in patterns)
+        ]
+        for extra in extras or [None]:
+            if extra is None:
+                yield SpecViolation(where, rule, error.message)
+            else:
+                yield SpecViolation(f"{where}/{_escape(extra)}", rule, f"property {extra!r} is not allowed here")
+        return
+    if "propertyNames" in error.relative_schema_path and isinstance(instance, str):
+        # propertyNames checks a key without descending into it; point at that key.
+        yield SpecViolation(f"{where}/{_escape(instance)}", rule, f"property name {error.message}")
+        return
+    yield SpecViolation(where, rule, error.message)
+
+
+# ---- the project's two documents ---------------------------------------------------------------
+
+
+def public_spec_path() -> Path:
+    """The public API document: the repo root copy, else the one shipped inside `simulator`."""
+    for candidate in (_REPO_ROOT / "openapi.yaml", _REPO_ROOT / "simulator" / "openapi.yaml"):
+        if candidate.is_file():
+            return candidate
+    try:
+        from importlib.resources import files
+
+        packaged = files("simulator") / "openapi.yaml"
+        if packaged.is_file():
+            return Path(str(packaged))
+    except ModuleNotFoundError:
+        pass
+    raise FileNotFoundError("openapi.yaml not found at the repo root or in the simulator package")
+
+
+def control_spec_path() -> Path:
+    return _PACKAGE_DIR / "control-openapi.yaml"
+
+
+@cache
+def load_public() -> ResponseValidator:
+    return ResponseValidator.from_file(public_spec_path())
+
+
+@cache
+def load_control() -> ResponseValidator:
+    return ResponseValidator.from_file(control_spec_path())
