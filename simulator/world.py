@@ -9,7 +9,7 @@ from collections import OrderedDict
 from datetime import datetime, timedelta
 from typing import Any, Callable, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
 
 from .clock import Clock, ClockError
 from .device import Device, DeviceSpec, GroupSpec
@@ -51,6 +51,16 @@ class ClockSpec(_Closed):
 class TenantSpec(_Closed):
     clock: ClockSpec | None = None
     devices: list[DeviceSpec] = []
+
+    @field_validator("devices")
+    @classmethod
+    def _unique_ids(cls, devices: list[DeviceSpec]) -> list[DeviceSpec]:
+        seen: set[str] = set()
+        for device in devices:
+            if device.id in seen:
+                raise ValueError(f"device id {device.id!r} appears more than once")
+            seen.add(device.id)
+        return devices
 
 
 class AdvanceRequest(_Closed):
@@ -111,7 +121,10 @@ class World:
         try:
             device = Device(spec, self.clock.now)
         except ValueError as exc:
-            raise ApiError("SCHEDULE_REJECTED", f"The device's schedule was refused: {exc}", {"reason": str(exc)}) from None
+            cause = exc.__cause__
+            errno = cause.errno if isinstance(cause, NativeError) else 40257
+            reason = cause.message if isinstance(cause, NativeError) else str(exc)
+            raise ApiError("SCHEDULE_REJECTED", f"The device's schedule was refused: {exc}", {"errno": errno, "reason": reason}) from None
         slot = DeviceSlot(device)
         self.slots[spec.id] = slot
         return slot
