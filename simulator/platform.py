@@ -337,7 +337,7 @@ class Platform:
                     "reason": "foreign_scheduler_groups_present",
                     "detectedAt": detected_at,
                     "recoveryStrategies": ["manual_clear_via_device_app"],
-                    "foreignGroups": [g.to_view() for g in foreign],
+                    "foreignGroups": _views(foreign),
                 },
             )
         overlapping = [g for g in foreign if any(g.overlaps(r) for r in rows)]
@@ -349,7 +349,7 @@ class Platform:
                     "reason": "foreign_scheduler_window_overlap",
                     "detectedAt": detected_at,
                     "recoveryStrategies": list(RECOVER_WITH_MERGE),
-                    "foreignGroups": [g.to_view() for g in overlapping],
+                    "foreignGroups": _views(overlapping),
                 },
             )
         # Platform rows of earlier windows give way to the newer intent where they overlap it.
@@ -511,6 +511,11 @@ class Platform:
             elif action.state == "acknowledged":
                 action.drop_pending()
                 self._fail(action, "DEVICE_NOT_FOUND", "The device was removed while the action was in flight.", None)
+
+
+def _views(groups: list[Group]) -> list[dict[str, Any]]:
+    """Rows for an error's details, in time order whatever order the device read them back in."""
+    return [g.to_view() for g in sorted(groups, key=lambda g: (g.start, g.end))]
 
 
 def _value(parameters: dict[str, Any], name: str) -> float | None:
