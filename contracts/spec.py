@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import yaml
 from jsonschema import Draft202012Validator
@@ -77,7 +77,7 @@ def _escape(token: str) -> str:
     return token.replace("~", "~0").replace("/", "~1")
 
 
-def _pointer(parts: Iterator[Any] | Any) -> str:
+def _pointer(parts: Iterable[Any]) -> str:
     return "".join("/" + _escape(str(part)) for part in parts)
 
 
@@ -174,7 +174,7 @@ class ResponseValidator:
         responses, responses_pointer = self._resolve(operation.get("responses") or {}, responses_pointer)
 
         status_key = next(
-            (key for key in (str(status), f"{status // 100}XX", "default") if key in responses),
+            (key for key in (str(status), f"{status // 100}XX", f"{status // 100}xx", "default") if key in responses),
             None,
         )
         if status_key is None:
@@ -273,6 +273,13 @@ class ResponseValidator:
     def schema_validator(self, pointer: str) -> Draft202012Validator:
         """A jsonschema validator for the schema at a JSON pointer into the document."""
         return Draft202012Validator({"$ref": f"{self._base_uri}#{pointer}"}, registry=self._registry)
+
+    def fast_predicate(self, pointer: str) -> Callable[[Any], bool] | None:
+        """The compiled accept/refuse predicate for the schema at a pointer (None if unsupported).
+
+        Exposed so tests can hold it to jsonschema's verdicts.
+        """
+        return self._predicates.for_pointer(pointer)
 
     def _resolve(self, node: Any, pointer: str) -> tuple[Any, str]:
         """Follow local ``$ref``s (responses, path items) to the object and the pointer it lives at."""

@@ -1,0 +1,69 @@
+"""The discrete-event clock: order, no polling, never backwards, realtime mapping."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from simulator.clock import Clock, ClockError
+
+T0 = datetime(2026, 5, 8, 8, 0, tzinfo=timezone.utc)
+
+
+def test_events_run_in_time_order_at_their_own_instant() -> None:
+    clock = Clock(T0)
+    seen: list[tuple[str, datetime]] = []
+    clock.schedule(T0 + timedelta(minutes=5), lambda: seen.append(("b", clock.now)))
+    clock.schedule(T0 + timedelta(minutes=1), lambda: seen.append(("a", clock.now)))
+    clock.schedule(T0 + timedelta(minutes=5), lambda: seen.append(("c", clock.now)))
+    assert clock.advance_to(T0 + timedelta(minutes=10)) == 3
+    assert seen == [("a", T0 + timedelta(minutes=1)), ("b", T0 + timedelta(minutes=5)), ("c", T0 + timedelta(minutes=5))]
+    assert clock.now == T0 + timedelta(minutes=10)
+
+
+def test_events_scheduled_by_events_run_in_the_same_advance() -> None:
+    clock = Clock(T0)
+    seen: list[datetime] = []
+
+    def chain() -> None:
+        seen.append(clock.now)
+        if len(seen) < 3:
+            clock.schedule(clock.now + timedelta(seconds=10), chain)
+
+    clock.schedule(T0 + timedelta(seconds=10), chain)
+    assert clock.advance_to(T0 + timedelta(minutes=1)) == 3
+    assert seen == [T0 + timedelta(seconds=s) for s in (10, 20, 30)]
+
+
+def test_cancelled_events_do_not_run_and_virtual_time_stands_still() -> None:
+    clock = Clock(T0)
+    handle = clock.schedule(T0 + timedelta(seconds=1), lambda: pytest.fail("cancelled event ran"))
+    handle.cancel()
+    assert clock.sync() == 0 and clock.now == T0
+    assert clock.advance_to(T0 + timedelta(hours=1)) == 0
+
+
+def test_never_backwards() -> None:
+    clock = Clock(T0)
+    clock.advance_to(T0 + timedelta(hours=1))
+    with pytest.raises(ClockError):
+        clock.advance_to(T0)
+
+
+def test_realtime_follows_the_monotonic_source_with_speed() -> None:
+    wall = [100.0]
+    clock = Clock(T0, "realtime", monotonic=lambda: wall[0], speed=60)
+    fired: list[datetime] = []
+    clock.schedule(T0 + timedelta(minutes=30), lambda: fired.append(clock.now))
+    wall[0] += 20  # 20 s of wall time at 60x = 20 virtual minutes
+    clock.sync()
+    assert clock.now == T0 + timedelta(minutes=20) and fired == []
+    wall[0] += 20
+    assert clock.sync() == 1
+    assert fired == [T0 + timedelta(minutes=30)] and clock.now == T0 + timedelta(minutes=40)
+    # A manual jump moves the anchor: the clock keeps flowing from the new instant.
+    clock.advance_to(T0 + timedelta(hours=5))
+    wall[0] += 1
+    clock.sync()
+    assert clock.now == T0 + timedelta(hours=5, minutes=1)

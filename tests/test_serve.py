@@ -1,0 +1,96 @@
+"""`amps-sim serve` as a user starts it: a real process, real sockets, the docs' curl flows."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import spec_violations
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served():
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulator.cli", "serve", "--port", str(port), "--seed", "3"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(base + "/openapi.yaml", timeout=1).read()
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("amps-sim serve did not come up: " + proc.stdout.read().decode())
+    yield base
+    proc.terminate()
+    proc.wait(timeout=10)
+    proc.stdout.close()
+
+
+def call(base: str, method: str, path: str, body: str | None = None, key: str | None = "sk_live_abc123xyz"):
+    headers = {"Content-Type": "application/json"} if body else {}
+    if key:
+        headers["x-api-key"] = key
+    request = urllib.request.Request(base + path, data=body.encode() if body else None, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            status, raw, ctype = resp.status, resp.read(), resp.headers.get("Content-Type")
+    except urllib.error.HTTPError as err:
+        status, raw, ctype = err.code, err.read(), err.headers.get("Content-Type")
+    assert not spec_violations(method, path.split("?")[0], status, raw, ctype)
+    return status, json.loads(raw) if raw and "json" in (ctype or "") else None
+
+
+def test_default_world_answers_the_docs_key_in_realtime(served: str) -> None:
+    status, clock = call(served, "GET", "/_sim/clock")
+    assert status == 200 and clock["mode"] == "realtime" and clock["now"].startswith("2026-05-08T08:0")
+    status, device = call(served, "GET", "/battery/dev_abc123")
+    assert status == 200 and device["settings"]["scheduler_enabled"] is False
+    assert call(served, "GET", "/battery", key=None)[0] == 401
+
+
+def test_seed_004_curl_flow_verbatim(served: str) -> None:
+    status, scheduled = call(served, "POST", "/battery/dev_abc123", """{
+    "action": {
+      "command": "charge",
+      "start": "2026-05-09T22:00:00Z",
+      "end": "2026-05-10T05:00:00Z",
+      "parameters": {
+        "target": { "value": 100, "unit": "percent" }
+      }
+    }
+  }""")
+    assert status == 202 and scheduled["state"] == "scheduled" and scheduled["start"] == "2026-05-09T22:00:00.000Z"
+    status, conflict = call(served, "POST", "/battery/dev_abc123", """{
+    "action": {
+      "command": "discharge",
+      "parameters": {
+        "target": { "value": 30, "unit": "percent" }
+      }
+    }
+  }""")
+    assert status == 409 and conflict["error"]["details"]["strategies"] == ["cancel_and_replace", "queue_after"]
+    status, cancelled = call(served, "POST", f"/actions/{scheduled['actionId']}/cancel")
+    assert status == 200 and cancelled["state"] == "cancelled"
