@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/amps-sim run
+	$(BIN)/amps-sim serve
 
 serve: $(STAMP)
 	$(BIN)/amps-sim serve
