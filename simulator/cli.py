@@ -54,6 +54,24 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def run(args: argparse.Namespace) -> int:
+    from contracts.suite import RunOptions
+    from contracts.suite import main as run_main
+
+    if args.api_key and not args.target:
+        raise SystemExit("amps-sim run: --api-key goes with --target")
+    options = RunOptions(
+        paths=args.paths or ["scenarios"],
+        keyword=args.keyword,
+        junit=Path(args.junit) if args.junit else None,
+        html=Path(args.html) if args.html else None,
+        target=args.target,
+        api_key=args.api_key,
+        record_timeline=True if args.timeline else None,
+    )
+    return run_main(options)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="amps-sim", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -64,6 +82,15 @@ def main(argv: list[str] | None = None) -> int:
     p_serve.add_argument("--clock", choices=["virtual", "realtime"], help="override the world's clock mode")
     p_serve.add_argument("--seed", type=int, default=None, help="seed for ids and keys (default: random)")
     p_serve.set_defaults(func=serve)
+    p_run = sub.add_parser("run", help="run YAML scenario suites, checking every reply against the spec")
+    p_run.add_argument("paths", nargs="*", metavar="PATH", help="scenario files or folders (default: scenarios/)")
+    p_run.add_argument("-k", dest="keyword", metavar="EXPR", help="only scenarios whose path, name or tags match EXPR")
+    p_run.add_argument("--junit", metavar="FILE", help="write a JUnit XML report")
+    p_run.add_argument("--html", metavar="FILE", help="write a self-contained HTML report with timelines")
+    p_run.add_argument("--target", metavar="URL", help="run against a served simulator or deployment instead")
+    p_run.add_argument("--api-key", metavar="KEY", help="with --target: the key for scenarios that need no control API")
+    p_run.add_argument("--timeline", action="store_true", help="record device timelines even without --html")
+    p_run.set_defaults(func=run)
     args = parser.parse_args(argv)
     return int(args.func(args) or 0)
 

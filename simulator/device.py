@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from datetime import datetime, timedelta, timezone
 from functools import cache
 from typing import Any, Iterable
@@ -19,8 +20,12 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 from .battery import Battery, Drive
 from .native_scheduler import Group, NativeError, NativeScheduler
 from .profiles import DeviceProfile, load_profile, profile_names
+from .validation import JsonInt, refusal
 
 _HHMM_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+# The shape of an IANA zone name (`UTC`, `Europe/London`, `America/Argentina/Buenos_Aires`,
+# `Etc/GMT+5`); the same pattern as DeviceSpec.timeZone in contracts/control-openapi.yaml.
+_ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+-]{0,31}(/[A-Za-z0-9_+-]{1,32}){0,2}", re.ASCII)
 _NOT_PLACES = frozenset({"localtime", "Factory", "posixrules"})  # files in the tz database that are not zones
 
 
@@ -39,10 +44,10 @@ class GroupSpec(_Closed):
     end: StrictStr = Field(pattern=_HHMM_PATTERN)
     workMode: StrictStr
     owner: StrictStr = "homeowner_app"
-    fdSoc: StrictInt | None = None
-    fdPwr: StrictInt | None = None
-    minSocOnGrid: StrictInt | None = None
-    maxSoc: StrictInt | None = None
+    fdSoc: JsonInt | None = None
+    fdPwr: JsonInt | None = None
+    minSocOnGrid: JsonInt | None = None
+    maxSoc: JsonInt | None = None
     # Not in the original brief: without it `to_spec` would drop which action owns a platform row.
     actionId: StrictStr | None = None
 
@@ -52,7 +57,7 @@ class GroupSpec(_Closed):
 
 class SchedulerSpec(_Closed):
     enabled: StrictBool = False
-    maxGroupCount: StrictInt | None = Field(default=None, ge=1, le=32)  # None: the profile's number
+    maxGroupCount: JsonInt | None = Field(default=None, ge=1, le=32)  # None: the profile's number
     groups: list[GroupSpec] = Field(default_factory=list)
 
 
@@ -81,8 +86,12 @@ class DeviceSpec(_Closed):
     @field_validator("timeZone")
     @classmethod
     def _iana_zone(cls, value: str) -> str:
-        if value not in _known_zones():
+        # A name that cannot be one is malformed (400); a well-formed name the tz database does not
+        # hold is refused as such (422 UNKNOWN_TIME_ZONE), as the control spec's pattern promises.
+        if not _ZONE_NAME.fullmatch(value):
             raise ValueError(f"not an IANA time zone name: {value!r}")
+        if value not in _known_zones():
+            raise refusal("UNKNOWN_TIME_ZONE", f"no time zone {value!r} in the tz database")
         return value
 
 

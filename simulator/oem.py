@@ -1,20 +1,27 @@
 """The OEM boundary: how the platform reaches a device.
 
-The platform never touches a device's state directly; it calls an :class:`OemGateway`, which
-applies the device's own rules (the native scheduler's errno refusals, the imperative-write block
-while the scheduler flag is on) and any injected faults. Each gateway method is one OEM call; an
-injected fault is consumed by the next call, whichever it is.
+The platform never touches a device's state directly; it calls an :class:`OemGateway`. Each
+gateway method is one OEM call, and every implementation applies the device's own rules (the
+native scheduler's errno refusals, the imperative-write block while the scheduler flag is on)
+and any injected faults. A device slot holds an :class:`OemLink` that opens its gateway:
+:class:`DirectLink` for batteries the platform drives directly, and the FoxESS link
+(:mod:`simulator.foxess.adapter`) for FoxESS-class devices, which also obeys the cloud's quotas.
+An injected fault is consumed by the next OEM call to the device, whichever it is.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Sequence
+from typing import TYPE_CHECKING, Literal, Protocol, Sequence
 
 from .battery import Drive
 from .device import Device
 from .native_scheduler import Group, NativeError
+
+if TYPE_CHECKING:
+    from .platform import DeviceSlot
 
 FaultKind = Literal["oem_timeout", "oem_reject", "offline", "transient"]
 FAULT_KINDS: tuple[str, ...] = ("oem_timeout", "oem_reject", "offline", "transient")
@@ -47,6 +54,7 @@ _FAULT_OUTCOMES: dict[str, tuple[str, str, bool]] = {
     "offline": ("DEVICE_OFFLINE", "The device is offline.", True),
     "oem_reject": ("OEM_REJECTED", "The OEM rejected the command.", False),
 }
+assert set(_FAULT_OUTCOMES) == set(FAULT_KINDS)
 
 
 @dataclass
@@ -69,24 +77,58 @@ class FaultPlan:
             raise ValueError(f"unknown fault kind {kind!r}")
         self.faults.append(Fault(kind, times))
 
-    def take(self) -> OemFailure | None:
+    def take_kind(self) -> str | None:
+        """Consume one fault and say which kind it was; None when nothing is queued."""
         while self.faults and self.faults[0].remaining <= 0:
             self.faults.pop(0)
         if not self.faults:
             return None
         fault = self.faults[0]
         fault.remaining -= 1
-        code, message, retryable = _FAULT_OUTCOMES[fault.kind]
         if fault.remaining == 0:
             self.faults.pop(0)
+        return fault.kind
+
+    def take(self) -> OemFailure | None:
+        """Consume one fault as the failure a direct OEM call reports."""
+        kind = self.take_kind()
+        if kind is None:
+            return None
+        code, message, retryable = _FAULT_OUTCOMES[kind]
         return OemFailure(code, message, retryable=retryable)
 
     def view(self) -> list[dict[str, object]]:
         return [f.view() for f in self.faults if f.remaining > 0]
 
 
-class OemGateway:
-    """In-process adapter to one simulated device."""
+class OemGateway(ABC):
+    """The adapter interface: the four OEM calls the platform makes. Failures are OemFailure."""
+
+    @abstractmethod
+    def read_scheduler(self) -> tuple[bool, list[Group]]:
+        """One native read: the flag and the groups, in the order the device returns them."""
+
+    @abstractmethod
+    def write_groups(self, groups: Sequence[Group], now: datetime) -> None:
+        """Replace the device's whole group list."""
+
+    @abstractmethod
+    def set_scheduler_enabled(self, flag: bool, now: datetime) -> None:
+        """Switch the native scheduler flag."""
+
+    @abstractmethod
+    def write_mode(self, drive: Drive, now: datetime) -> None:
+        """An imperative write of the running mode."""
+
+
+class OemLink(Protocol):
+    """How a device slot reaches its OEM: opens the gateway for one platform operation."""
+
+    def gateway(self, slot: DeviceSlot) -> OemGateway: ...
+
+
+class DirectGateway(OemGateway):
+    """In-process adapter to one simulated device with no OEM cloud in between."""
 
     def __init__(self, device: Device, faults: FaultPlan) -> None:
         self.device = device
@@ -98,7 +140,6 @@ class OemGateway:
             raise failure
 
     def read_scheduler(self) -> tuple[bool, list[Group]]:
-        """One native read: the flag and the groups, in the order the device returns them."""
         self._call()
         scheduler = self.device.scheduler
         if scheduler is None:
@@ -122,3 +163,24 @@ class OemGateway:
         if scheduler is not None and scheduler.enabled and self.device.profile.blocks_imperative_while_scheduled:
             raise SchedulerBlocked()
         self.device.set_imperative(drive, now)
+
+
+class DirectLink:
+    """The link of a device the platform drives without an OEM cloud (the `direct` profile)."""
+
+    def gateway(self, slot: DeviceSlot) -> OemGateway:
+        return DirectGateway(slot.device, slot.faults)
+
+
+__all__ = [
+    "DirectGateway",
+    "DirectLink",
+    "FAULT_KINDS",
+    "Fault",
+    "FaultKind",
+    "FaultPlan",
+    "OemFailure",
+    "OemGateway",
+    "OemLink",
+    "SchedulerBlocked",
+]

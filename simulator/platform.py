@@ -20,7 +20,7 @@ from .clock import Clock
 from .device import Device, drive_for_command, group_for_drive
 from .errors import ApiError, failure_result, format_instant
 from .native_scheduler import Group
-from .oem import FaultPlan, OemFailure, OemGateway, SchedulerBlocked
+from .oem import DirectLink, FaultPlan, OemFailure, OemGateway, OemLink, SchedulerBlocked
 from .timewindow import resolve_window, wall_rows, wall_to_instant
 from .validation import PushRequest, parse_model
 
@@ -49,10 +49,12 @@ class DeviceSlot:
     warnings: list[dict[str, Any]] = field(default_factory=list)
     # True while the native flag is on because the platform switched it on for its own rows.
     platform_enabled_flag: bool = False
+    # How the platform reaches the device's OEM; the world links FoxESS-class devices to their cloud.
+    link: OemLink = field(default_factory=DirectLink)
 
     @property
     def gateway(self) -> OemGateway:
-        return OemGateway(self.device, self.faults)
+        return self.link.gateway(self)
 
 
 class Platform:
@@ -140,7 +142,9 @@ class Platform:
         values = self._validate_parameters(command, cap, request.action.parameters or {})
 
         start_text, end_text = request.action.start, request.action.end
-        execution = "windowed" if start_text and end_text else "scheduled" if start_text else "immediate"
+        # Presence decides the shape: an empty `start` is a malformed time, not an immediate push.
+        has_start, has_end = start_text is not None, end_text is not None
+        execution = "windowed" if has_start and has_end else "scheduled" if has_start else "immediate"
         profile = device.profile
         wall_clock = profile.native_scheduler and profile.wall_clock_schedule
         if end_text is not None and start_text is None:
@@ -195,7 +199,12 @@ class Platform:
         if execution == "windowed" and device.scheduler is not None and profile.foreign_state_read:
             assert start_wall is not None and end_wall is not None
             rows = self._rows(drive, start_wall, end_wall, action_id="(candidate)")
-            self._merge(device, device.scheduler.read_back(), rows, strategy == "cancel_and_replace", "submission_time")
+            try:
+                _, current = slot.gateway.read_scheduler()
+            except OemFailure:
+                current = None  # unreadable now: the dispatch-time merge still guards the write
+            if current is not None:
+                self._merge(device, current, rows, strategy == "cancel_and_replace", "submission_time")
 
         for old in to_cancel:
             self._cancel(old, now)
@@ -401,8 +410,7 @@ class Platform:
                 self.clock.schedule(action.end, lambda: self._revert(slot, action, previous, drive, 1))
             else:
                 gateway = slot.gateway
-                scheduler = slot.device.scheduler
-                if action.on_conflict == "cancel_and_replace" and scheduler is not None and scheduler.enabled:
+                if action.on_conflict == "cancel_and_replace" and slot.device.scheduler is not None and gateway.read_scheduler()[0]:
                     gateway.set_scheduler_enabled(False, now)
                     slot.platform_enabled_flag = False
                 gateway.write_mode(drive, now)

@@ -6,35 +6,67 @@ import random
 import re
 import string
 from collections import OrderedDict
-from datetime import datetime, timedelta
-from typing import Any, Callable, Literal
+from datetime import datetime, timedelta, timezone
+from typing import Annotated, Any, Callable, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
 
 from .clock import Clock, ClockError
 from .device import Device, DeviceSpec, GroupSpec
 from .errors import ApiError, format_instant
+from .foxess import NativeCloud, QuotaSpec, new_key
 from .native_scheduler import Group, NativeError
 from .oem import FAULT_KINDS
 from .platform import DeviceSlot, Platform
-from .validation import parse_model
+from .validation import IsoInstant, JsonInt, NotNull, parse_model, refusal
 
 MAX_TENANTS = 5000
-_SPAN_PART = re.compile(r"(\d+(?:\.\d+)?)([dhms])")
+# One part of a clock step, as the control spec's `by` pattern has it: up to five ASCII digits,
+# up to two decimals, a unit. A step has one to four parts.
+_SPAN_PART = re.compile(r"([0-9]{1,5})(?:\.([0-9]{1,2}))?([dhms])", re.ASCII)
 _SPAN_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+_SPAN_MAX_PARTS = 4
+# How far one advance may move a clock, and the instants a tenant's clock may show at all (far
+# enough from datetime's limits that every horizon and window computed from `now` exists).
+MAX_ADVANCE = timedelta(days=3660)
+CLOCK_MIN = datetime(2000, 1, 1, tzinfo=timezone.utc)
+CLOCK_MAX = datetime(2200, 1, 1, tzinfo=timezone.utc)
 
 
 def parse_span(text: str) -> timedelta | None:
-    """A clock step such as `90m`, `1.5h`, `2d` or a compound `1h30m15s`; None if it is not one."""
-    position, seconds = 0, 0.0
+    """A clock step such as `90m`, `1.5h`, `2d` or a compound `1h30m15s`; None if it is not one.
+
+    Any size the syntax can write is returned; whether the clock may move that far is the
+    caller's question.
+    """
+    position, parts, hundredths = 0, 0, 0
     for match in _SPAN_PART.finditer(text):
         if match.start() != position:
             return None
-        seconds += float(match.group(1)) * _SPAN_UNITS[match.group(2)]
+        whole, frac, unit = match.groups()
+        hundredths += (int(whole) * 100 + int((frac or "").ljust(2, "0"))) * _SPAN_UNITS[unit]
         position = match.end()
-    if position == 0 or position != len(text) or seconds > 3660 * 86400:
+        parts += 1
+    if position == 0 or position != len(text) or parts > _SPAN_MAX_PARTS:
         return None
-    return timedelta(seconds=seconds)
+    # One hundredth of a second is 10,000 microseconds: exact, no float rounding.
+    return timedelta(microseconds=hundredths * 10_000)
+
+
+def in_clock_range(moment: datetime) -> bool:
+    """Whether a tenant's clock may show `moment` (see CLOCK_MIN / CLOCK_MAX)."""
+    try:
+        return CLOCK_MIN <= moment.astimezone(timezone.utc) < CLOCK_MAX
+    except OverflowError:  # year 1 with a positive offset, year 9999 with a negative one
+        return False
+
+
+def _clock_range_refusal(what: str, moment: datetime) -> ApiError:
+    return ApiError(
+        "CLOCK_OUT_OF_RANGE",
+        f"{what} must lie from {format_instant(CLOCK_MIN)} up to (not including) {format_instant(CLOCK_MAX)}.",
+        {"errors": [{"path": what, "message": f"{moment.isoformat()} is outside the simulator's range"}]},
+    )
 _KEY_ALPHABET = string.ascii_letters + string.digits
 
 
@@ -44,13 +76,25 @@ class _Closed(BaseModel):
 
 class ClockSpec(_Closed):
     mode: Literal["virtual", "realtime"] = "virtual"
-    now: AwareDatetime | None = Field(default=None, strict=False)
+    now: Annotated[IsoInstant | None, NotNull] = None
     speed: float = Field(default=1.0, gt=0, le=100_000)
+
+    @field_validator("now")
+    @classmethod
+    def _in_range(cls, value: datetime | None) -> datetime | None:
+        if value is not None and not in_clock_range(value):
+            raise refusal(
+                "CLOCK_OUT_OF_RANGE",
+                f"clock.now must lie from {format_instant(CLOCK_MIN)} up to (not including) {format_instant(CLOCK_MAX)}",
+            )
+        return value
 
 
 class TenantSpec(_Closed):
-    clock: ClockSpec | None = None
+    clock: Annotated[ClockSpec | None, NotNull] = None
     devices: list[DeviceSpec] = []
+    # The FoxESS cloud's call quotas; None: enforced on realtime clocks only (see simulator.foxess.quotas).
+    oemQuotas: QuotaSpec | None = None
 
     @field_validator("devices")
     @classmethod
@@ -58,25 +102,26 @@ class TenantSpec(_Closed):
         seen: set[str] = set()
         for device in devices:
             if device.id in seen:
-                raise ValueError(f"device id {device.id!r} appears more than once")
+                # As when POST /_sim/devices names an id the tenant has: 409 DEVICE_EXISTS.
+                raise refusal("DEVICE_EXISTS", f"device id {device.id!r} appears more than once")
             seen.add(device.id)
         return devices
 
 
 class AdvanceRequest(_Closed):
-    by: StrictStr | None = None
-    to: AwareDatetime | None = Field(default=None, strict=False)
+    by: Annotated[StrictStr | None, NotNull] = None
+    to: Annotated[IsoInstant | None, NotNull] = None
 
 
 class SchedulerWrite(_Closed):
-    enabled: StrictBool | None = None
+    enabled: Annotated[StrictBool | None, NotNull] = None
     owner: StrictStr = Field(default="homeowner_app", min_length=1, max_length=64)
     groups: list[GroupSpec]
 
 
 class FaultRequest(_Closed):
     kind: Literal["oem_timeout", "oem_reject", "offline", "transient"]
-    times: StrictInt = Field(default=1, ge=1, le=1000)
+    times: JsonInt = Field(default=1, ge=1, le=1000)
 
 
 assert set(FaultRequest.model_fields["kind"].annotation.__args__) == set(FAULT_KINDS)  # type: ignore[union-attr]
@@ -99,12 +144,14 @@ class World:
         self._seed = seed
         self._created_at = created_at
         self._monotonic = monotonic
+        self.oem = NativeCloud()  # outlives resets: the OEM keys issued for this tenant stay valid
         self._build()
 
     def _build(self) -> None:
         clock_spec = self.spec.clock or ClockSpec()
         start = clock_spec.now or self._created_at
         self.clock = Clock(start, clock_spec.mode, monotonic=self._monotonic, speed=clock_spec.speed)
+        self.oem.start(self.clock, self.spec.oemQuotas)
         self.rng = random.Random(self._seed)
         self.slots: dict[str, DeviceSlot] = {}
         self.platform = Platform(self.clock, self.rng, self.slots)
@@ -125,7 +172,7 @@ class World:
             errno = cause.errno if isinstance(cause, NativeError) else 40257
             reason = cause.message if isinstance(cause, NativeError) else str(exc)
             raise ApiError("SCHEDULE_REJECTED", f"The device's schedule was refused: {exc}", {"errno": errno, "reason": reason}) from None
-        slot = DeviceSlot(device)
+        slot = DeviceSlot(device, link=self.oem.link_for(device))
         self.slots[spec.id] = slot
         return slot
 
@@ -203,19 +250,22 @@ class World:
             if step is None:
                 raise ApiError(
                     "INVALID_REQUEST",
-                    f"'{request.by}' is not a duration of at most 3660 days (examples: 45s, 90m, 1.5h, 2d, 1h30m).",
+                    f"'{request.by}' is not a duration (examples: 45s, 90m, 1.5h, 2d, 1h30m).",
                     {"errors": [{"path": "by", "message": "not a duration"}]},
                 )
+            if step > MAX_ADVANCE:
+                raise self._too_far("by")
             target = self.clock.now + step
         else:
             assert request.to is not None
             target = request.to
-            if target > self.clock.now + timedelta(days=3660):
-                raise ApiError(
-                    "INVALID_REQUEST",
-                    "A single advance may move the clock at most 3660 days.",
-                    {"errors": [{"path": "to", "message": "too far"}]},
-                )
+            if not in_clock_range(target):
+                raise _clock_range_refusal("to", target)
+        # A well-formed step the clock cannot take is refused (422), not malformed (400).
+        if target > self.clock.now + MAX_ADVANCE:
+            raise self._too_far("to" if request.to is not None else "by")
+        if not in_clock_range(target):
+            raise _clock_range_refusal("to" if request.to is not None else "by", target)
         try:
             processed = self.clock.advance_to(target)
         except ClockError as exc:
@@ -225,6 +275,14 @@ class World:
                 {"now": format_instant(self.clock.now), "requested": format_instant(target)},
             ) from None
         return {"now": format_instant(self.clock.now), "eventsProcessed": processed}
+
+    @staticmethod
+    def _too_far(field: str) -> ApiError:
+        return ApiError(
+            "CLOCK_OUT_OF_RANGE",
+            f"A single advance may move the clock at most {MAX_ADVANCE.days} days.",
+            {"errors": [{"path": field, "message": f"more than {MAX_ADVANCE.days} days ahead"}]},
+        )
 
 
 class Tenants:
@@ -236,6 +294,7 @@ class Tenants:
         self._wall_clock = wall_clock
         self._worlds: OrderedDict[str, World] = OrderedDict()
         self._pinned: set[str] = set()
+        self._oem_keys: dict[str, str] = {}  # FoxESS cloud key -> the tenant key it belongs to
 
     def create(self, spec: TenantSpec, api_key: str | None = None, *, pinned: bool = False) -> World:
         key = api_key or self._new_key()
@@ -247,11 +306,24 @@ class Tenants:
             oldest = next((k for k in self._worlds if k not in self._pinned), None)
             if oldest is None:
                 break
+            for oem_key in self._worlds[oldest].oem.keys:
+                self._oem_keys.pop(oem_key, None)
             del self._worlds[oldest]
         return world
 
     def get(self, api_key: str) -> World | None:
         return self._worlds.get(api_key)
+
+    def issue_oem_key(self, world: World, body: object) -> dict[str, str]:
+        """A FoxESS cloud key for a party, scoped to some of `world`'s devices."""
+        key = new_key(self._rng, self._oem_keys)
+        world.oem.issue(key, body, world.slots)
+        self._oem_keys[key] = world.api_key
+        return {"apiKey": key}
+
+    def world_for_oem_key(self, key: str) -> World | None:
+        tenant_key = self._oem_keys.get(key)
+        return self._worlds.get(tenant_key) if tenant_key is not None else None
 
     def _new_key(self) -> str:
         while True:

@@ -64,13 +64,18 @@ _BODY_ERRORS = {
 }
 
 CONTROL_STATUSES: dict[tuple[str, str], dict[str, set[str]]] = {
-    ("POST", "/_sim/tenants"): {"201": set(), **_BODY_ERRORS},
+    ("POST", "/_sim/tenants"): {
+        "201": set(),
+        **_BODY_ERRORS,
+        "409": {"DEVICE_EXISTS"},
+        "422": {"CLOCK_OUT_OF_RANGE", "UNKNOWN_TIME_ZONE", "SCHEDULE_REJECTED"},
+    },
     ("GET", "/_sim/clock"): {"200": set(), "401": _AUTH},
     ("POST", "/_sim/clock/advance"): {
         "200": set(),
         "401": _AUTH,
         **_BODY_ERRORS,
-        "422": {"CLOCK_BACKWARDS"},
+        "422": {"CLOCK_BACKWARDS", "CLOCK_OUT_OF_RANGE"},
     },
     ("POST", "/_sim/reset"): {"200": set(), "401": _AUTH},
     ("GET", "/_sim/devices"): {"200": set(), "401": _AUTH},
@@ -79,7 +84,7 @@ CONTROL_STATUSES: dict[tuple[str, str], dict[str, set[str]]] = {
         "401": _AUTH,
         **_BODY_ERRORS,
         "409": {"DEVICE_EXISTS"},
-        "422": {"SCHEDULE_REJECTED"},
+        "422": {"UNKNOWN_TIME_ZONE", "SCHEDULE_REJECTED"},
     },
     ("GET", "/_sim/devices/{deviceId}"): {"200": set(), "401": _AUTH, "404": {"DEVICE_NOT_FOUND"}},
     ("DELETE", "/_sim/devices/{deviceId}"): {"204": set(), "401": _AUTH, "404": {"DEVICE_NOT_FOUND"}},
@@ -95,6 +100,13 @@ CONTROL_STATUSES: dict[tuple[str, str], dict[str, set[str]]] = {
         "401": _AUTH,
         "404": {"DEVICE_NOT_FOUND"},
         **_BODY_ERRORS,
+    },
+    ("POST", "/_sim/oem-keys"): {
+        "201": set(),
+        "401": _AUTH,
+        "404": {"DEVICE_NOT_FOUND"},
+        **_BODY_ERRORS,
+        "422": {"NATIVE_API_UNAVAILABLE"},
     },
 }
 
@@ -116,6 +128,7 @@ OPERATION_IDS = {
     ("DELETE", "/_sim/devices/{deviceId}"): "deleteSimDevice",
     ("PUT", "/_sim/devices/{deviceId}/scheduler"): "putSimScheduler",
     ("POST", "/_sim/devices/{deviceId}/faults"): "injectFault",
+    ("POST", "/_sim/oem-keys"): "createOemKey",
 }
 
 UNAUTHENTICATED = {("GET", "/openapi.yaml"), ("POST", "/_sim/tenants")}
@@ -281,6 +294,9 @@ def test_control_closed_objects_are_closed() -> None:
     schemas = load_control().document["components"]["schemas"]
     for name in (
         "TenantSpec",
+        "OemKeyRequest",
+        "OemKeyCreated",
+        "QuotaSpec",
         "ClockSpec",
         "DeviceSpec",
         "BatterySpec",

@@ -12,6 +12,7 @@ from typing import Callable
 from aiohttp import web
 
 from ..errors import ApiError, envelope
+from ..foxess.web import PREFIX as FOXESS_PREFIX, create_native_app
 from ..world import Tenants, TenantSpec
 from . import control, public
 from .common import MAX_BODY_BYTES, TENANTS, WORLD_KEY, render
@@ -78,6 +79,8 @@ def create_app(
     app[WALL_CLOCK] = wall
     app.add_routes(public.routes)
     app.add_routes(control.routes)
+    # The FoxESS cloud's Open API, with its own always-200 errno envelope.
+    app.add_subapp(FOXESS_PREFIX, create_native_app())
     return app
 
 

@@ -14,10 +14,20 @@ routes = web.RouteTableDef()
 
 @routes.post("/_sim/tenants")
 async def create_tenant(request: web.Request) -> web.Response:
+    # No body at all means the defaults; a body of JSON `null` is a malformed spec, not an absent one.
+    absent = not (await request.read()).strip()
     body = await json_body(request, required=False)
-    spec = parse_model(TenantSpec, body if body is not None else {}, "The tenant spec is not valid.")
+    spec = parse_model(TenantSpec, {} if absent else body, "The tenant spec is not valid.")
     world = request.app[TENANTS].create(spec)
     return render({"apiKey": world.api_key}, status=201)
+
+
+@routes.post("/_sim/oem-keys")
+async def create_oem_key(request: web.Request) -> web.Response:
+    """A FoxESS cloud key for the homeowner's app or a third party, scoped to some devices."""
+    world = tenant(request)
+    body = await json_body(request)
+    return render(request.app[TENANTS].issue_oem_key(world, body), status=201)
 
 
 @routes.get("/_sim/clock")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from aiohttp import web
 
 from ..actions import ACTION_STATES
@@ -10,6 +12,7 @@ from .common import json_body, render, tenant
 from .specs import PUBLIC_SPEC_PATH
 
 routes = web.RouteTableDef()
+_INTEGER = re.compile(r"-?[0-9]+", re.ASCII)
 
 
 @routes.get("/battery")
@@ -40,10 +43,9 @@ def _int_query(request: web.Request, name: str, default: int, low: int, high: in
     raw = request.query.get(name)
     if raw is None:
         return default
-    try:
-        value = int(raw, 10)
-    except ValueError:
-        value = None
+    # Plain ASCII digits with an optional minus: int() alone would also take " 5", "+5", "1_0" and
+    # non-ASCII digits, none of which the spec's `integer` allows.
+    value = int(raw, 10) if _INTEGER.fullmatch(raw) and len(raw) <= 4000 else None
     if value is None or value < low or (high is not None and value > high):
         bound = f"between {low} and {high}" if high is not None else f"at least {low}"
         raise ApiError(

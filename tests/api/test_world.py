@@ -113,11 +113,14 @@ async def test_device_crud_and_spec_rejections(api: Api) -> None:
     created = await api.call("POST", "/_sim/devices", json_body={"id": "dev_new"})
     assert created.status == 201 and created.body["profile"] == "foxess" and created.body["serialNumber"]
     assert (await api.call("POST", "/_sim/devices", json_body={"id": "dev_new"})).code == "DEVICE_EXISTS"
-    for bad in ({"id": "x", "colour": "red"}, {"id": "x", "timeZone": "Mars/Olympus"}, {"id": "x", "profile": "tesla"},
+    for bad in ({"id": "x", "colour": "red"}, {"id": "x", "timeZone": "../etc/passwd"}, {"id": "x", "profile": "tesla"},
                 {"id": "x", "battery": {"soc": "50"}}, {"id": "x", "battery": {"soc": 150}}, {"id": "bad id"},
                 {"id": "x", "scheduler": {"enabled": "yes"}}, {"id": "x", "scheduler": {"groups": [{"start": "25:00", "end": "26:00", "workMode": "SelfUse"}]}}):
         reply = await api.call("POST", "/_sim/devices", json_body=bad)
         assert reply.status == 400 and reply.code == "INVALID_REQUEST", bad
+    # A well-formed zone name the tz database does not hold is refused, not malformed.
+    reply = await api.call("POST", "/_sim/devices", json_body={"id": "x", "timeZone": "Mars/Olympus"})
+    assert reply.status == 422 and reply.code == "UNKNOWN_TIME_ZONE"
     overlap = {"id": "x", "scheduler": {"groups": [{"start": "01:00", "end": "02:00", "workMode": "SelfUse"},
                                                    {"start": "02:00", "end": "03:00", "workMode": "SelfUse"}]}}
     reply = await api.call("POST", "/_sim/devices", json_body=overlap)
@@ -159,7 +162,9 @@ async def test_tenant_creation_is_validated(sim: Api) -> None:
         reply = await sim.call("POST", "/_sim/tenants", key=None, json_body=bad)
         assert reply.status == 400 and reply.code == "INVALID_REQUEST", bad
     dupes = await sim.call("POST", "/_sim/tenants", key=None, json_body={"devices": [{"id": "a"}, {"id": "a"}]})
-    assert dupes.status == 400 and "more than once" in dupes.details["errors"][0]["message"]
+    # Well formed, but two devices cannot share an id: the same 409 as POST /_sim/devices gives.
+    assert dupes.status == 409 and dupes.code == "DEVICE_EXISTS"
+    assert "more than once" in dupes.details["errors"][0]["message"]
     bare = await sim.call("POST", "/_sim/tenants", key=None)
     assert bare.status == 201
 

@@ -1,0 +1,255 @@
+"""What each step kind sends, how it is labelled, and how its reply is judged.
+
+A step becomes a :class:`RequestPlan` (method, path, body) after `${...}` interpolation; its
+reply is judged by :func:`judge_reply` (status, error code, partial body, absent keys, headers)
+or, for a `truth` step, by :func:`judge_truth` against the OEM-side device view.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from contracts.matching import MISSING, Mismatch, is_matcher, lookup, match, show
+from contracts.scenario import (
+    AdvanceSpec,
+    Expect,
+    TruthExpect,
+    step_kind,
+)
+from contracts.variables import Variables
+
+
+@dataclass
+class RequestPlan:
+    method: str
+    path: str
+    json_body: Any = None
+    raw: str | None = None
+    query: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _segment(value: Any) -> str:
+    # Ids go into the path as one segment, whatever a scenario puts in them.
+    return quote(str(value), safe="")
+
+
+def plan_request(step: Any, variables: Variables) -> RequestPlan:
+    kind = step_kind(step)
+    resolve = variables.resolve
+    if kind == "push":
+        spec = step.push
+        return RequestPlan("POST", f"/battery/{_segment(resolve(spec.device))}", json_body=resolve(spec.request_body()))
+    if kind == "request":
+        spec = step.request
+        return RequestPlan(
+            spec.method,
+            resolve(spec.path),
+            json_body=resolve(spec.body),
+            raw=resolve(spec.raw),
+            query=resolve(spec.query),
+            headers=resolve(spec.headers or {}),
+        )
+    if kind == "read_action":
+        return RequestPlan("GET", f"/actions/{_segment(resolve(step.read_action))}")
+    if kind == "cancel":
+        return RequestPlan("POST", f"/actions/{_segment(resolve(step.cancel))}/cancel")
+    if kind == "read_device":
+        return RequestPlan("GET", f"/battery/{_segment(resolve(step.read_device))}")
+    if kind == "list_actions":
+        query = {k: v for k, v in resolve(step.list_actions.model_dump(exclude_none=True)).items()}
+        return RequestPlan("GET", "/actions", query=query or None)
+    if kind == "advance":
+        advance = step.advance
+        body = {"by": advance} if isinstance(advance, str) else advance.model_dump(exclude_none=True)
+        return RequestPlan("POST", "/_sim/clock/advance", json_body=resolve(body))
+    if kind == "foreign_write":
+        spec = step.foreign_write
+        body = spec.model_dump(exclude_none=True, exclude={"device"})
+        return RequestPlan("PUT", f"/_sim/devices/{_segment(resolve(spec.device))}/scheduler", json_body=resolve(body))
+    if kind == "fault":
+        spec = step.fault
+        body = spec.model_dump(exclude_none=True, exclude={"device"})
+        return RequestPlan("POST", f"/_sim/devices/{_segment(resolve(spec.device))}/faults", json_body=resolve(body))
+    if kind == "truth":
+        return RequestPlan("GET", f"/_sim/devices/{_segment(resolve(step.truth))}")
+    raise AssertionError(f"unhandled step kind {kind}")
+
+
+def describe(step: Any) -> str:
+    """A short label for reports (before interpolation, so it reads like the file)."""
+    if step.name:
+        return step.name
+    kind = step_kind(step)
+    if kind == "push":
+        spec = step.push
+        if spec.body is not None:
+            return f"push (verbatim body) → {spec.device}"
+        shape = "windowed" if spec.start and spec.end else "scheduled" if spec.start else "immediate"
+        strategy = f" [{spec.onConflict}]" if spec.onConflict else ""
+        return f"push {spec.command} {shape}{strategy} → {spec.device}"
+    if kind == "request":
+        return f"{step.request.method} {step.request.path}"
+    if kind == "advance":
+        advance = step.advance
+        if isinstance(advance, AdvanceSpec):
+            return f"advance clock {'by ' + advance.by if advance.by else 'to ' + str(advance.to)}"
+        return f"advance clock by {advance}"
+    if kind == "foreign_write":
+        spec = step.foreign_write
+        who = spec.owner or "homeowner_app"
+        return f"foreign write by {who}: {len(spec.groups)} row(s) → {spec.device}"
+    if kind == "fault":
+        spec = step.fault
+        return f"inject {spec.kind} ×{spec.times or 1} → {spec.device}"
+    if kind == "truth":
+        return f"check OEM truth of {step.truth}"
+    if kind == "list_actions":
+        return "list actions"
+    return f"{kind.replace('_', ' ')} {getattr(step, kind)}"
+
+
+# ---- judging replies ---------------------------------------------------------------------------
+
+
+@dataclass
+class Verdict:
+    """The mismatches of one reply and, when a body was compared, a diff to show."""
+
+    mismatches: list[Mismatch] = field(default_factory=list)
+    diff: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+
+def _status_ok(expected: int | list[int] | None, status: int) -> bool:
+    if expected is None:
+        return 200 <= status < 300
+    if isinstance(expected, list):
+        return status in expected
+    return status == expected
+
+
+def judge_reply(expect: Expect | None, reply: dict[str, Any], variables: Variables) -> Verdict:
+    verdict = Verdict()
+    status = reply["status"]
+    wanted = expect.status if expect else None
+    if not _status_ok(wanted, status):
+        want_text = "a 2xx" if wanted is None else " or ".join(map(str, wanted)) if isinstance(wanted, list) else str(wanted)
+        code = lookup(reply, "body.error.code")
+        shown = f" ({code})" if isinstance(code, str) else ""
+        verdict.mismatches.append(Mismatch("status", f"expected {want_text}, got {status}{shown}"))
+    if expect is None:
+        return verdict
+    if expect.code is not None:
+        verdict.mismatches.extend(match(variables.resolve(expect.code), lookup(reply, "body.error.code"), "body.error.code"))
+    if "body" in expect.model_fields_set:
+        expected_body = variables.resolve(expect.body)
+        found = match(expected_body, reply["body"], "body")
+        verdict.mismatches.extend(found)
+        if found:
+            verdict.diff = body_diff(expected_body, reply["body"])
+    for path in expect.absent:
+        value = lookup(reply, variables.resolve(path))
+        if value is not MISSING:
+            verdict.mismatches.append(Mismatch(path, f"expected absent, got {show(value)}"))
+    for name, wanted_header in expect.headers.items():
+        verdict.mismatches.extend(match(variables.resolve(wanted_header), lookup(reply, f"headers.{name}"), f"headers.{name}"))
+    return verdict
+
+
+def _row_key(row: Any) -> tuple[str, str]:
+    if isinstance(row, dict):
+        start, end = row.get("start"), row.get("end")
+        return (start if isinstance(start, str) else "~", end if isinstance(end, str) else "~")
+    return ("~", "~")
+
+
+def judge_truth(expect: TruthExpect, view: Any, variables: Variables) -> Verdict:
+    verdict = Verdict()
+    if not isinstance(view, dict):
+        verdict.mismatches.append(Mismatch("body", f"expected a device view, got {show(view)}"))
+        return verdict
+    scheduler = view.get("scheduler") if isinstance(view.get("scheduler"), dict) else None
+    groups = scheduler.get("groups", []) if scheduler else []
+    battery = view.get("battery") if isinstance(view.get("battery"), dict) else {}
+    expected_shown: dict[str, Any] = {}
+    actual_shown: dict[str, Any] = {}
+
+    def check(name: str, expected: Any, actual: Any, path: str) -> None:
+        found = match(expected, actual, path)
+        verdict.mismatches.extend(found)
+        if found:
+            expected_shown[name] = expected
+            actual_shown[name] = None if actual is MISSING else actual
+
+    if expect.flag is not None:
+        check("flag", expect.flag, scheduler.get("enabled", MISSING) if scheduler else MISSING, "scheduler.enabled")
+    if expect.rows is not None:
+        # Devices may read rows back in another slot order: compare by time, not by index.
+        wanted = sorted(variables.resolve(expect.rows), key=_row_key)
+        check("rows", wanted, sorted(groups, key=_row_key), "scheduler.groups")
+    if expect.owners is not None:
+        counts: dict[str, int] = {}
+        for group in groups:
+            counts[str(group.get("owner"))] = counts.get(str(group.get("owner")), 0) + 1
+        if counts != expect.owners:
+            verdict.mismatches.append(Mismatch("scheduler.groups[*].owner", f"expected {show(expect.owners)}, got {show(counts)}"))
+    if expect.soc is not None:
+        check("soc", variables.resolve(expect.soc), battery.get("soc", MISSING), "battery.soc")
+    if expect.mode is not None:
+        check("mode", variables.resolve(expect.mode), battery.get("currentMode", MISSING), "battery.currentMode")
+    if expect.battery is not None:
+        check("battery", variables.resolve(expect.battery), battery, "battery")
+    if expect.warnings is not None:
+        check("warnings", variables.resolve(expect.warnings), view.get("warnings", MISSING), "warnings")
+    if expect.faults is not None:
+        check("faults", variables.resolve(expect.faults), view.get("faults", MISSING), "faults")
+    if expect.body is not None:
+        check("body", variables.resolve(expect.body), view, "body")
+    if verdict.mismatches and expected_shown:
+        verdict.diff = body_diff(expected_shown, actual_shown)
+    return verdict
+
+
+# ---- diffs -------------------------------------------------------------------------------------
+
+
+def _prune(expected: Any, actual: Any) -> Any:
+    """The part of `actual` that `expected` talks about, so a diff shows only what was compared."""
+    if is_matcher(expected) or not isinstance(expected, dict) or not isinstance(actual, dict):
+        if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
+            return [_prune(e, a) for e, a in zip(expected, actual)]
+        return actual
+    return {key: _prune(value, actual[key]) for key, value in expected.items() if key in actual}
+
+
+def _reconcile(expected: Any, actual: Any) -> Any:
+    """`expected` with every part that matched replaced by the actual value, so that a diff
+    shows only real differences (a matched `{$any: string}` is not one)."""
+    if is_matcher(expected):
+        return actual if not match(expected, actual) else expected
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        return {k: _reconcile(v, actual[k]) if k in actual else v for k, v in expected.items()}
+    if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
+        return [_reconcile(e, a) for e, a in zip(expected, actual)]
+    return expected
+
+
+def _dump(value: Any) -> list[str]:
+    return json.dumps(value, indent=2, sort_keys=False, ensure_ascii=False, default=str).splitlines()
+
+
+def body_diff(expected: Any, actual: Any) -> str:
+    """A unified diff of the expected value and the matching part of the actual one."""
+    lines = difflib.unified_diff(
+        _dump(_reconcile(expected, actual)), _dump(_prune(expected, actual)), fromfile="expected", tofile="actual",
+        lineterm="", n=3,
+    )
+    return "\n".join(lines)

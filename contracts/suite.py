@@ -1,0 +1,109 @@
+"""`amps-sim run`: load the suites, pick the target, run, and write the reports.
+
+The embedded target is the simulator app served in-process on 127.0.0.1 and a free port; with
+`--target URL` the same runner drives any deployment, and scenarios that need the `/_sim`
+control API are skipped (with the reason) when the target does not serve it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+import aiohttp
+from aiohttp import web
+
+from contracts.embedded import EmbeddedSimulator
+from contracts.keywords import KeywordError, compile_keywords
+from contracts.loader import LoadedScenario, load_suite
+from contracts.reporting.console import ConsoleReporter
+from contracts.reporting.html import write_html
+from contracts.reporting.junit import write_junit
+from contracts.results import RunSummary
+from contracts.runner import ScenarioRunner, Target, probe_control
+from contracts.transport import SpecCheckedClient
+
+DEFAULT_PATHS = ("scenarios",)
+
+
+@dataclass
+class RunOptions:
+    paths: list[str] = field(default_factory=lambda: list(DEFAULT_PATHS))
+    keyword: str | None = None
+    junit: Path | None = None
+    html: Path | None = None
+    target: str | None = None
+    api_key: str | None = None
+    # The timeline reads cost a few requests per step; they are only needed for the HTML report.
+    record_timeline: bool | None = None
+
+
+def select(scenarios: list[LoadedScenario], keyword: str | None) -> list[LoadedScenario]:
+    if not keyword:
+        return scenarios
+    wanted = compile_keywords(keyword)
+    return [s for s in scenarios if wanted(s.keywords)]
+
+
+async def run_scenarios(
+    scenarios: list[LoadedScenario],
+    *,
+    base_url: str,
+    api_key: str | None = None,
+    label: str = "",
+    reporter: ConsoleReporter | None = None,
+    record_timeline: bool = True,
+    broken_files: list[str] | None = None,
+) -> RunSummary:
+    """Run scenarios against a base URL (probing it for the control API first)."""
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        client = SpecCheckedClient(session, base_url)
+        has_control = await probe_control(client)
+        target = Target(base_url, has_control=has_control, api_key=api_key, label=label or base_url)
+        runner = ScenarioRunner(client, target, listeners=[reporter] if reporter else [], record_timeline=record_timeline)
+        return await runner.run_all(scenarios, broken_files)
+
+
+async def run_suite(options: RunOptions, *, app: web.Application | None = None, stream: TextIO | None = None) -> RunSummary:
+    reporter = ConsoleReporter(stream)
+    scenarios, broken = load_suite(options.paths)
+    for error in broken:
+        reporter.broken_file(str(error))
+    scenarios = select(scenarios, options.keyword)
+    record = options.record_timeline if options.record_timeline is not None else options.html is not None
+    broken_text = [str(e) for e in broken]
+    if options.target:
+        summary = await run_scenarios(
+            scenarios, base_url=options.target, api_key=options.api_key, reporter=reporter,
+            record_timeline=record, broken_files=broken_text,
+        )
+    else:
+        async with EmbeddedSimulator(app) as base_url:
+            summary = await run_scenarios(
+                scenarios, base_url=base_url, label=f"the embedded simulator ({base_url})", reporter=reporter,
+                record_timeline=record, broken_files=broken_text,
+            )
+    if options.junit:
+        print(f"JUnit XML: {write_junit(summary, options.junit)}", file=reporter.stream)
+    if options.html:
+        print(f"HTML report: {write_html(summary, options.html)}", file=reporter.stream)
+    return summary
+
+
+def main(options: RunOptions) -> int:
+    """The exit code of a run: 0 when everything passed, 1 on any failure, 2 on a usage error."""
+    try:
+        if options.keyword:
+            compile_keywords(options.keyword)
+        summary = asyncio.run(run_suite(options))
+    except (KeywordError, FileNotFoundError) as exc:
+        print(f"amps-sim run: {exc}", file=sys.stderr)
+        return 2
+    if not summary.results and not summary.broken_files:
+        print("amps-sim run: no scenario selected", file=sys.stderr)
+        return 2
+    return 0 if summary.ok else 1

@@ -1,0 +1,141 @@
+"""Sending a scenario's requests and checking every reply against the OpenAPI documents.
+
+Each request becomes an :class:`Exchange`: what was sent, what came back, and the spec
+violations of the reply. Public paths are checked against `openapi.yaml`, `/_sim/...` paths
+against the control spec, both through :mod:`contracts.spec`, the one place that knows how.
+The time spent validating is measured per exchange so the run can report what checking costs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import urlencode
+
+import aiohttp
+
+from contracts.spec import ResponseValidator, SpecViolation, load_control, load_public
+
+Purpose = Literal["setup", "step", "record"]
+_KEPT_HEADERS = ("content-type", "allow", "content-length")
+
+
+@dataclass
+class Exchange:
+    """One request and its reply, as the reports show it."""
+
+    purpose: Purpose
+    method: str
+    path: str  # with the query string, as sent
+    request_headers: dict[str, str]
+    request_body: Any  # parsed JSON, raw text, or None
+    status: int = 0
+    response_headers: dict[str, str] = field(default_factory=dict)
+    body: Any = None  # parsed JSON when the reply is JSON, else text (None when empty)
+    content_type: str | None = None
+    violations: list[SpecViolation] = field(default_factory=list)
+    validation_s: float = 0.0
+    elapsed_s: float = 0.0
+    error: str | None = None  # the transport failed (no reply at all)
+
+    @property
+    def bare_path(self) -> str:
+        return self.path.split("?", 1)[0]
+
+    def reply_view(self) -> dict[str, Any]:
+        """What expectations and `save` paths read: status, body, headers."""
+        return {"status": self.status, "body": self.body, "headers": dict(self.response_headers)}
+
+
+def _redact(key: str | None) -> str | None:
+    # Reports are shared; a tenant key is enough to drive that tenant, so show only its shape.
+    if key is None or len(key) <= 12:
+        return key
+    return key[:8] + "…" + key[-3:]
+
+
+class SpecCheckedClient:
+    """An HTTP client bound to one base URL whose every reply is validated against the spec."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        *,
+        public: ResponseValidator | None = None,
+        control: ResponseValidator | None = None,
+    ) -> None:
+        self.session = session
+        self.base_url = base_url.rstrip("/")
+        self.public = public or load_public()
+        self.control = control or load_control()
+
+    def validator_for(self, path: str) -> ResponseValidator:
+        return self.control if path.startswith("/_sim/") or path == "/_sim" else self.public
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        key: str | None,
+        purpose: Purpose,
+        json_body: Any = None,
+        raw: str | None = None,
+        query: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Exchange:
+        sent_headers = dict(headers or {})
+        if key is not None:
+            sent_headers["x-api-key"] = key
+        data: bytes | None = None
+        shown_body: Any = None
+        if json_body is not None:
+            data = json.dumps(json_body).encode("utf-8")
+            sent_headers.setdefault("Content-Type", "application/json")
+            shown_body = json_body
+        elif raw is not None:
+            data = raw.encode("utf-8")
+            shown_body = raw
+        full_path = path + ("?" + urlencode({k: str(v) for k, v in query.items()}) if query else "")
+        exchange = Exchange(
+            purpose=purpose,
+            method=method,
+            path=full_path,
+            request_headers={k: (_redact(v) if k.lower() == "x-api-key" else v) or "" for k, v in sent_headers.items()},
+            request_body=shown_body,
+        )
+        started = time.perf_counter()
+        try:
+            async with self.session.request(method, self.base_url + full_path, data=data, headers=sent_headers) as reply:
+                raw_reply = await reply.read()
+                exchange.status = reply.status
+                exchange.content_type = reply.headers.get("Content-Type")
+                exchange.response_headers = {
+                    name: reply.headers[name] for name in reply.headers if name.lower() in _KEPT_HEADERS
+                }
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            exchange.elapsed_s = time.perf_counter() - started
+            exchange.error = f"{type(exc).__name__}: {exc}"
+            return exchange
+        exchange.elapsed_s = time.perf_counter() - started
+        exchange.body = _decode(raw_reply, exchange.content_type)
+        checked = time.perf_counter()
+        exchange.violations = self.validator_for(path).validate(
+            method, path, exchange.status, raw_reply, exchange.content_type
+        )
+        exchange.validation_s = time.perf_counter() - checked
+        return exchange
+
+
+def _decode(raw: bytes, content_type: str | None) -> Any:
+    if not raw:
+        return None
+    if content_type and "json" in content_type.lower():
+        try:
+            return json.loads(raw)
+        except ValueError:
+            pass
+    return raw.decode("utf-8", errors="replace")

@@ -1,0 +1,105 @@
+"""The platform's FoxESS adapter: the OEM gateway of a FoxESS-class device.
+
+It makes the same native calls a production integration would make through the cloud, in
+process, through the tenant's :class:`~simulator.foxess.cloud.NativeSession` for the platform's
+own key. So the platform meets exactly the quotas, injected faults and device refusals a
+third-party client meets over HTTP, and turns each native errno into the failure the Amps API
+reports: transient errnos and "too frequent" are retried by the platform, a spent daily allowance
+or a refused write fails the action at once, 44096 is the imperative-write block.
+
+Rows the platform writes keep their ownership marker (owner ``amps`` and the action id); that
+marker is the simulator's bookkeeping, which native reads by clients never show.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Callable, Sequence, TypeVar
+
+from ..battery import Drive
+from ..native_scheduler import Group, NativeError
+from ..oem import OemFailure, OemGateway, SchedulerBlocked
+from .codes import (
+    ERRNO_BUSY,
+    ERRNO_DAILY_LIMIT,
+    ERRNO_DEVICE_OFFLINE,
+    ERRNO_DEVICE_TIMEOUT,
+    ERRNO_SCHEDULE_ACTIVE,
+    ERRNO_TOO_FREQUENT,
+    ERRNO_TRANSIENT,
+)
+
+if TYPE_CHECKING:
+    from ..platform import DeviceSlot
+    from .cloud import NativeCloud
+
+T = TypeVar("T")
+
+# errno → (errorCode, message, retryable) for the failures that are not a refusal of the request.
+_FAILURES: dict[int, tuple[str, str, bool]] = {
+    ERRNO_TRANSIENT: ("OEM_TRANSIENT_FAILURE", "The OEM cloud reported a transient failure (errno 41200).", True),
+    ERRNO_BUSY: ("OEM_TRANSIENT_FAILURE", "The OEM cloud reported the device busy (errno 41202).", True),
+    ERRNO_DEVICE_OFFLINE: ("DEVICE_OFFLINE", "The device is offline.", True),
+    ERRNO_DEVICE_TIMEOUT: ("OEM_TIMEOUT", "The OEM cloud did not answer in time.", True),
+    ERRNO_TOO_FREQUENT: (
+        "OEM_RATE_LIMITED",
+        "The OEM cloud refused the call as too frequent for the platform's key (errno 40400).",
+        True,
+    ),
+    ERRNO_DAILY_LIMIT: (
+        "OEM_QUOTA_EXHAUSTED",
+        "The OEM cloud's daily call allowance for the platform's key is used up (errno 40402).",
+        False,
+    ),
+}
+
+
+def failure_for(exc: NativeError, what: str) -> OemFailure:
+    """The platform-side failure for a native refusal of `what` (e.g. "schedule")."""
+    if exc.errno == ERRNO_SCHEDULE_ACTIVE:
+        return SchedulerBlocked()
+    known = _FAILURES.get(exc.errno)
+    if known is not None:
+        code, message, retryable = known
+        return OemFailure(code, message, retryable=retryable)
+    return OemFailure("OEM_REJECTED", f"The OEM refused the {what} (errno {exc.errno}): {exc.message}", retryable=False)
+
+
+class FoxessGateway(OemGateway):
+    def __init__(self, cloud: NativeCloud, slot: DeviceSlot) -> None:
+        self.slot = slot
+        self.session = cloud.platform_session({slot.device.id: slot})
+
+    @staticmethod
+    def _native(what: str, call: Callable[[], T]) -> T:
+        try:
+            return call()
+        except NativeError as exc:
+            raise failure_for(exc, what) from exc
+
+    def read_scheduler(self) -> tuple[bool, list[Group]]:
+        # One v3 scheduler read carries the flag too, so this is one call, not two.
+        scheduler = self._native("read", lambda: self.session.read_schedule(self.slot))
+        return scheduler.enabled, scheduler.read_back()
+
+    def write_groups(self, groups: Sequence[Group], now: datetime) -> None:
+        self._native("schedule", lambda: self.session.write_schedule(self.slot, list(groups), now))
+
+    def set_scheduler_enabled(self, flag: bool, now: datetime) -> None:
+        self._native("scheduler flag", lambda: self.session.set_flag(self.slot, flag, now))
+
+    def write_mode(self, drive: Drive, now: datetime) -> None:
+        self._native("command", lambda: self.session.set_work_mode(self.slot, drive, now))
+
+
+class FoxessLink:
+    """The link of a FoxESS-class device: its gateway goes through the tenant's cloud."""
+
+    def __init__(self, cloud: NativeCloud) -> None:
+        self.cloud = cloud
+
+    def gateway(self, slot: DeviceSlot) -> OemGateway:
+        return FoxessGateway(self.cloud, slot)
+
+
+__all__ = ["FoxessGateway", "FoxessLink", "failure_for"]

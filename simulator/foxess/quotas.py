@@ -1,0 +1,81 @@
+"""Call quotas of the FoxESS cloud, counted per API key on the tenant's clock.
+
+Three limits, each from public client behaviour: a daily allowance (about 1440 calls), at least
+one second between two calls of the same *query* endpoint (the real-time and history queries,
+which the reference client paces per path), and at least two seconds between two setting
+writes of the same kind to the same device (which the reference client paces per device).
+Scheduler and flag reads are not paced: the reference client issues them back to back.
+
+The day is the UTC calendar day of the tenant's clock, so a virtual clock advanced past
+midnight refills the allowance. Counting always happens, so the access-count endpoint is
+truthful; enforcing is the policy's choice (see :func:`QuotaSpec.enforced`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
+
+from ..validation import JsonInt
+from .codes import ERRNO_DAILY_LIMIT, ERRNO_TOO_FREQUENT, refuse
+
+CallKind = Literal["read", "query", "write"]
+DEFAULT_DAILY_CALLS = 1440
+
+
+class QuotaSpec(BaseModel):
+    """A tenant's `oemQuotas`: whether the native limits are enforced, and how tight they are."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    enabled: StrictBool = True
+    dailyCalls: JsonInt = Field(default=DEFAULT_DAILY_CALLS, ge=1, le=1_000_000)  # 5.0 is the integer 5
+    queryIntervalS: StrictFloat | StrictInt = Field(default=1, ge=0, le=3600)
+    writeIntervalS: StrictFloat | StrictInt = Field(default=2, ge=0, le=3600)
+
+    @classmethod
+    def default_for(cls, clock_mode: str) -> "QuotaSpec":
+        # A virtual clock stands still between calls, so pacing rules would refuse every fast
+        # test; a realtime tenant behaves like the real cloud unless its spec says otherwise.
+        return cls(enabled=clock_mode == "realtime")
+
+
+@dataclass
+class QuotaLedger:
+    """The calls one key has made: today's count and when each paced call last went through."""
+
+    day: date | None = None
+    used: int = 0
+    last: dict[tuple[str, ...], datetime] = field(default_factory=dict)
+
+    def _roll(self, now: datetime) -> None:
+        today = now.date()
+        if today != self.day:
+            self.day, self.used = today, 0
+
+    def remaining(self, spec: QuotaSpec, now: datetime) -> int:
+        self._roll(now)
+        return max(0, spec.dailyCalls - self.used)
+
+    def admit(self, spec: QuotaSpec, kind: CallKind, scope: tuple[str, ...], now: datetime) -> None:
+        """Count one call, or refuse it (errno 40402, then 40400) when the spec is enforced.
+        A refused call is not counted: the cloud turned it away at the door."""
+        self._roll(now)
+        if spec.enabled:
+            if self.used >= spec.dailyCalls:
+                raise refuse(ERRNO_DAILY_LIMIT, f"{spec.dailyCalls} calls a day")
+            if kind != "read":
+                interval = timedelta(seconds=spec.queryIntervalS if kind == "query" else spec.writeIntervalS)
+                previous = self.last.get(scope)
+                if previous is not None and now - previous < interval:
+                    wait = (interval - (now - previous)).total_seconds()
+                    raise refuse(ERRNO_TOO_FREQUENT, f"wait {wait:g} s more")
+        self.used += 1
+        if kind != "read":
+            self.last[scope] = now
+
+
+__all__ = ["CallKind", "DEFAULT_DAILY_CALLS", "QuotaLedger", "QuotaSpec"]
