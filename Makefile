@@ -12,8 +12,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# The whole scenario suite against the embedded simulator; non-zero exit on any failure.
 run: $(STAMP)
-	$(BIN)/amps-sim serve
+	$(BIN)/amps-sim run scenarios --junit reports/junit.xml --html reports/index.html
 
 serve: $(STAMP)
 	$(BIN)/amps-sim serve
@@ -21,11 +22,21 @@ serve: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# Schemathesis against a served simulator, every check and phase, both specs (tests/contract).
+# `make test` includes a CI-sized run (one seed, 50 examples per operation); `make fuzz` runs
+# only the schemathesis runs, bigger; `make fuzz-long` is a soak for outside CI. Override e.g.
+# `make fuzz-long FUZZ_LONG_SEEDS=7,8,9`. Reports: reports/schemathesis-<target>-<seed>.{txt,xml}.
+FUZZ_SEEDS ?= 20260508,1,2
+FUZZ_EXAMPLES ?= 100
+FUZZ_LONG_SEEDS ?= 11,12,13,14
+FUZZ_LONG_EXAMPLES ?= 400
+
 fuzz: $(STAMP)
-	$(BIN)/python -m pytest -q -m fuzz tests/contract
+	AMPS_FUZZ_SEEDS=$(FUZZ_SEEDS) AMPS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -m fuzz tests/contract
 
 fuzz-long: $(STAMP)
-	AMPS_FUZZ_EXAMPLES=2500 $(BIN)/python -m pytest -q -m fuzz tests/contract
+	AMPS_FUZZ_SEEDS=$(FUZZ_LONG_SEEDS) AMPS_FUZZ_EXAMPLES=$(FUZZ_LONG_EXAMPLES) AMPS_FUZZ_TIMEOUT=7200 \
+		$(BIN)/python -m pytest -q -m fuzz tests/contract
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run

@@ -31,20 +31,18 @@ def compile_keywords(expression: str) -> Callable[[str], bool]:
         return tokens[position - 1]
 
     def either() -> Callable[[str], bool]:
-        left = both()
+        parts = [both()]
         while peek() == "or":
             take()
-            right, first = both(), left
-            left = lambda text, a=first, b=right: a(text) or b(text)  # noqa: E731
-        return left
+            parts.append(both())
+        return lambda text: any(part(text) for part in parts)
 
     def both() -> Callable[[str], bool]:
-        left = negation()
+        parts = [negation()]
         while peek() == "and":
             take()
-            right, first = negation(), left
-            left = lambda text, a=first, b=right: a(text) and b(text)  # noqa: E731
-        return left
+            parts.append(negation())
+        return lambda text: all(part(text) for part in parts)
 
     def negation() -> Callable[[str], bool]:
         if peek() == "not":

@@ -186,7 +186,7 @@ def _vocabulary() -> list[str]:
     return sorted(names)
 
 
-def _message(error: dict[str, Any], loc: tuple[Any, ...]) -> str:
+def _message(error: Any, loc: tuple[Any, ...]) -> str:
     kind = error.get("type", "")
     if kind == "extra_forbidden":
         key = str(error["loc"][-1])
@@ -300,6 +300,15 @@ def load_scenario(path: str | Path, root: Path | None = None) -> LoadedScenario:
     return parse_scenario(text, path, root)
 
 
+def suite_root(file: Path, fallback: Path) -> Path:
+    """The nearest enclosing `scenarios/` folder, so `conflicts/x.yaml` reads the same in reports
+    whether the run was given `scenarios/`, `scenarios/conflicts/` or the file itself."""
+    for parent in file.parents:
+        if parent.name == "scenarios":
+            return parent
+    return fallback
+
+
 def scenario_files(paths: Iterable[str | Path]) -> list[tuple[Path, Path]]:
     """Every `*.yaml`/`*.yml` under the given files and folders, sorted, each with its suite root."""
     found: list[tuple[Path, Path]] = []
@@ -308,9 +317,9 @@ def scenario_files(paths: Iterable[str | Path]) -> list[tuple[Path, Path]]:
         if path.is_dir():
             for file in sorted(list(path.rglob("*.yaml")) + list(path.rglob("*.yml"))):
                 if not any(part.startswith(".") for part in file.relative_to(path).parts):
-                    found.append((file, path))
+                    found.append((file, suite_root(file, path)))
         elif path.exists():
-            found.append((path, path.parent))
+            found.append((path, suite_root(path, path.parent)))
         else:
             raise FileNotFoundError(f"{path}: no such file or folder")
     return found

@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 
 from contracts.embedded import EmbeddedSimulator
-from contracts.loader import LoadedScenario, ScenarioFileError, load_scenario
+from contracts.loader import LoadedScenario, ScenarioFileError, load_scenario, suite_root
 from contracts.results import ScenarioResult
 from contracts.runner import ScenarioRunner, Target
 from contracts.transport import SpecCheckedClient
@@ -77,7 +77,8 @@ class ScenarioFailed(Exception):
 def describe_failure(result: ScenarioResult) -> str:
     """What pytest prints for a failed scenario: each failure, its line, mismatches and diff."""
     loaded = result.loaded
-    lines = [f"{loaded.path}: {loaded.scenario.name}", f"  source: {loaded.scenario.source}"]
+    first = result.failures[0].headline() if result.failures else "failed"
+    lines = [first, f"  scenario: {loaded.scenario.name} ({loaded.path})", f"  source: {loaded.scenario.source}"]
     for failure in result.failures:
         lines.append(f"  ✗ {failure.headline()}")
         lines.extend(f"      {detail}" for detail in failure.details)
@@ -91,16 +92,10 @@ def describe_failure(result: ScenarioResult) -> str:
 class ScenarioFile(pytest.File):
     def collect(self) -> Any:
         try:
-            loaded: LoadedScenario | ScenarioFileError = load_scenario(self.path, self._suite_root())
+            loaded: LoadedScenario | ScenarioFileError = load_scenario(self.path, suite_root(self.path, self.path.parent))
         except ScenarioFileError as error:
             loaded = error
         yield ScenarioItem.from_parent(self, name=self.path.stem, loaded=loaded)
-
-    def _suite_root(self) -> Path:
-        for parent in self.path.parents:
-            if parent.name == "scenarios":
-                return parent
-        return self.path.parent
 
 
 class ScenarioItem(pytest.Item):
@@ -124,7 +119,7 @@ class ScenarioItem(pytest.Item):
         if isinstance(excinfo.value, ScenarioFailed):
             return describe_failure(excinfo.value.result)
         if isinstance(excinfo.value, ScenarioFileError):
-            return f"invalid scenario file:\n{excinfo.value}"
+            return f"{excinfo.value}\n(the scenario file is invalid; nothing ran)"
         return str(super().repr_failure(excinfo, style=style))
 
     def reportinfo(self) -> tuple[Path, int | None, str]:

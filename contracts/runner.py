@@ -11,6 +11,7 @@ shows every way the replies break the contract.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -119,6 +120,7 @@ class ScenarioRunner:
             recorder = TimelineRecorder(self.client, keys["main"], [d.id for d in scenario.devices])
             result.setup.extend(await recorder.record(None))
             result.timeline = recorder.timeline
+        result.failures.extend(spec_failures(result.setup, None))
 
         stopped = False
         for step, record in zip(scenario.steps, result.steps):
@@ -128,13 +130,12 @@ class ScenarioRunner:
             await self._run_step(step, record, keys, variables)
             if recorder is not None:
                 record.exchanges.extend(await recorder.record(record))
-            record.failures.extend(self._violations_in(record.exchanges, record, getattr(step, "undocumented", False)))
+            record.failures.extend(spec_failures(record.exchanges, record, undocumented=getattr(step, "undocumented", False)))
             record.duration_s = time.perf_counter() - step_started
             record.status = "failed" if record.failures else "passed"
             result.failures.extend(record.failures)
             self._emit(StepDone(loaded, record))
             stopped = any(f.kind != "spec" for f in record.failures)
-        result.failures.extend(self._violations_in(result.setup, None, False))
         if result.failures:
             result.status = "failed"
         return result
@@ -190,9 +191,7 @@ class ScenarioRunner:
         reply = exchange.reply_view()
         try:
             if record.kind == "truth":
-                verdict = judge_truth(step.expect, exchange.body, variables)
-                if exchange.status != 200:
-                    verdict.mismatches.insert(0, _status_mismatch(exchange))
+                verdict = judge_truth(step.expect, reply, variables)
             else:
                 verdict = judge_reply(step.expect, reply, variables)
         except UnknownVariable as exc:
@@ -223,49 +222,41 @@ class ScenarioRunner:
             return keys[auth.tenant]
         raise AssertionError(f"unhandled auth {auth!r}")
 
-    @staticmethod
-    def _violations_in(exchanges: list[Exchange], record: StepRecord | None, undocumented: bool) -> list[Failure]:
-        failures: list[Failure] = []
-        for exchange in exchanges:
-            violations = exchange.violations
-            if undocumented and exchange.purpose == "step":
-                if [v.rule for v in violations] == ["operation-undocumented"]:
-                    continue
-                if not violations:
-                    failures.append(
-                        Failure(
-                            "spec",
-                            f"{exchange.method} {exchange.bare_path} is marked undocumented, but the spec documents it",
-                            step=record.index if record else None,
-                            line=record.line if record else None,
-                        )
-                    )
-                    continue
-            for violation in violations:
-                origin = "" if exchange.purpose == "step" else f" ({exchange.purpose} read)"
-                failures.append(
-                    Failure(
-                        "spec",
-                        f"{exchange.method} {exchange.bare_path} → {exchange.status}{origin} breaks the spec at "
-                        f"{violation.pointer or '/'} [{violation.rule}]: {violation.message}",
-                        step=record.index if record else None,
-                        line=record.line if record else None,
-                        details=[_short(exchange.body)],
-                    )
+
+def spec_failures(exchanges: list[Exchange], record: StepRecord | None, *, undocumented: bool = False) -> list[Failure]:
+    """Every spec violation in these exchanges as a failure of the step (or of the setup).
+
+    A step marked `undocumented` expects exactly one violation, `operation-undocumented`, from
+    its own request; that one is not a failure, and its absence is.
+    """
+    step = record.index if record else None
+    line = record.line if record else None
+    failures: list[Failure] = []
+    for exchange in exchanges:
+        violations = exchange.violations
+        if undocumented and exchange.purpose == "step":
+            if [v.rule for v in violations] == ["operation-undocumented"]:
+                continue
+            if not violations:
+                message = f"{exchange.method} {exchange.bare_path} is marked undocumented, but the spec documents it"
+                failures.append(Failure("spec", message, step=step, line=line))
+                continue
+        origin = {"step": "", "setup": " (setup)", "record": " (timeline read)"}[exchange.purpose]
+        for violation in violations:
+            failures.append(
+                Failure(
+                    "spec",
+                    f"{exchange.method} {exchange.bare_path} → {exchange.status}{origin} breaks the spec at "
+                    f"{violation.pointer or '/'} [{violation.rule}]: {violation.message}",
+                    step=step,
+                    line=line,
+                    details=[_short(exchange.body)],
                 )
-        return failures
-
-
-def _status_mismatch(exchange: Exchange) -> Any:
-    from contracts.matching import Mismatch
-
-    code = lookup(exchange.reply_view(), "body.error.code")
-    return Mismatch("status", f"expected 200, got {exchange.status}" + (f" ({code})" if isinstance(code, str) else ""))
+            )
+    return failures
 
 
 def _short(body: Any, limit: int = 600) -> str:
-    import json
-
     try:
         text = json.dumps(body, ensure_ascii=False)
     except (TypeError, ValueError):

@@ -59,6 +59,7 @@ class GroupGiven(_Strict):
     fdPwr: int | None = None
     minSocOnGrid: int | None = None
     maxSoc: int | None = None
+    actionId: str | None = Field(default=None, description="The platform action a row belongs to (rebuilding a platform row).")
 
 
 class SchedulerGiven(_Strict):
@@ -255,12 +256,16 @@ class RequestSpec(_Strict):
     query: dict[str, str | int] | None = None
     body: Any = Field(default=None, description="A JSON body (sent as application/json).")
     raw: str | None = Field(default=None, description="A body sent as-is (set Content-Type in headers).")
+    oversizeBytes: int | None = Field(
+        default=None, ge=16, le=16 * 1024 * 1024,
+        description="Send a JSON object padded to this many bytes, to test body-size limits.",
+    )
     headers: dict[str, str] | None = None
 
     @model_validator(mode="after")
     def _one_body(self) -> "RequestSpec":
-        if self.body is not None and self.raw is not None:
-            raise ValueError("give body or raw, not both")
+        if sum(x is not None for x in (self.body, self.raw, self.oversizeBytes)) > 1:
+            raise ValueError("give one of body, raw or oversizeBytes")
         return self
 
 
@@ -450,10 +455,9 @@ class Scenario(_Strict):
         if self.given is not None:
             return True
         for step in self.steps:
-            kind = step_kind(step)
-            if kind in ("advance", "foreign_write", "fault", "truth"):
+            if isinstance(step, (AdvanceStep, ForeignWriteStep, FaultStep, TruthStep)):
                 return True
-            if kind == "request" and step.request.path.startswith("/_sim"):
+            if isinstance(step, RequestStep) and step.request.path.startswith("/_sim"):
                 return True
         return False
 

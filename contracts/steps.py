@@ -46,13 +46,18 @@ def plan_request(step: Any, variables: Variables) -> RequestPlan:
         return RequestPlan("POST", f"/battery/{_segment(resolve(spec.device))}", json_body=resolve(spec.request_body()))
     if kind == "request":
         spec = step.request
+        headers = resolve(spec.headers or {})
+        raw = resolve(spec.raw)
+        if spec.oversizeBytes is not None:
+            raw = '{"pad": "' + "x" * (spec.oversizeBytes - 11) + '"}'  # exactly oversizeBytes long
+            headers.setdefault("Content-Type", "application/json")
         return RequestPlan(
             spec.method,
             resolve(spec.path),
             json_body=resolve(spec.body),
-            raw=resolve(spec.raw),
+            raw=raw,
             query=resolve(spec.query),
-            headers=resolve(spec.headers or {}),
+            headers=headers,
         )
     if kind == "read_action":
         return RequestPlan("GET", f"/actions/{_segment(resolve(step.read_action))}")
@@ -171,14 +176,20 @@ def _row_key(row: Any) -> tuple[str, str]:
     return ("~", "~")
 
 
-def judge_truth(expect: TruthExpect, view: Any, variables: Variables) -> Verdict:
+def judge_truth(expect: TruthExpect, reply: dict[str, Any], variables: Variables) -> Verdict:
     verdict = Verdict()
+    view = reply["body"]
+    if reply["status"] != 200:
+        code = lookup(reply, "body.error.code")
+        shown = f" ({code})" if isinstance(code, str) else ""
+        verdict.mismatches.append(Mismatch("status", f"expected 200, got {reply['status']}{shown}"))
+        return verdict
     if not isinstance(view, dict):
         verdict.mismatches.append(Mismatch("body", f"expected a device view, got {show(view)}"))
         return verdict
-    scheduler = view.get("scheduler") if isinstance(view.get("scheduler"), dict) else None
-    groups = scheduler.get("groups", []) if scheduler else []
-    battery = view.get("battery") if isinstance(view.get("battery"), dict) else {}
+    scheduler: dict[str, Any] | None = view["scheduler"] if isinstance(view.get("scheduler"), dict) else None
+    groups: list[Any] = scheduler.get("groups", []) if scheduler else []
+    battery: dict[str, Any] = view["battery"] if isinstance(view.get("battery"), dict) else {}
     expected_shown: dict[str, Any] = {}
     actual_shown: dict[str, Any] = {}
 

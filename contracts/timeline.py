@@ -110,8 +110,8 @@ class TimelineRecorder:
 
     def _sample(self, lane: DeviceTimeline, view: dict[str, Any], now: datetime, index: int) -> None:
         lane.time_zone = view.get("timeZone") or lane.time_zone
-        scheduler = view.get("scheduler") if isinstance(view.get("scheduler"), dict) else None
-        battery = view.get("battery") if isinstance(view.get("battery"), dict) else {}
+        scheduler: dict[str, Any] | None = view["scheduler"] if isinstance(view.get("scheduler"), dict) else None
+        battery: dict[str, Any] = view["battery"] if isinstance(view.get("battery"), dict) else {}
         warnings = [w for w in view.get("warnings") or [] if isinstance(w, dict)]
         lane.samples.append(
             DeviceSample(

@@ -8,6 +8,7 @@ The time spent validating is measured per exchange so the run can report what ch
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from dataclasses import dataclass, field
@@ -98,7 +99,8 @@ class SpecCheckedClient:
             shown_body = json_body
         elif raw is not None:
             data = raw.encode("utf-8")
-            shown_body = raw
+            # Reports keep a readable head of a huge body, not megabytes of padding.
+            shown_body = raw if len(raw) <= 4096 else f"{raw[:200]}… ({len(data)} bytes in all)"
         full_path = path + ("?" + urlencode({k: str(v) for k, v in query.items()}) if query else "")
         exchange = Exchange(
             purpose=purpose,
@@ -108,8 +110,10 @@ class SpecCheckedClient:
             request_body=shown_body,
         )
         started = time.perf_counter()
+        # aiohttp wants big bodies as a stream (raw bytes over 1 MiB would block its loop and warn).
+        payload: bytes | io.BytesIO | None = io.BytesIO(data) if data is not None and len(data) > 65536 else data
         try:
-            async with self.session.request(method, self.base_url + full_path, data=data, headers=sent_headers) as reply:
+            async with self.session.request(method, self.base_url + full_path, data=payload, headers=sent_headers) as reply:
                 raw_reply = await reply.read()
                 exchange.status = reply.status
                 exchange.content_type = reply.headers.get("Content-Type")

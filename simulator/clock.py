@@ -1,6 +1,6 @@
 """Virtual time: a clock per tenant and a discrete-event queue.
 
-Nothing here polls. Events sit in a heap keyed by `(due, seq)`; advancing the clock pops every
+Nothing here polls. Events sit in a heap keyed by `(due, priority, seq)`; advancing the clock pops every
 event due up to the target in order, moving `now` to each event's instant before running it so
 that handlers see the time they were scheduled for. The realtime clock differs only in how it
 learns the target: it maps the host's monotonic clock (passed in) onto virtual time.
@@ -20,9 +20,16 @@ class ClockError(ValueError):
     """Asked to move a clock backwards."""
 
 
+# At one instant, what ends runs before what starts: a window's cleanup must finish before the
+# next action on the same device is dispatched.
+PRIORITY_WINDOW_END = 0
+PRIORITY_NORMAL = 1
+
+
 @dataclass(order=True)
 class _Entry:
     due: datetime
+    priority: int
     seq: int
     action: Callable[[], None] = field(compare=False)
     cancelled: bool = field(default=False, compare=False)
@@ -49,9 +56,9 @@ class EventQueue:
         self._heap: list[_Entry] = []
         self._seq = 0
 
-    def schedule(self, due: datetime, action: Callable[[], None]) -> EventHandle:
+    def schedule(self, due: datetime, action: Callable[[], None], priority: int = PRIORITY_NORMAL) -> EventHandle:
         self._seq += 1
-        entry = _Entry(due, self._seq, action)
+        entry = _Entry(due, priority, self._seq, action)
         heapq.heappush(self._heap, entry)
         return EventHandle(entry)
 
@@ -105,9 +112,9 @@ class Clock:
         wall = self._anchor_virtual + timedelta(seconds=elapsed)
         return max(wall, self._now)
 
-    def schedule(self, due: datetime, action: Callable[[], None]) -> EventHandle:
+    def schedule(self, due: datetime, action: Callable[[], None], priority: int = PRIORITY_NORMAL) -> EventHandle:
         # An event due in the past runs at the next advance, at the current instant.
-        return self.queue.schedule(max(due, self._now), action)
+        return self.queue.schedule(max(due, self._now), action, priority)
 
     def advance_to(self, until: datetime) -> int:
         """Run every event due up to `until`, in order; returns how many ran."""

@@ -270,7 +270,9 @@ class Device:
             end = min(now, self._next_change(cur))
             limit = battery.limit_ahead(drive, power)
             reached = False
-            if limit is not None:
+            # Compare in seconds first: a huge battery at a tiny power reaches its limit so far
+            # ahead (up to float infinity) that the instant would not fit in a datetime.
+            if limit is not None and limit[0] <= (end - cur).total_seconds():
                 hit_at = cur + timedelta(seconds=limit[0])
                 if hit_at <= end:
                     end, reached = hit_at, True

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from .actions import ACTION_STATES, Action
 from .battery import Drive
-from .clock import Clock
+from .clock import PRIORITY_WINDOW_END, Clock
 from .device import Device, drive_for_command, group_for_drive
 from .errors import ApiError, failure_result, format_instant
 from .native_scheduler import Group
@@ -407,7 +407,7 @@ class Platform:
                 previous = slot.device.imperative
                 slot.gateway.write_mode(drive, now)
                 assert action.end is not None
-                self.clock.schedule(action.end, lambda: self._revert(slot, action, previous, drive, 1))
+                self.clock.schedule(action.end, lambda: self._revert(slot, action, previous, drive, 1), PRIORITY_WINDOW_END)
             else:
                 gateway = slot.gateway
                 if action.on_conflict == "cancel_and_replace" and slot.device.scheduler is not None and gateway.read_scheduler()[0]:
@@ -442,7 +442,7 @@ class Platform:
             slot.platform_enabled_flag = True
         if not action.cleanup_scheduled:
             action.cleanup_scheduled = True
-            self.clock.schedule(action.end, lambda: self._cleanup(slot, action, 1))
+            self.clock.schedule(action.end, lambda: self._cleanup(slot, action, 1), PRIORITY_WINDOW_END)
 
     def _acknowledge(self, action: Action) -> None:
         if action.acknowledged_at is None:

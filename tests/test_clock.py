@@ -67,3 +67,15 @@ def test_realtime_follows_the_monotonic_source_with_speed() -> None:
     wall[0] += 1
     clock.sync()
     assert clock.now == T0 + timedelta(hours=5, minutes=1)
+
+
+def test_window_ends_run_before_other_events_at_the_same_instant() -> None:
+    from simulator.clock import PRIORITY_WINDOW_END
+
+    clock = Clock(T0)
+    seen: list[str] = []
+    at = T0 + timedelta(hours=1)
+    clock.schedule(at, lambda: seen.append("start of the next"))
+    clock.schedule(at, lambda: seen.append("end of the first"), PRIORITY_WINDOW_END)
+    clock.advance_to(at)
+    assert seen == ["end of the first", "start of the next"]

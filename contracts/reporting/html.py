@@ -124,7 +124,9 @@ def _axis_bounds(timeline: ScenarioTimeline) -> tuple[datetime, datetime] | None
                 moment = parse_instant(record.get(field))
                 if moment is not None and latest < moment <= horizon:
                     latest = moment
-    span = max(latest - start, timedelta(minutes=30))
+    # Native rows recur daily: with any on the device, show at least one whole day of them.
+    has_rows = any(sample.groups for lane in timeline.devices.values() for sample in lane.samples)
+    span = max(latest - start, timedelta(hours=24) if has_rows else timedelta(minutes=30))
     return start - span * 0.02, start + span * 1.04
 
 

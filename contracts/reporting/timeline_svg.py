@@ -229,41 +229,57 @@ class TimelineRenderer:
                 if owner not in owners:
                     owners.append(owner)
         owners.sort(key=lambda o: (o != "amps", o))
-        self._heading("NATIVE ROWS (plant wall clock)")
+        self._heading("NATIVE ROWS (plant time)")
         if not owners:
             self._lane_label("no rows", colour="#94a3b8")
             self.y += LANE_H + GAP
             return
         for owner in owners:
             self._lane_label(owner, colour=owner_colour(owner))
-            for sample, low, high, projected in spans:
-                if high <= low:
-                    continue
-                for group in sample.groups:
-                    if str(group.get("owner") or "unknown") != owner:
-                        continue
-                    for begins, ends in row_occurrences(group, self.zone, low, high):
-                        x1, x2 = self.axis.x(begins), self.axis.x(ends)
-                        title = (
-                            f"{owner} {group.get('workMode')} {group.get('start')}–{group.get('end')} plant time"
-                            f"{' · ' + str(group.get('actionId')) if group.get('actionId') else ''}"
-                            f"{' · scheduler flag off: not running' if sample.flag is False else ''}"
-                            f"{' · after the last observation' if projected else ''}"
-                        )
-                        self.parts.append(
-                            _rect(x1, self.y + 3, x2 - x1, LANE_H - 6, owner_colour(owner), title=title,
-                                  opacity=0.85 if sample.flag else 0.3, stroke=owner_colour(owner) if projected else None,
-                                  dash=projected)
-                        )
-                        label = _fitting(x2 - x1, f"{group.get('workMode')} {group.get('start')}–{group.get('end')}",
-                                         str(group.get("workMode")))
-                        if label:
-                            self.parts.append(
-                                _text(x1 + 4, self.y + LANE_H / 2 + 4, label, size=10,
-                                      colour="#ffffff" if sample.flag else "#1e293b")
-                            )
+            for bar in self._row_bars(spans, owner):
+                self._row_bar(owner, bar)
             self.y += LANE_H + 2
         self.y += GAP
+
+    def _row_bars(self, spans: list[tuple[DeviceSample, datetime, datetime, bool]], owner: str) -> list[dict[str, Any]]:
+        """Each occurrence of each of `owner`'s rows, one bar per uninterrupted run: a row that
+        stays the same across several samples is drawn once, not cut at every step."""
+        bars: list[dict[str, Any]] = []
+        open_bars: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for sample, low, high, projected in spans:
+            if high <= low:
+                continue
+            for group in sample.groups:
+                if str(group.get("owner") or "unknown") != owner:
+                    continue
+                identity = tuple(sorted((k, str(v)) for k, v in group.items())) + (sample.flag, projected)
+                for begins, ends in row_occurrences(group, self.zone, low, high):
+                    previous = open_bars.get(identity)
+                    if previous is not None and previous["to"] == begins:
+                        previous["to"] = ends
+                        continue
+                    bar = {"from": begins, "to": ends, "group": group, "flag": sample.flag, "projected": projected}
+                    bars.append(bar)
+                    open_bars[identity] = bar
+        return bars
+
+    def _row_bar(self, owner: str, bar: dict[str, Any]) -> None:
+        group, flag, projected = bar["group"], bar["flag"], bar["projected"]
+        x1, x2 = self.axis.x(bar["from"]), self.axis.x(bar["to"])
+        title = (
+            f"{owner} {group.get('workMode')} {group.get('start')}–{group.get('end')} plant time"
+            f"{' · ' + str(group.get('actionId')) if group.get('actionId') else ''}"
+            f"{' · scheduler flag off: not running' if flag is False else ''}"
+            f"{' · after the last observation' if projected else ''}"
+        )
+        colour = owner_colour(owner)
+        self.parts.append(
+            _rect(x1, self.y + 3, x2 - x1, LANE_H - 6, colour, title=title, opacity=0.85 if flag else 0.3,
+                  stroke=colour if projected else None, dash=projected)
+        )
+        label = _fitting(x2 - x1, f"{group.get('workMode')} {group.get('start')}–{group.get('end')}", str(group.get("workMode")))
+        if label:
+            self.parts.append(_text(x1 + 4, self.y + LANE_H / 2 + 4, label, size=10, colour="#ffffff" if flag else "#1e293b"))
 
     def _flag(self) -> None:
         spans = self._intervals()

@@ -14,8 +14,9 @@ routes = web.RouteTableDef()
 
 @routes.post("/_sim/tenants")
 async def create_tenant(request: web.Request) -> web.Response:
-    # No body at all means the defaults; a body of JSON `null` is a malformed spec, not an absent one.
-    absent = not (await request.read()).strip()
+    # No body at all means the defaults. A body that is there but is not a JSON object -- `null`,
+    # or only whitespace, which is not JSON -- is a malformed spec, not an absent one.
+    absent = not await request.read()
     body = await json_body(request, required=False)
     spec = parse_model(TenantSpec, {} if absent else body, "The tenant spec is not valid.")
     world = request.app[TENANTS].create(spec)

@@ -165,3 +165,16 @@ async def test_action_listing_filters_and_pages(api: Api) -> None:
     assert none.body == {"actions": [], "total": 0, "limit": 20, "offset": 0}
     device = await api.device("dev_fox")
     assert device["lastAction"]["id"] == scheduled.body["actionId"]
+
+
+async def test_queue_after_a_window_runs_once_the_windows_rows_are_gone(api: Api) -> None:
+    """At the window's end the platform's cleanup must run before the queued action's dispatch,
+    or the flag the platform switched on for its own rows would block the queued command."""
+    await api.push("dev_fox", "charge", start="2026-05-08T12:00:00Z", end="2026-05-08T13:00:00Z")
+    queued = await api.push("dev_fox", "auto.balanced", on_conflict="queue_after")
+    assert queued.body["start"] == "2026-05-08T13:00:00.000Z"
+    await api.advance(to="2026-05-08T13:01:00Z")
+    record = await api.action(queued.body["actionId"])
+    assert record["state"] == "completed", record
+    truth = await api.truth("dev_fox")
+    assert truth["scheduler"] == {"enabled": False, "maxGroupCount": 8, "groups": []}

@@ -68,6 +68,38 @@ def default_fleet() -> list[dict[str, Any]]:
     return [device.model_dump(mode="json", exclude_none=True) for device in world.devices]
 
 
+def odd_fleet() -> list[dict[str, Any]]:
+    """The default fleet plus devices at the edges of what the control API accepts.
+
+    A control-API run against the default tenant (as an independent check may do first) leaves
+    devices like these behind for the public API to meet: tiny and huge batteries, powers near
+    zero, zones with odd offsets (+14:00, +5:45, +12:45 with DST, 30-minute DST), a whole-replace
+    scheduler with every slot taken, a one-slot scheduler, the largest slot limit.
+    """
+    hours = [(f"{h:02d}:00", f"{h:02d}:59") for h in range(7)]
+    return default_fleet() + [
+        {"id": "dev_speck", "profile": "foxess", "timeZone": "Pacific/Kiritimati", "timeZoneKnown": True,
+         "battery": {"capacityKwh": 1.1754943508222875e-38, "soc": 0, "maxPowerKw": 2.2e-308},
+         "scheduler": {"enabled": False, "groups": []}},
+        {"id": "dev_vast", "profile": "foxess_legacy", "timeZone": "Pacific/Chatham", "timeZoneKnown": False,
+         "battery": {"capacityKwh": 1000, "soc": 100, "maxPowerKw": 100},
+         "scheduler": {"enabled": True, "maxGroupCount": 8, "groups": [
+             *({"start": start, "end": end, "workMode": mode}
+               for (start, end), mode in zip(hours, ["SelfUse", "Backup", "Feedin", "SelfUse", "Backup", "Feedin", "SelfUse"])),
+             {"start": "07:00", "end": "23:59", "workMode": "ForceCharge", "fdPwr": 10500, "maxSoc": 100}]}},
+        {"id": "dev_kathmandu", "profile": "direct", "timeZone": "Asia/Kathmandu", "timeZoneKnown": True,
+         "battery": {"capacityKwh": 0.001, "soc": 100, "maxPowerKw": 100}},
+        {"id": "dev_lord_howe", "profile": "foxess", "timeZone": "Australia/Lord_Howe", "timeZoneKnown": True,
+         "battery": {"capacityKwh": 13.5, "soc": 99.999, "maxPowerKw": 0.001},
+         "scheduler": {"enabled": True, "maxGroupCount": 1,
+                       "groups": [{"start": "23:59", "end": "23:59", "workMode": "ForceDischarge", "fdSoc": 100, "fdPwr": 1}]}},
+        {"id": "dev_wide_slots", "profile": "foxess", "timeZone": "America/St_Johns", "timeZoneKnown": False,
+         "battery": {"capacityKwh": 10, "soc": 50, "maxPowerKw": 5}, "scheduler": {"enabled": True, "maxGroupCount": 32, "groups": []}},
+        {"id": "dev_gmt_minus_12", "profile": "foxess", "timeZone": "Etc/GMT+12", "timeZoneKnown": True,
+         "battery": {"capacityKwh": 999.999, "soc": 0.001, "maxPowerKw": 99.99}},
+    ]
+
+
 @pytest.fixture(scope="session")
 def served() -> Iterator[Served]:
     REPORTS.mkdir(exist_ok=True)
