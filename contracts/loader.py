@@ -182,7 +182,8 @@ def _vocabulary() -> list[str]:
     names: set[str] = set()
     for value in vars(model).values():
         if isinstance(value, type) and issubclass(value, BaseModel):
-            names.update(value.model_fields)
+            # The names a file spells: a field's alias when it has one (`as` for a native party).
+            names.update(field.alias or name for name, field in value.model_fields.items())
     return sorted(names)
 
 

@@ -7,6 +7,11 @@ same code drives the embedded simulator, a served one, or any deployment of the 
 A scenario stops at its first failed expectation (later steps build on earlier replies), but a
 spec violation does not stop it: the scenario is failed and the rest still runs, so one report
 shows every way the replies break the contract.
+
+A `native` step acts through the device's own cloud API (`/foxess`), as a homeowner's app or a
+third-party optimiser would: :class:`NativeAccess` gets its party's key from the control API and
+the device's serial number first (setup exchanges filed under the step), then the call is signed
+and sent like any other request, and judged by its errno and result.
 """
 
 from __future__ import annotations
@@ -15,13 +20,14 @@ import json
 import time
 from dataclasses import dataclass
 from typing import Any, Iterable
+from urllib.parse import quote
 
 from contracts.events import Listener, RunFinished, RunStarted, ScenarioFinished, ScenarioStarted, StepDone
 from contracts.loader import LoadedScenario
 from contracts.matching import lookup
 from contracts.results import Failure, RunSummary, ScenarioResult, StepRecord
-from contracts.scenario import DEFAULT_NOW, KeyAuth, TenantAuth, TenantGiven, step_kind
-from contracts.steps import describe, judge_reply, judge_truth, plan_request
+from contracts.scenario import DEFAULT_NOW, KeyAuth, NativeStep, Scenario, TenantAuth, TenantGiven, native_tenant, step_kind
+from contracts.steps import RequestPlan, describe, judge_native, judge_reply, judge_truth, plan_native, plan_request
 from contracts.timeline import TimelineRecorder
 from contracts.transport import Exchange, SpecCheckedClient
 from contracts.variables import UnknownVariable, Variables
@@ -49,6 +55,82 @@ async def probe_control(client: SpecCheckedClient) -> bool:
     """
     exchange = await client.send("GET", "/_sim/clock", key=None, purpose="setup")
     return exchange.error is None and exchange.status != 404 and isinstance(exchange.body, dict)
+
+
+class NativeSetupError(Exception):
+    """A native step could not get its key or its device's serial number."""
+
+    def __init__(self, message: str, details: list[str]) -> None:
+        super().__init__(message)
+        self.details = details
+
+
+class NativeAccess:
+    """What a scenario's native steps sign with: one key per (tenant, party), issued at first use
+    by `POST /_sim/oem-keys` and kept for the scenario (so quotas count against one key, as for a
+    real app), and each device's serial number, read once from `GET /_sim/devices/{id}`.
+
+    A key covers every device its party's native steps name. A device that only a saved variable
+    names, unknown when the key was issued, gets a new key covering it too (and a fresh quota).
+    """
+
+    def __init__(self, client: SpecCheckedClient, scenario: Scenario, keys: dict[str, str]) -> None:
+        self.client = client
+        self.scenario = scenario
+        self.keys = keys
+        self._tokens: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {}
+        self._serials: dict[tuple[str, str], str] = {}
+
+    async def serial(self, tenant: str, device: str, into: list[Exchange]) -> str:
+        cached = self._serials.get((tenant, device))
+        if cached is not None:
+            return cached
+        exchange = await self.client.send(
+            "GET", f"/_sim/devices/{quote(device, safe='')}", key=self.keys[tenant], purpose="setup"
+        )
+        into.append(exchange)
+        serial = lookup(exchange.reply_view(), "body.serialNumber")
+        if exchange.status != 200 or not isinstance(serial, str):
+            raise NativeSetupError(
+                f"cannot read the serial number of {device!r}: GET /_sim/devices/{device} {_answered(exchange)}",
+                [_short(exchange.body)],
+            )
+        self._serials[(tenant, device)] = serial
+        return serial
+
+    async def token(self, tenant: str, party: str, device: str | None, variables: Variables, into: list[Exchange]) -> str:
+        cached = self._tokens.get((tenant, party))
+        if cached is not None and (device is None or device in cached[1]):
+            return cached[0]
+        scope: list[str] = list(cached[1]) if cached else []
+        for named in self.scenario.native_devices(tenant, party):
+            try:
+                scope.append(str(variables.resolve(named)))
+            except UnknownVariable:
+                continue  # saved by a later step; a key is issued for it when it is reached
+        if device is not None:
+            scope.append(device)
+        devices = tuple(dict.fromkeys(scope))
+        exchange = await self.client.send(
+            "POST", "/_sim/oem-keys", key=self.keys[tenant], purpose="setup",
+            json_body={"party": party, "devices": list(devices)},
+        )
+        into.append(exchange)
+        token = lookup(exchange.reply_view(), "body.apiKey")
+        if exchange.status != 201 or not isinstance(token, str):
+            raise NativeSetupError(
+                f"cannot get a native key for {party} on {', '.join(devices)}: POST /_sim/oem-keys {_answered(exchange)}",
+                [_short(exchange.body)],
+            )
+        self._tokens[(tenant, party)] = (token, devices)
+        return token
+
+
+def _answered(exchange: Exchange) -> str:
+    if exchange.error is not None:
+        return f"got no reply ({exchange.error})"
+    code = lookup(exchange.reply_view(), "body.error.code")
+    return f"answered {exchange.status}" + (f" {code}" if isinstance(code, str) else "")
 
 
 class ScenarioRunner:
@@ -90,6 +172,11 @@ class ScenarioRunner:
     # ---- one scenario ----------------------------------------------------------------------
 
     def _skip_reason(self, loaded: LoadedScenario) -> str | None:
+        if loaded.scenario.uses_native and not self.target.has_control:
+            return (
+                "needs the /_sim control API (its native steps get their keys from POST /_sim/oem-keys), "
+                f"which {self.target.name} does not serve"
+            )
         if loaded.scenario.needs_control and not self.target.has_control:
             return f"needs the /_sim control API, which {self.target.name} does not serve"
         if not loaded.scenario.needs_control and not self.target.has_control and not self.target.api_key:
@@ -122,12 +209,13 @@ class ScenarioRunner:
             result.timeline = recorder.timeline
         result.failures.extend(spec_failures(result.setup, None))
 
+        native = NativeAccess(self.client, scenario, keys)
         stopped = False
         for step, record in zip(scenario.steps, result.steps):
             if stopped:
                 continue
             step_started = time.perf_counter()
-            await self._run_step(step, record, keys, variables)
+            await self._run_step(step, record, keys, variables, native)
             if recorder is not None:
                 record.exchanges.extend(await recorder.record(record))
             record.failures.extend(spec_failures(record.exchanges, record, undocumented=getattr(step, "undocumented", False)))
@@ -164,16 +252,25 @@ class ScenarioRunner:
             keys[name] = key
         return keys
 
-    async def _run_step(self, step: Any, record: StepRecord, keys: dict[str, str], variables: Variables) -> None:
+    async def _run_step(
+        self, step: Any, record: StepRecord, keys: dict[str, str], variables: Variables, native: NativeAccess
+    ) -> None:
         def fail(kind: Any, message: str, **more: Any) -> None:
             record.failures.append(Failure(kind, message, step=record.index, line=record.line, **more))
 
+        key: str | None = None
         try:
-            plan = plan_request(step, variables)
+            if isinstance(step, NativeStep):
+                plan = await self._plan_native(step, record, variables, native)
+            else:
+                plan = plan_request(step, variables)
+                key = self._key_for(step.auth, keys)
         except UnknownVariable as exc:
             fail("expectation", f"${{{exc.args[0]}}} has no value (did the step that saves it fail?)")
             return
-        key = self._key_for(step.auth, keys)
+        except NativeSetupError as exc:
+            fail("setup", str(exc), details=exc.details)
+            return
         exchange = await self.client.send(
             plan.method,
             plan.path,
@@ -192,6 +289,8 @@ class ScenarioRunner:
         try:
             if record.kind == "truth":
                 verdict = judge_truth(step.expect, reply, variables)
+            elif record.kind == "native":
+                verdict = judge_native(step.expect, reply, variables)
             else:
                 verdict = judge_reply(step.expect, reply, variables)
         except UnknownVariable as exc:
@@ -206,9 +305,23 @@ class ScenarioRunner:
             return
         save = getattr(step, "save", None)
         if save:
-            missing = variables.save_from(reply, save)
+            # Native paths (result.groups) start inside the cloud's envelope, the reply's body.
+            source = exchange.body if record.kind == "native" and isinstance(exchange.body, dict) else reply
+            missing = variables.save_from(source, save)
             if missing:
                 fail("expectation", f"cannot save {', '.join(missing)}: not in the reply", details=[_short(exchange.body)])
+
+    @staticmethod
+    async def _plan_native(step: NativeStep, record: StepRecord, variables: Variables, native: NativeAccess) -> RequestPlan:
+        """Fetch what the call signs with (the party's key, the device's serial), then plan it."""
+        spec = step.native
+        tenant = native_tenant(step)
+        device = str(variables.resolve(spec.device)) if spec.device is not None else None
+        serial = await native.serial(tenant, device, record.exchanges) if device is not None else None
+        token = await native.token(tenant, spec.party, device, variables, record.exchanges)
+        # Epoch milliseconds, as a real client sends; the simulator does not check freshness.
+        timestamp = str(time.time_ns() // 1_000_000)
+        return plan_native(spec, serial=serial, token=token, timestamp=timestamp, variables=variables)
 
     @staticmethod
     def _key_for(auth: Any, keys: dict[str, str]) -> str | None:
@@ -237,16 +350,22 @@ def spec_failures(exchanges: list[Exchange], record: StepRecord | None, *, undoc
         if undocumented and exchange.purpose == "step":
             if [v.rule for v in violations] == ["operation-undocumented"]:
                 continue
+            if not violations and exchange.native:
+                message = f"{exchange.method} {exchange.bare_path} is marked undocumented, but /foxess paths are never spec-checked"
+                failures.append(Failure("spec", message, step=step, line=line))
+                continue
             if not violations:
                 message = f"{exchange.method} {exchange.bare_path} is marked undocumented, but the spec documents it"
                 failures.append(Failure("spec", message, step=step, line=line))
                 continue
         origin = {"step": "", "setup": " (setup)", "record": " (timeline read)"}[exchange.purpose]
+        # Native replies are held to the cloud's envelope, not to either OpenAPI document.
+        broken = "the native envelope" if exchange.native else "the spec"
         for violation in violations:
             failures.append(
                 Failure(
                     "spec",
-                    f"{exchange.method} {exchange.bare_path} → {exchange.status}{origin} breaks the spec at "
+                    f"{exchange.method} {exchange.bare_path} → {exchange.status}{origin} breaks {broken} at "
                     f"{violation.pointer or '/'} [{violation.rule}]: {violation.message}",
                     step=step,
                     line=line,

@@ -19,9 +19,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StrictInt,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from contracts.matching import check_expected_syntax
+from contracts.native import CALLS, row_problems
 
 DEFAULT_NOW = "2026-05-08T08:00:00Z"
 SCHEMA_PATH = Path(__file__).resolve().parent / "scenario.schema.json"
@@ -30,12 +41,35 @@ SCHEMA_PATH = Path(__file__).resolve().parent / "scenario.schema.json"
 _REPLY_PATH = re.compile(r"^(status|body|headers)((\.[A-Za-z0-9_$-]+)|(\[[0-9]+\]))*$")
 
 
+# A native reply is the cloud's envelope itself: `result.groups[0]`, `errno`, `msg`.
+_NATIVE_PATH = re.compile(r"^(errno|msg|result)((\.[A-Za-z0-9_$-]+)|(\[[0-9]+\]))*$")
+_CLOCK = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
 def _check_reply_path(path: str) -> str:
     if not _REPLY_PATH.fullmatch(path):
         raise ValueError(
             f"{path!r} is not a reply path: start with status, body or headers, then .key or [index]"
         )
     return path
+
+
+def _check_native_path(path: str) -> str:
+    if not _NATIVE_PATH.fullmatch(path):
+        raise ValueError(
+            f"{path!r} is not a native reply path: start with errno, msg or result, then .key or [index]"
+        )
+    return path
+
+
+def _check_save(save: dict[str, str] | None, check_path: Any) -> dict[str, str] | None:
+    if save is None:
+        return save
+    for name, path in save.items():
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise ValueError(f"{name!r} is not a variable name (letters, digits, underscore)")
+        check_path(path)
+    return save
 
 
 class _Strict(BaseModel):
@@ -90,12 +124,25 @@ class DeviceGiven(_Strict):
         return self.model_dump(exclude_none=True)
 
 
+class QuotaGiven(_Strict):
+    """The tenant's FoxESS cloud quotas (the control API's `oemQuotas`); unset fields take its defaults."""
+
+    enabled: bool | None = Field(default=None, description="Enforce the quotas (default when given: true).")
+    dailyCalls: int | None = Field(default=None, description="Calls a key may make per UTC day (errno 40402 after).")
+    queryIntervalS: float | None = Field(default=None, description="Seconds between two calls of one query endpoint (40400).")
+    writeIntervalS: float | None = Field(default=None, description="Seconds between two writes of one kind to one device (40400).")
+
+
 class TenantGiven(_Strict):
     now: str | None = Field(
         default=None,
         description=f"The tenant's virtual clock at the start, ISO 8601 with an offset (default {DEFAULT_NOW}).",
     )
     devices: list[DeviceGiven] = Field(default_factory=list)
+    oemQuotas: QuotaGiven | None = Field(
+        default=None,
+        description="The native API's call quotas. Unset: counted but not enforced (the tenant's clock is virtual).",
+    )
 
     @field_validator("now")
     @classmethod
@@ -121,10 +168,13 @@ class TenantGiven(_Strict):
         return devices
 
     def tenant_spec(self) -> dict[str, Any]:
-        return {
+        spec: dict[str, Any] = {
             "clock": {"mode": "virtual", "now": self.now or DEFAULT_NOW},
             "devices": [d.spec() for d in self.devices],
         }
+        if self.oemQuotas is not None:
+            spec["oemQuotas"] = self.oemQuotas.model_dump(exclude_none=True)
+        return spec
 
 
 class Given(TenantGiven):
@@ -302,6 +352,146 @@ class FaultSpec(_Strict):
     times: int | None = None
 
 
+# ---- the device's own cloud (the native API under /foxess) --------------------------------------
+
+NativeCallName = Literal[
+    "scheduler.read",
+    "scheduler.write",
+    "flag.read",
+    "flag.set",
+    "setting.read",
+    "setting.set",
+    "device.list",
+    "device.detail",
+    "access.count",
+]
+# What each call takes besides device, version, body and signature.
+_CALL_FIELDS: dict[str, frozenset[str]] = {
+    "scheduler.write": frozenset({"rows"}),
+    "flag.set": frozenset({"enable"}),
+    "setting.read": frozenset({"setting"}),
+    "setting.set": frozenset({"setting", "value"}),
+}
+
+
+class NativeRow(_Strict):
+    """One scheduler group in friendly form; the harness spells it in the call's API version."""
+
+    start: str = Field(pattern=_CLOCK, description="HH:MM plant-local wall clock")
+    end: str = Field(pattern=_CLOCK, description="HH:MM, inclusive")
+    workMode: str
+    minSocOnGrid: int | None = None
+    fdSoc: int | None = None
+    fdPwr: int | None = None
+    maxSoc: int | None = Field(default=None, description="v1 and later.")
+    isRemainMode: bool | None = Field(default=None, description="v3 only.")
+
+
+class NativeSpec(_Strict):
+    """One signed call to the device's own cloud, as a homeowner's app or another optimiser makes it."""
+
+    party: Literal["homeowner_app", "third_party"] = Field(
+        alias="as",
+        description=(
+            "Who calls: the key is issued once per party (and tenant) per scenario by POST /_sim/oem-keys, "
+            "scoped to every device that party's native steps name."
+        ),
+    )
+    device: str | None = Field(
+        default=None,
+        description="The Amps device id; its serialNumber (GET /_sim/devices/{id}) is sent as deviceSN/sn.",
+    )
+    call: NativeCallName = Field(
+        description=(
+            "scheduler.read|write (/op/v{0-3}/device/scheduler/get|enable), flag.read|set "
+            "(/op/v{0,1}/device/scheduler/get/flag|set/flag), setting.read|set (/op/v0/device/setting/get|set), "
+            "device.list (/op/v0/device/list), device.detail (/op/v1/device/detail), "
+            "access.count (/op/v0/user/getAccessCount)."
+        )
+    )
+    version: int | None = Field(
+        default=None, ge=0, le=3,
+        description="The API version where the call has several: scheduler calls default to 3, flag calls to 1.",
+    )
+    rows: list[NativeRow] | None = Field(
+        default=None,
+        description="scheduler.write: the groups in friendly form, converted to the version's native shape.",
+    )
+    body: dict[str, Any] | None = Field(
+        default=None,
+        description="A raw native body instead of the friendly fields; the device's serial is added unless it names one.",
+    )
+    enable: bool | None = Field(default=None, description="flag.set: the scheduler flag to set.")
+    setting: str | None = Field(default=None, description="setting.read|set: the setting key (default WorkMode).")
+    value: Any = Field(default=None, description="setting.set: the value to write.")
+    signature: Literal["wrong", "missing"] | None = Field(
+        default=None, description="Sign deliberately wrong, or leave the signature header out (errno 40256)."
+    )
+
+    @property
+    def api_version(self) -> int:
+        return self.version if self.version is not None else CALLS[self.call].default_version
+
+    @model_validator(mode="after")
+    def _fits_the_call(self) -> "NativeSpec":
+        call = CALLS[self.call]
+        if self.version is not None and self.version not in call.versions:
+            versions = ", ".join(f"v{v}" for v in call.versions)
+            raise ValueError(f"{self.call} exists in {versions}, not v{self.version}")
+        if call.needs_device and self.device is None:
+            raise ValueError(f"{self.call} needs a device")
+        if self.call == "scheduler.write" and "enable" in self.model_fields_set:
+            raise ValueError("a native scheduler write leaves the flag alone; set it with a flag.set step")
+        extra = sorted({"rows", "enable", "setting", "value"} & self.model_fields_set - _CALL_FIELDS.get(self.call, frozenset()))
+        if extra:
+            raise ValueError(f"{', '.join(extra)} does not apply to {self.call}")
+        if call.method == "GET" and self.body is not None:
+            raise ValueError(f"{self.call} is a GET and sends no body")
+        if self.call == "scheduler.write" and (self.rows is None) == (self.body is None):
+            raise ValueError("scheduler.write takes either rows or a raw body")
+        if self.call == "flag.set" and self.enable is None and self.body is None:
+            raise ValueError("flag.set needs enable (or a raw body)")
+        if self.call == "setting.set" and "value" not in self.model_fields_set and self.body is None:
+            raise ValueError("setting.set needs a value (or a raw body)")
+        if self.body is not None and self.model_fields_set & {"rows", "enable", "setting", "value"}:
+            raise ValueError("give either a raw body or the friendly fields (rows, enable, setting, value)")
+        return self
+
+    @field_validator("rows")
+    @classmethod
+    def _rows_fit_the_version(cls, rows: list[NativeRow] | None, info: ValidationInfo) -> list[NativeRow] | None:
+        # Here rather than in the model check, so that the error points at the rows' line.
+        call, version = info.data.get("call"), info.data.get("version")
+        if rows is None or call not in CALLS:
+            return rows
+        version = version if version is not None else CALLS[call].default_version
+        for index, row in enumerate(rows):
+            problems = row_problems(version, row.model_dump())
+            if problems:
+                raise ValueError(f"rows[{index}]: {'; '.join(problems)} (pick another version, or send a raw body)")
+        return rows
+
+
+class NativeExpect(_Strict):
+    """What a native reply must say. It is always HTTP 200 `{errno, msg, result}`; the transport
+    checks that shape, this checks the content."""
+
+    errno: StrictInt | dict[str, Any] = Field(
+        default=0, description="The errno, or a matcher such as {$oneOf: [41200, 41201]}. Default 0 (success)."
+    )
+    msg: Any = Field(default=None, description="The message: a string or a matcher such as {$regex: ...}.")
+    result: Any = Field(
+        default=None,
+        description="A partial match of result, with the same matchers as bodies; `result: null` demands null.",
+    )
+
+    @model_validator(mode="after")
+    def _matchers(self) -> "NativeExpect":
+        for name in ("errno", "msg", "result"):
+            check_expected_syntax(getattr(self, name), (name,))
+        return self
+
+
 # ---- steps -------------------------------------------------------------------------------------
 
 
@@ -323,13 +513,7 @@ class _HttpStep(_Step):
     @field_validator("save")
     @classmethod
     def _save_paths(cls, save: dict[str, str] | None) -> dict[str, str] | None:
-        if save is None:
-            return save
-        for name, path in save.items():
-            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-                raise ValueError(f"{name!r} is not a variable name (letters, digits, underscore)")
-            _check_reply_path(path)
-        return save
+        return _check_save(save, _check_reply_path)
 
 
 class PushStep(_HttpStep):
@@ -373,6 +557,26 @@ class TruthStep(_Step):
     expect: TruthExpect
 
 
+class NativeStep(_Step):
+    native: NativeSpec
+    expect: NativeExpect | None = Field(default=None, description="Unset: errno must be 0.")
+    save: dict[str, str] | None = Field(
+        default=None, description="name: native reply path (e.g. groups: result.groups); use later as ${groups}."
+    )
+
+    @field_validator("save")
+    @classmethod
+    def _save_paths(cls, save: dict[str, str] | None) -> dict[str, str] | None:
+        return _check_save(save, _check_native_path)
+
+    @field_validator("auth")
+    @classmethod
+    def _tenant_only(cls, auth: Any) -> Any:
+        if auth is not None and not isinstance(auth, TenantAuth):
+            raise ValueError("a native step signs with its party's key; auth can only pick the tenant that issues it ({tenant: NAME})")
+        return auth
+
+
 STEP_KINDS: tuple[str, ...] = (
     "push",
     "request",
@@ -384,6 +588,7 @@ STEP_KINDS: tuple[str, ...] = (
     "foreign_write",
     "fault",
     "truth",
+    "native",
 )
 
 
@@ -408,6 +613,7 @@ Step = Annotated[
         Annotated[ForeignWriteStep, Tag("foreign_write")],
         Annotated[FaultStep, Tag("fault")],
         Annotated[TruthStep, Tag("truth")],
+        Annotated[NativeStep, Tag("native")],
     ],
     Discriminator(
         _step_kind,
@@ -415,6 +621,11 @@ Step = Annotated[
         custom_error_message="a step needs exactly one of: " + ", ".join(STEP_KINDS),
     ),
 ]
+
+
+def native_tenant(step: NativeStep) -> str:
+    """The tenant whose key issues a native step's key: `main` unless `auth: {tenant: NAME}`."""
+    return step.auth.tenant if isinstance(step.auth, TenantAuth) else "main"
 
 
 def step_kind(step: Any) -> str:
@@ -447,7 +658,26 @@ class Scenario(_Strict):
         for index, step in enumerate(self.steps):
             if isinstance(step.auth, TenantAuth) and step.auth.tenant not in known:
                 raise ValueError(f"steps[{index}] acts as tenant {step.auth.tenant!r}, which given.tenants does not name")
+        for index, step in enumerate(self.steps):
+            if isinstance(step, NativeStep) and not self.native_devices(native_tenant(step), step.native.party):
+                raise ValueError(
+                    f"steps[{index}] calls as {step.native.party}, but no native step of that party names a device: "
+                    "name one so its key has a scope"
+                )
         return self
+
+    def native_devices(self, tenant: str, party: str) -> list[str]:
+        """The devices a party's key is scoped to: every device its native steps (as that tenant) name."""
+        found: dict[str, None] = {}
+        for step in self.steps:
+            if isinstance(step, NativeStep) and step.native.party == party and native_tenant(step) == tenant:
+                if step.native.device is not None:
+                    found[step.native.device] = None
+        return list(found)
+
+    @property
+    def uses_native(self) -> bool:
+        return any(isinstance(step, NativeStep) for step in self.steps)
 
     @property
     def needs_control(self) -> bool:
@@ -455,7 +685,7 @@ class Scenario(_Strict):
         if self.given is not None:
             return True
         for step in self.steps:
-            if isinstance(step, (AdvanceStep, ForeignWriteStep, FaultStep, TruthStep)):
+            if isinstance(step, (AdvanceStep, ForeignWriteStep, FaultStep, TruthStep, NativeStep)):
                 return True
             if isinstance(step, RequestStep) and step.request.path.startswith("/_sim"):
                 return True

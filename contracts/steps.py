@@ -2,7 +2,9 @@
 
 A step becomes a :class:`RequestPlan` (method, path, body) after `${...}` interpolation; its
 reply is judged by :func:`judge_reply` (status, error code, partial body, absent keys, headers)
-or, for a `truth` step, by :func:`judge_truth` against the OEM-side device view.
+or, for a `truth` step, by :func:`judge_truth` against the OEM-side device view. A `native`
+step needs its party's key and the device's serial number first, which the runner fetches; it
+then becomes a signed plan through :func:`plan_native` and is judged by :func:`judge_native`.
 """
 
 from __future__ import annotations
@@ -14,9 +16,12 @@ from typing import Any
 from urllib.parse import quote
 
 from contracts.matching import MISSING, Mismatch, is_matcher, lookup, match, show
+from contracts.native import CALLS, PREFIX, rows_to_groups, signed_headers
 from contracts.scenario import (
     AdvanceSpec,
     Expect,
+    NativeExpect,
+    NativeSpec,
     TruthExpect,
     step_kind,
 )
@@ -82,7 +87,48 @@ def plan_request(step: Any, variables: Variables) -> RequestPlan:
         return RequestPlan("POST", f"/_sim/devices/{_segment(resolve(spec.device))}/faults", json_body=resolve(body))
     if kind == "truth":
         return RequestPlan("GET", f"/_sim/devices/{_segment(resolve(step.truth))}")
+    if kind == "native":
+        raise AssertionError("a native step is planned by plan_native, once its key and serial are known")
     raise AssertionError(f"unhandled step kind {kind}")
+
+
+def native_body(spec: NativeSpec, serial: str | None, variables: Variables) -> dict[str, Any] | None:
+    """The JSON body of a native call (None for a GET): the friendly fields in the version's
+    shape, or the raw body with the device's serial added unless the body names its own."""
+    call = CALLS[spec.call]
+    if call.method == "GET":
+        return None
+    resolve = variables.resolve
+    body: dict[str, Any] = {}
+    if call.serial_field is not None and serial is not None:
+        body[call.serial_field] = serial
+    if spec.body is not None:
+        body.update(resolve(spec.body))
+        return body
+    if spec.call == "scheduler.write":
+        rows = [row.model_dump(exclude_none=True) for row in spec.rows or []]
+        body["groups"] = rows_to_groups(spec.api_version, resolve(rows))
+    elif spec.call == "flag.set":
+        body["enable"] = 1 if spec.enable else 0
+    elif spec.call in ("setting.read", "setting.set"):
+        body["key"] = resolve(spec.setting) if spec.setting is not None else "WorkMode"
+        if spec.call == "setting.set":
+            body["value"] = resolve(spec.value)
+    return body
+
+
+def plan_native(spec: NativeSpec, *, serial: str | None, token: str, timestamp: str, variables: Variables) -> RequestPlan:
+    """A signed native call; `path` includes the `/foxess` prefix, the signature covers what follows it."""
+    call = CALLS[spec.call]
+    path = call.path(spec.api_version)
+    query = {call.serial_field: serial} if call.method == "GET" and call.serial_field and serial is not None else None
+    return RequestPlan(
+        call.method,
+        PREFIX + path,
+        json_body=native_body(spec, serial, variables),
+        query=query,
+        headers=signed_headers(path, token, timestamp, spec.signature),
+    )
 
 
 def describe(step: Any) -> str:
@@ -113,6 +159,18 @@ def describe(step: Any) -> str:
         return f"inject {spec.kind} ×{spec.times or 1} → {spec.device}"
     if kind == "truth":
         return f"check OEM truth of {step.truth}"
+    if kind == "native":
+        spec = step.native
+        versions = CALLS[spec.call].versions
+        version = f" v{spec.api_version}" if len(versions) > 1 else ""
+        what = f": {len(spec.rows)} row(s)" if spec.rows is not None else " (raw body)" if spec.body is not None else ""
+        if spec.enable is not None:
+            what = f": {'on' if spec.enable else 'off'}"
+        if spec.call == "setting.set" and spec.body is None:
+            what = f": {spec.setting or 'WorkMode'} = {spec.value}"
+        signature = f" [{spec.signature} signature]" if spec.signature else ""
+        target = f" → {spec.device}" if spec.device else ""
+        return f"native {spec.call}{version} by {spec.party}{what}{signature}{target}"
     if kind == "list_actions":
         return "list actions"
     return f"{kind.replace('_', ' ')} {getattr(step, kind)}"
@@ -166,6 +224,37 @@ def judge_reply(expect: Expect | None, reply: dict[str, Any], variables: Variabl
             verdict.mismatches.append(Mismatch(path, f"expected absent, got {show(value)}"))
     for name, wanted_header in expect.headers.items():
         verdict.mismatches.extend(match(variables.resolve(wanted_header), lookup(reply, f"headers.{name}"), f"headers.{name}"))
+    return verdict
+
+
+def judge_native(expect: NativeExpect | None, reply: dict[str, Any], variables: Variables) -> Verdict:
+    """A native reply against its expectation. `reply` is the exchange's reply view; the
+    envelope (its body) is what `errno`, `msg` and `result` are read from."""
+    verdict = Verdict()
+    envelope = reply["body"]
+    if reply["status"] != 200 or not isinstance(envelope, dict):
+        verdict.mismatches.append(
+            Mismatch("status", f"expected HTTP 200 with the {{errno, msg, result}} envelope, got {reply['status']}: {show(envelope)}")
+        )
+        return verdict
+    wanted_errno = variables.resolve(expect.errno) if expect is not None else 0
+    errno = envelope.get("errno", MISSING)
+    found = match(wanted_errno, errno, "errno")
+    if found:
+        # The message says why the cloud refused (or that it did not): show it beside the number.
+        said = envelope.get("msg")
+        verdict.mismatches.append(Mismatch("errno", f"expected {show(wanted_errno)}, got {show(errno)} ({show(said)})"))
+    if expect is None:
+        return verdict
+    if "msg" in expect.model_fields_set:
+        verdict.mismatches.extend(match(variables.resolve(expect.msg), envelope.get("msg", MISSING), "msg"))
+    if "result" in expect.model_fields_set:
+        wanted = variables.resolve(expect.result)
+        result = envelope.get("result", MISSING)
+        mismatches = match(wanted, result, "result")
+        verdict.mismatches.extend(mismatches)
+        if mismatches:
+            verdict.diff = body_diff(wanted, None if result is MISSING else result)
     return verdict
 
 

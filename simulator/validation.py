@@ -1,4 +1,5 @@
-"""Request-shape models for the public API and the translation of shape errors into 400s."""
+"""Request-shape models for the public API, field types shared by every request model, and the
+translation of validation errors into 400s (or, for well-formed values refused, their own code)."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ NotNull = BeforeValidator(_refuse_null)
 
 def _integral(value: Any) -> Any:
     # JSON has one number type: 3.0 is the integer 3 (JSON Schema's `integer` agrees); 3.5 is not.
-    if isinstance(value, float) and not isinstance(value, bool) and value.is_integer():
+    if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
 

@@ -69,6 +69,8 @@ def _clock_range_refusal(what: str, moment: datetime) -> ApiError:
         f"{what} must lie from {format_instant(CLOCK_MIN)} up to (not including) {format_instant(CLOCK_MAX)}.",
         {"errors": [{"path": what, "message": f"{moment.isoformat()} is outside the simulator's range"}]},
     )
+
+
 _KEY_ALPHABET = string.ascii_letters + string.digits
 
 

@@ -153,7 +153,17 @@ def _exchange(exchange: Exchange) -> str:
     request_body = "" if exchange.request_body is None else _json(exchange.request_body)
     response_body = "" if exchange.body is None else _json(exchange.body)
     key = exchange.request_headers.get("x-api-key")
-    who = f" · key {escape(key)}" if key else " · no key"
+    token = exchange.request_headers.get("token")
+    if exchange.native:
+        # The device's own cloud: signed with a party's token, judged by errno, envelope-checked.
+        who = f" · native · token {escape(token)}" if token else " · native · no token"
+        errno = exchange.body.get("errno") if isinstance(exchange.body, dict) else None
+        if isinstance(errno, int):
+            who += f" · errno {errno}"
+        checked = "envelope checked"
+    else:
+        who = f" · key {escape(key)}" if key else " · no key"
+        checked = "validated"
     violations = "".join(
         f'<div class="violation">spec: {escape(v.pointer or "/")} [{escape(v.rule)}] {escape(v.message)}</div>'
         for v in exchange.violations
@@ -163,7 +173,7 @@ def _exchange(exchange: Exchange) -> str:
         '<div class="exchange">'
         f'<div class="line">{escape(exchange.method)} {escape(exchange.path)} → '
         f'<span class="status {status_class}">{escape(status)}</span>'
-        f'<span class="muted">{who} · {exchange.elapsed_s * 1000:.1f} ms · validated in {exchange.validation_s * 1000:.2f} ms</span></div>'
+        f'<span class="muted">{who} · {exchange.elapsed_s * 1000:.1f} ms · {checked} in {exchange.validation_s * 1000:.2f} ms</span></div>'
         f"{violations}{error}"
         '<div class="cols">'
         f'<div><div class="label">request</div><pre>{request_body or "—"}</pre></div>'
@@ -175,9 +185,11 @@ def _exchange(exchange: Exchange) -> str:
 def _step_row(step: StepRecord) -> str:
     icon = {"passed": "✓", "failed": "✗", "not_run": "·"}[step.status]
     own = step.own_exchanges
+    # A native step first gets its party's key and the device's serial number: show those too.
+    setup = [e for e in step.exchanges if e.purpose == "setup"]
     reads = [e for e in step.exchanges if e.purpose == "record"]
     broken_reads = [e for e in reads if e.violations]
-    exchanges = "".join(_exchange(e) for e in [*own, *broken_reads])
+    exchanges = "".join(_exchange(e) for e in [*setup, *own, *broken_reads])
     read_note = f'<div class="muted">+ {len(reads)} timeline read(s) by the runner, all spec-checked</div>' if reads else ""
     failures = "".join(f'<div class="violation">{escape(f.message)}</div>' for f in step.failures)
     clock = f"virtual {escape(step.clock.replace('T', ' ').replace('.000Z', 'Z'))}" if step.clock else ""

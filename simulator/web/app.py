@@ -21,6 +21,7 @@ log = logging.getLogger("amps_sim.web")
 REQUEST_IDS: web.AppKey[random.Random] = web.AppKey("request_ids", random.Random)
 WALL_CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("wall_clock", object)  # type: ignore[arg-type]
 _ALNUM = string.ascii_letters + string.digits
+MAX_HEADER_BYTES = 64 * 1024
 
 
 def _http_error(exc: web.HTTPException) -> ApiError:
@@ -73,7 +74,15 @@ def create_app(
     """Build the simulator's HTTP app. Pass `tenants` to share a registry with the caller."""
     rng = random.Random(seed)
     wall = wall_clock or (lambda: datetime.now(timezone.utc))
-    app = web.Application(middlewares=[error_envelope], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(
+        middlewares=[error_envelope],
+        client_max_size=MAX_BODY_BYTES,
+        # aiohttp's HTTP parser refuses a request line or header line over 8190 bytes before any
+        # middleware runs, with a text/plain 400 outside the envelope. A long query string (many
+        # repeated parameters) is still a request to answer in the envelope, so the parser takes
+        # lines as long as the body limit; a single header may be 64 KiB.
+        handler_args={"max_line_size": MAX_BODY_BYTES, "max_field_size": MAX_HEADER_BYTES},
+    )
     app[TENANTS] = tenants or Tenants(random.Random(rng.getrandbits(64)), monotonic or time.monotonic, wall)
     app[REQUEST_IDS] = random.Random(rng.getrandbits(64))
     app[WALL_CLOCK] = wall

@@ -6,7 +6,7 @@ import json
 
 from pydantic import BaseModel
 
-from contracts.scenario import SCHEMA_PATH, BatteryGiven, DeviceGiven, GroupGiven, SchedulerGiven, schema_text
+from contracts.scenario import SCHEMA_PATH, BatteryGiven, DeviceGiven, GroupGiven, QuotaGiven, SchedulerGiven, schema_text
 from contracts.spec import load_control
 
 
@@ -27,6 +27,7 @@ def test_given_devices_mirror_the_control_apis_device_spec() -> None:
     schemas = load_control().document["components"]["schemas"]
     pairs: list[tuple[type[BaseModel], str]] = [
         (DeviceGiven, "DeviceSpec"), (BatteryGiven, "BatterySpec"), (SchedulerGiven, "SchedulerSpec"), (GroupGiven, "GroupSpec"),
+        (QuotaGiven, "QuotaSpec"),
     ]
     for model, name in pairs:
         assert set(model.model_fields) == set(schemas[name]["properties"]), name

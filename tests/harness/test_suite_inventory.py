@@ -8,7 +8,7 @@ from pathlib import Path
 from contracts.loader import LoadedScenario, ScenarioFileError, load_suite
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
-AREAS = {"auth", "cancel", "conflicts", "control", "dst", "faults", "lifecycle", "physics", "scheduler_active",
+AREAS = {"auth", "cancel", "conflicts", "control", "dst", "faults", "lifecycle", "native", "physics", "scheduler_active",
          "scheduler_full", "seeds", "time_windows", "validation"}
 
 
@@ -37,3 +37,13 @@ def test_some_scenarios_run_anywhere() -> None:
     # Scenarios that need no control API also run against a real deployment (--target).
     scenarios, _ = _suite()
     assert sum(1 for s in scenarios if not s.scenario.needs_control) >= 3
+
+
+def test_native_scenarios_act_through_the_devices_cloud_and_name_their_source() -> None:
+    scenarios, _ = _suite()
+    native = [s for s in scenarios if s.area == "native"]
+    assert len(native) >= 8
+    for loaded in native:
+        assert loaded.scenario.uses_native, loaded.relative
+        source = loaded.scenario.source
+        assert any(doc in source for doc in ("foxess-device.md", "amps-api.md §5", "docs/decisions.md")), loaded.relative
