@@ -102,11 +102,21 @@ def odd_fleet() -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="session")
 def served() -> Iterator[Served]:
+    yield from _serve("fuzz-server.log")
+
+
+@pytest.fixture(scope="session")
+def leaky() -> Iterator[Served]:
+    """A simulator with a planted cross-tenant leak, for the canary test."""
+    yield from _serve("fuzz-server-leaky.log", "--leak-actions")
+
+
+def _serve(log_name: str, *flags: str) -> Iterator[Served]:
     REPORTS.mkdir(exist_ok=True)
-    log = REPORTS / "fuzz-server.log"
+    log = REPORTS / log_name
     err = log.open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.contract.serve_sim", "--seed", str(SERVER_SEED)],
+        [sys.executable, "-m", "tests.contract.serve_sim", "--seed", str(SERVER_SEED), *flags],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=err,

@@ -5,7 +5,10 @@ for one. This builds the server the same way `amps-sim serve` does (the embedded
 pinned to the docs' key, the same app factory) and prints one JSON line,
 `{"port": N, "key": "sk_live_..."}`, once it listens. It serves until killed.
 
-    python -m tests.contract.serve_sim [--seed N]
+    python -m tests.contract.serve_sim [--seed N] [--leak-actions]
+
+`--leak-actions` plants a bug for the canary test: an action id the caller's tenant does not hold
+is looked up in every tenant, so one tenant can read (and cancel) another's actions by id.
 """
 
 from __future__ import annotations
@@ -40,10 +43,33 @@ async def _serve(seed: int | None) -> None:
         await runner.cleanup()
 
 
+def _plant_action_leak() -> None:
+    from simulator.platform import Platform
+
+    platforms: list[Platform] = []
+    original_init, original_action = Platform.__init__, Platform.action
+
+    def init(self: Platform, *args: object, **kwargs: object) -> None:
+        original_init(self, *args, **kwargs)  # type: ignore[arg-type]
+        platforms.append(self)
+
+    def action(self: Platform, action_id: str):  # type: ignore[no-untyped-def]
+        for platform in (self, *platforms):
+            if action_id in platform.actions:
+                return platform.actions[action_id]
+        return original_action(self, action_id)
+
+    Platform.__init__ = init  # type: ignore[method-assign]
+    Platform.action = action  # type: ignore[method-assign]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--leak-actions", action="store_true", help="plant a cross-tenant leak (canary test)")
     args = parser.parse_args(argv)
+    if args.leak_actions:
+        _plant_action_leak()
     try:
         asyncio.run(_serve(args.seed))
     except KeyboardInterrupt:

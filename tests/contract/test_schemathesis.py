@@ -182,10 +182,17 @@ def _summary_failures(output: str) -> int:
     return max(found) if found else 0
 
 
-@pytest.mark.parametrize(("target", "seed"), _runs(), ids=lambda value: str(value))
-def test_schemathesis_finds_nothing(served: Served, target: str, seed: int) -> None:
+@dataclass
+class Outcome:
+    returncode: int
+    output: str
+    cases: int
+    seconds: float
+
+
+def run_schemathesis(served: Served, target: str, *, seed: int, examples: int, name: str) -> Outcome:
+    """One `schemathesis run` of `target` against `served`; its output is kept in reports/."""
     spec = TARGETS[target]
-    name = f"{target}-{seed}"
     extra_toml = WIDE if spec.wide else ""
     if spec.peers:
         config, extra_args = _peers_config(name, spec.clock, extra_toml)
@@ -195,9 +202,8 @@ def test_schemathesis_finds_nothing(served: Served, target: str, seed: int) -> N
         extra_args = ["--header", f"x-api-key: {served.tenant(spec.clock, fleet)}"]
     junit = REPORTS / f"schemathesis-{name}.xml"
     command = schemathesis_command(
-        served.base + spec.spec_path, config=config, seed=seed, examples=_examples(), junit=junit, extra=extra_args
+        served.base + spec.spec_path, config=config, seed=seed, examples=examples, junit=junit, extra=extra_args
     )
-    errors_before = len(served.server_errors())
     started = time.monotonic()
     done = subprocess.run(
         command,
@@ -211,11 +217,29 @@ def test_schemathesis_finds_nothing(served: Served, target: str, seed: int) -> N
     output = done.stdout + done.stderr
     (REPORTS / f"schemathesis-{name}.txt").write_text(output, encoding="utf-8")
     generated = _GENERATED.search(output.rsplit("SUMMARY", 1)[-1])
-    cases = int(generated.group(1)) if generated else 0
-    FUZZ_RUNS.append(FuzzRun(target, seed, cases, seconds, _summary_failures(output), done.returncode))
+    return Outcome(done.returncode, output, int(generated.group(1)) if generated else 0, seconds)
+
+
+@pytest.mark.parametrize(("target", "seed"), _runs(), ids=lambda value: str(value))
+def test_schemathesis_finds_nothing(served: Served, target: str, seed: int) -> None:
+    name = f"{target}-{seed}"
+    errors_before = len(served.server_errors())
+    outcome = run_schemathesis(served, target, seed=seed, examples=_examples(), name=name)
+    FUZZ_RUNS.append(
+        FuzzRun(target, seed, outcome.cases, outcome.seconds, _summary_failures(outcome.output), outcome.returncode)
+    )
     new_errors = served.server_errors()[errors_before:]
-    assert done.returncode == 0 and cases > 0, (
+    assert outcome.returncode == 0 and outcome.cases > 0, (
         f"schemathesis found problems with {target} (seed {seed}); the full output is in "
-        f"reports/schemathesis-{name}.txt, the server's log in reports/fuzz-server.log\n\n{output[-12000:]}"
+        f"reports/schemathesis-{name}.txt, the server's log in reports/fuzz-server.log\n\n{outcome.output[-12000:]}"
     )
     assert not new_errors, "the server logged unhandled errors (see reports/fuzz-server.log):\n" + "\n".join(new_errors)
+
+
+def test_canary_the_peer_check_catches_a_planted_cross_tenant_leak(leaky: Served) -> None:
+    """The `public` target's tenant check is armed: against a server that lets one tenant read
+    another's action by id, the same run must fail with an object-level authorization bypass."""
+    outcome = run_schemathesis(leaky, "public", seed=DEFAULT_SEED, examples=25, name=f"canary-{DEFAULT_SEED}")
+    assert outcome.returncode != 0, outcome.output[-6000:]
+    assert "Object-level authorization bypass" in outcome.output, outcome.output[-6000:]
+    assert "`bob` received the `Action` that `alice` owns" in outcome.output
