@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.api.test_seed_flows import SEED_002_PLAIN, SEED_004_SCHEDULE
 from tests.conftest import spec_violations
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,25 +73,9 @@ def test_default_world_answers_the_docs_key_in_realtime(served: str) -> None:
 
 
 def test_seed_004_curl_flow_verbatim(served: str) -> None:
-    status, scheduled = call(served, "POST", "/battery/dev_abc123", """{
-    "action": {
-      "command": "charge",
-      "start": "2026-05-09T22:00:00Z",
-      "end": "2026-05-10T05:00:00Z",
-      "parameters": {
-        "target": { "value": 100, "unit": "percent" }
-      }
-    }
-  }""")
+    status, scheduled = call(served, "POST", "/battery/dev_abc123", SEED_004_SCHEDULE)
     assert status == 202 and scheduled["state"] == "scheduled" and scheduled["start"] == "2026-05-09T22:00:00.000Z"
-    status, conflict = call(served, "POST", "/battery/dev_abc123", """{
-    "action": {
-      "command": "discharge",
-      "parameters": {
-        "target": { "value": 30, "unit": "percent" }
-      }
-    }
-  }""")
+    status, conflict = call(served, "POST", "/battery/dev_abc123", SEED_002_PLAIN)
     assert status == 409 and conflict["error"]["details"]["strategies"] == ["cancel_and_replace", "queue_after"]
     status, cancelled = call(served, "POST", f"/actions/{scheduled['actionId']}/cancel")
     assert status == 200 and cancelled["state"] == "cancelled"
