@@ -34,16 +34,15 @@ def serve(args: argparse.Namespace) -> int:
 
     from .web.app import create_app
     from .web.common import TENANTS
+    from .world import ClockSpec
 
     world_file = load_world_file(args.world)
     if args.clock:
-        clock = world_file.clock.model_copy(update={"mode": args.clock}) if world_file.clock else None
-        world_file = world_file.model_copy(update={"clock": clock or {"mode": args.clock}})
+        clock = (world_file.clock or ClockSpec()).model_copy(update={"mode": args.clock})
+        world_file = world_file.model_copy(update={"clock": clock})
     app = create_app(seed=args.seed)
-    spec = world_file.model_dump(exclude={"apiKey"})
-    from .world import TenantSpec
-
-    app[TENANTS].create(TenantSpec.model_validate(spec), world_file.apiKey, pinned=True)
+    # A world file is a tenant spec plus the key the tenant answers to.
+    app[TENANTS].create(world_file, world_file.apiKey, pinned=True)
     print(
         f"amps-sim serving on http://{args.host}:{args.port} "
         f"(default tenant key {world_file.apiKey}, {len(world_file.devices)} devices, "

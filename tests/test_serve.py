@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -11,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -26,28 +28,38 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def served():
+@contextlib.contextmanager
+def amps_sim_serve(*args: str) -> Iterator[str]:
+    """`amps-sim serve ARGS` on a free port; yields its base URL and stops it afterwards."""
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "simulator.cli", "serve", "--port", str(port), "--seed", "3"],
+        [sys.executable, "-m", "simulator.cli", "serve", "--port", str(port), *args],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(base + "/openapi.yaml", timeout=1).read()
-            break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail("amps-sim serve did not come up: " + proc.stdout.read().decode())
-    yield base
-    proc.terminate()
-    proc.wait(timeout=10)
-    proc.stdout.close()
+    try:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail("amps-sim serve exited: " + proc.stdout.read().decode())
+            try:
+                urllib.request.urlopen(base + "/openapi.yaml", timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("amps-sim serve did not come up: " + proc.stdout.read().decode())
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        proc.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[str]:
+    with amps_sim_serve("--seed", "3") as base:
+        yield base
 
 
 def call(base: str, method: str, path: str, body: str | None = None, key: str | None = "sk_live_abc123xyz"):
@@ -79,3 +91,13 @@ def test_seed_004_curl_flow_verbatim(served: str) -> None:
     assert status == 409 and conflict["error"]["details"]["strategies"] == ["cancel_and_replace", "queue_after"]
     status, cancelled = call(served, "POST", f"/actions/{scheduled['actionId']}/cancel")
     assert status == 200 and cancelled["state"] == "cancelled"
+
+
+def test_clock_flag_overrides_a_world_file_without_a_clock(tmp_path: Path) -> None:
+    world = tmp_path / "world.yaml"
+    world.write_text("apiKey: sk_test_flagged\ndevices:\n  - {id: dev_1}\n", encoding="utf-8")
+    with amps_sim_serve("--world", str(world), "--clock", "virtual") as base:
+        status, clock = call(base, "GET", "/_sim/clock", key="sk_test_flagged")
+        assert status == 200 and clock["mode"] == "virtual"
+        status, device = call(base, "GET", "/battery/dev_1", key="sk_test_flagged")
+        assert status == 200
