@@ -15,12 +15,12 @@ from functools import cache
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo, available_timezones
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, field_validator
+from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr, field_validator
 
 from .battery import Battery, Drive
 from .native_scheduler import Group, NativeError, NativeScheduler
 from .profiles import DeviceProfile, load_profile, profile_names
-from .validation import JsonInt, refusal
+from .validation import ClosedModel, JsonInt, refusal
 
 _HHMM_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 # The shape of an IANA zone name (`UTC`, `Europe/London`, `America/Argentina/Buenos_Aires`,
@@ -34,12 +34,7 @@ def _known_zones() -> frozenset[str]:
     return frozenset(available_timezones() - _NOT_PLACES)
 
 
-class _Closed(BaseModel):
-    # strict: "50" is not 50 and "yes" is not true; a typo'd world file must fail, not coerce.
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class GroupSpec(_Closed):
+class GroupSpec(ClosedModel):
     start: StrictStr = Field(pattern=_HHMM_PATTERN)
     end: StrictStr = Field(pattern=_HHMM_PATTERN)
     workMode: StrictStr
@@ -55,19 +50,19 @@ class GroupSpec(_Closed):
         return Group.from_view(self.model_dump(exclude_none=True))
 
 
-class SchedulerSpec(_Closed):
+class SchedulerSpec(ClosedModel):
     enabled: StrictBool = False
     maxGroupCount: JsonInt | None = Field(default=None, ge=1, le=32)  # None: the profile's number
     groups: list[GroupSpec] = Field(default_factory=list)
 
 
-class BatterySpec(_Closed):
+class BatterySpec(ClosedModel):
     capacityKwh: StrictFloat | StrictInt = Field(default=10.4, gt=0, le=1000)
     soc: StrictFloat | StrictInt = Field(default=50, ge=0, le=100)
     maxPowerKw: StrictFloat | StrictInt = Field(default=5.0, gt=0, le=100)
 
 
-class DeviceSpec(_Closed):
+class DeviceSpec(ClosedModel):
     id: StrictStr = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     profile: StrictStr = "foxess"
     timeZone: StrictStr = "Europe/London"

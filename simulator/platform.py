@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
-from .actions import ACTION_STATES, Action
+from .actions import Action
 from .battery import Drive
 from .clock import PRIORITY_WINDOW_END, Clock
 from .device import Device, drive_for_command, group_for_drive
@@ -530,5 +530,3 @@ def _value(parameters: dict[str, Any], name: str) -> float | None:
     quantity = parameters.get(name)
     return float(quantity["value"]) if isinstance(quantity, dict) else None
 
-
-__all__ = ["ACTION_STATES", "DeviceSlot", "Platform"]

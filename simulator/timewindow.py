@@ -100,7 +100,6 @@ def resolve_window(
     zone: ZoneInfo,
     zone_known: bool,
     wall_clock_device: bool,
-    windowed_required: bool = False,
     horizon: timedelta = DEFAULT_HORIZON,
 ) -> ResolvedWindow:
     """Resolve a push's raw `start` / `end` against `now` (aware) and the plant's `zone`.
@@ -116,10 +115,7 @@ def resolve_window(
       instants in `zone` when it is known; otherwise the client's literal local time (UTC's for a
       relative start). A window whose wall span is reversed (reason `dst_transition`) or longer
       than 24 h (`window_too_long`) cannot be written as daily rows and is refused.
-
-    `windowed_required` is accepted for callers that will need it and is currently ignored.
     """
-    del windowed_required
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
     now = now.astimezone(timezone.utc)

@@ -86,11 +86,14 @@ def _rfc3339(value: Any) -> Any:
 IsoInstant = Annotated[datetime, BeforeValidator(_rfc3339)]
 
 
-class _Closed(BaseModel):
+class ClosedModel(BaseModel):
+    """Every request and spec model: unknown keys are refused, and values are not coerced
+    ("50" is not 50 and "yes" is not true), so a typo fails instead of passing silently."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class Quantity(_Closed):
+class Quantity(ClosedModel):
     value: StrictFloat | StrictInt
     unit: StrictStr
 
@@ -102,14 +105,14 @@ class Quantity(_Closed):
         return value
 
 
-class ActionRequest(_Closed):
+class ActionRequest(ClosedModel):
     command: StrictStr
     parameters: Annotated[dict[str, Quantity] | None, NotNull] = None
     start: Annotated[StrictStr | None, NotNull] = None
     end: Annotated[StrictStr | None, NotNull] = None
 
 
-class PushRequest(_Closed):
+class PushRequest(ClosedModel):
     action: ActionRequest
     onConflict: Annotated[Literal["cancel_and_replace", "queue_after"] | None, NotNull] = None
 

@@ -9,7 +9,7 @@ from collections import OrderedDict
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, Callable, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
+from pydantic import Field, StrictBool, StrictStr, field_validator
 
 from .clock import Clock, ClockError
 from .device import Device, DeviceSpec, GroupSpec
@@ -18,7 +18,7 @@ from .foxess import NativeCloud, QuotaSpec, new_key
 from .native_scheduler import Group, NativeError
 from .oem import FAULT_KINDS
 from .platform import DeviceSlot, Platform
-from .validation import IsoInstant, JsonInt, NotNull, parse_model, refusal
+from .validation import ClosedModel, IsoInstant, JsonInt, NotNull, parse_model, refusal
 
 MAX_TENANTS = 5000
 # One part of a clock step, as the control spec's `by` pattern has it: up to five ASCII digits,
@@ -74,11 +74,7 @@ def _clock_range_refusal(what: str, moment: datetime) -> ApiError:
 _KEY_ALPHABET = string.ascii_letters + string.digits
 
 
-class _Closed(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class ClockSpec(_Closed):
+class ClockSpec(ClosedModel):
     mode: Literal["virtual", "realtime"] = "virtual"
     now: Annotated[IsoInstant | None, NotNull] = None
     speed: float = Field(default=1.0, gt=0, le=100_000)
@@ -94,7 +90,7 @@ class ClockSpec(_Closed):
         return value
 
 
-class TenantSpec(_Closed):
+class TenantSpec(ClosedModel):
     clock: Annotated[ClockSpec | None, NotNull] = None
     devices: list[DeviceSpec] = []
     # The FoxESS cloud's call quotas; None: enforced on realtime clocks only (see simulator.foxess.quotas).
@@ -112,18 +108,18 @@ class TenantSpec(_Closed):
         return devices
 
 
-class AdvanceRequest(_Closed):
+class AdvanceRequest(ClosedModel):
     by: Annotated[StrictStr | None, NotNull] = None
     to: Annotated[IsoInstant | None, NotNull] = None
 
 
-class SchedulerWrite(_Closed):
+class SchedulerWrite(ClosedModel):
     enabled: Annotated[StrictBool | None, NotNull] = None
     owner: StrictStr = Field(default="homeowner_app", min_length=1, max_length=64)
     groups: list[GroupSpec]
 
 
-class FaultRequest(_Closed):
+class FaultRequest(ClosedModel):
     kind: Literal["oem_timeout", "oem_reject", "offline", "transient"]
     times: JsonInt = Field(default=1, ge=1, le=1000)
 

@@ -322,10 +322,6 @@ def test_now_must_be_aware() -> None:
         resolve_window("1h", None, now=datetime(2026, 1, 10), zone=LONDON, zone_known=True, wall_clock_device=True)
 
 
-def test_windowed_required_is_accepted_and_ignored() -> None:
-    assert resolve("1h", windowed_required=True).start == utc(2026, 1, 10, 13, 0)
-
-
 # --- wall clocks -------------------------------------------------------------------------------
 
 

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from ..errors import ApiError, envelope
 from ..foxess.web import PREFIX as FOXESS_PREFIX, create_native_app
-from ..world import Tenants, TenantSpec
+from ..world import Tenants
 from . import control, public
 from .common import MAX_BODY_BYTES, TENANTS, WORLD_KEY, render
 
@@ -92,5 +92,3 @@ def create_app(
     app.add_subapp(FOXESS_PREFIX, create_native_app())
     return app
 
-
-__all__ = ["create_app", "TENANTS", "TenantSpec"]

@@ -96,5 +96,3 @@ async def inject_fault(request: web.Request) -> web.Response:
 async def control_openapi(request: web.Request) -> web.Response:
     return web.Response(body=CONTROL_SPEC_PATH.read_bytes(), content_type="application/yaml")
 
-
-__all__ = ["routes", "parse_model"]
