@@ -14,7 +14,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal, Protocol, Sequence
+from typing import TYPE_CHECKING, Literal, Protocol, Sequence, get_args
 
 from .battery import Drive
 from .device import Device
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from .platform import DeviceSlot
 
 FaultKind = Literal["oem_timeout", "oem_reject", "offline", "transient"]
-FAULT_KINDS: tuple[str, ...] = ("oem_timeout", "oem_reject", "offline", "transient")
+FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 
 
 class OemFailure(Exception):
@@ -99,6 +99,12 @@ class FaultPlan:
 
     def view(self) -> list[dict[str, object]]:
         return [f.view() for f in self.faults if f.remaining > 0]
+
+    @property
+    def offline(self) -> bool:
+        """The device's next OEM call will find it offline, so every read reports it offline."""
+        pending = [f for f in self.faults if f.remaining > 0]
+        return bool(pending) and pending[0].kind == "offline"
 
 
 class OemGateway(ABC):

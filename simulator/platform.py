@@ -98,7 +98,7 @@ class Platform:
         device = slot.device
         now = self.clock.now
         state = device.reading(now)
-        if slot.faults.faults and slot.faults.faults[0].kind == "offline":
+        if slot.faults.offline:
             state["status"] = "offline"
         history = self.by_device.get(device_id)
         return {

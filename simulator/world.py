@@ -16,7 +16,7 @@ from .device import Device, DeviceSpec, GroupSpec
 from .errors import ApiError, format_instant
 from .foxess import NativeCloud, QuotaSpec, new_key
 from .native_scheduler import Group, NativeError
-from .oem import FAULT_KINDS
+from .oem import FaultKind
 from .platform import DeviceSlot, Platform
 from .validation import ClosedModel, IsoInstant, JsonInt, NotNull, parse_model, refusal
 
@@ -120,11 +120,8 @@ class SchedulerWrite(ClosedModel):
 
 
 class FaultRequest(ClosedModel):
-    kind: Literal["oem_timeout", "oem_reject", "offline", "transient"]
+    kind: FaultKind
     times: JsonInt = Field(default=1, ge=1, le=1000)
-
-
-assert set(FaultRequest.model_fields["kind"].annotation.__args__) == set(FAULT_KINDS)  # type: ignore[union-attr]
 
 
 class World:
@@ -189,7 +186,7 @@ class World:
     def device_view(self, device_id: str) -> dict[str, Any]:
         slot = self.platform.slot(device_id)
         view = slot.device.view(self.clock.now)
-        if slot.faults.faults and slot.faults.faults[0].kind == "offline":
+        if slot.faults.offline:
             view["battery"]["status"] = "offline"
         view["warnings"] = list(slot.warnings)
         view["faults"] = slot.faults.view()

@@ -16,7 +16,7 @@ import logging
 import re
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import Any, Callable, Mapping
 
 from aiohttp import web
 
@@ -28,9 +28,6 @@ from . import shapes
 from .cloud import NativeSession
 from .codes import ERRNO_BAD_PARAMETER, ERRNO_BAD_SIGNATURE, ERRNO_BAD_TOKEN, ERRNO_OK, ERRNO_TRANSIENT, MESSAGES, bad_parameter, refuse
 from .signature import signature_matches
-
-if TYPE_CHECKING:
-    from ..platform import DeviceSlot
 
 PREFIX = "/foxess"
 log = logging.getLogger("amps_sim.foxess")
@@ -110,14 +107,14 @@ def device_list(call: NativeCall) -> dict[str, Any]:
     size = _page(call.body, "pageSize", 10, 100)
     page = _page(call.body, "currentPage", 1, 10_000)
     slots = call.session.list_devices()
-    rows = [shapes.device_summary(s.device, _offline(s)) for s in slots]
+    rows = [shapes.device_summary(s.device, s.faults.offline) for s in slots]
     return {"currentPage": page, "pageSize": size, "total": len(rows), "data": rows[(page - 1) * size : page * size]}
 
 
 @_route("GET", "/op/v1/device/detail")
 def device_detail(call: NativeCall) -> dict[str, Any]:
     slot = call.session.slot_for(_sn_query(call))
-    offline = _offline(slot)
+    offline = slot.faults.offline
     return shapes.device_detail(call.session.describe(slot), offline)
 
 
@@ -208,11 +205,6 @@ ROUTES[ERROR_MESSAGES_PATH] = Route("GET", None)
 def error_messages() -> dict[str, Any]:
     table = {str(errno): text for errno, text in MESSAGES.items() if errno != ERRNO_OK}
     return {"messages": {"en": table}}
-
-
-def _offline(slot: DeviceSlot) -> bool:
-    faults = slot.faults.faults
-    return bool(faults) and faults[0].kind == "offline"
 
 
 # ------------------------------------------------------------------------------ plumbing
