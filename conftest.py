@@ -10,7 +10,7 @@ _SUITE = Path(__file__).resolve().parent / "scenarios"
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
-    from contracts.pytest_plugin import collect_scenario_file
+    from amps_sim.contracts.pytest_plugin import collect_scenario_file
 
     return collect_scenario_file(parent, file_path, _SUITE)
 

@@ -19,8 +19,8 @@ from datetime import datetime, timedelta, timezone
 import aiohttp
 from aiohttp import web
 
-from simulator.web.app import create_app
-from simulator.world import TenantSpec, World
+from amps_sim.simulator.web.app import create_app
+from amps_sim.simulator.world import TenantSpec, World
 
 START = datetime(2026, 5, 8, 8, 0, tzinfo=timezone.utc)
 

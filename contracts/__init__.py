@@ -10,17 +10,17 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "ResponseValidator": "contracts.spec",
-    "SpecViolation": "contracts.spec",
-    "load_control": "contracts.spec",
-    "load_public": "contracts.spec",
-    "Scenario": "contracts.scenario",
-    "LoadedScenario": "contracts.loader",
-    "ScenarioFileError": "contracts.loader",
-    "load_scenario": "contracts.loader",
-    "load_suite": "contracts.loader",
-    "ScenarioRunner": "contracts.runner",
-    "Target": "contracts.runner",
+    "ResponseValidator": "amps_sim.contracts.spec",
+    "SpecViolation": "amps_sim.contracts.spec",
+    "load_control": "amps_sim.contracts.spec",
+    "load_public": "amps_sim.contracts.spec",
+    "Scenario": "amps_sim.contracts.scenario",
+    "LoadedScenario": "amps_sim.contracts.loader",
+    "ScenarioFileError": "amps_sim.contracts.loader",
+    "load_scenario": "amps_sim.contracts.loader",
+    "load_suite": "amps_sim.contracts.loader",
+    "ScenarioRunner": "amps_sim.contracts.runner",
+    "Target": "amps_sim.contracts.runner",
 }
 
 __all__ = sorted(_EXPORTS)

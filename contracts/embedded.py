@@ -10,7 +10,7 @@ AppFactory = Callable[[], web.Application]
 
 
 def default_app() -> web.Application:
-    from simulator.web.app import create_app
+    from amps_sim.simulator.web.app import create_app
 
     # A fixed seed keeps ids and keys the same from run to run, so reports can be compared.
     return create_app(seed=20260508)

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Union
 
 if TYPE_CHECKING:
-    from contracts.loader import LoadedScenario
-    from contracts.results import RunSummary, ScenarioResult, StepRecord
+    from amps_sim.contracts.loader import LoadedScenario
+    from amps_sim.contracts.results import RunSummary, ScenarioResult, StepRecord
 
 
 @dataclass(frozen=True)

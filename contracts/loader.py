@@ -18,9 +18,9 @@ from typing import Any, Iterable, Iterator
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from contracts import scenario as model
-from contracts.matching import MatcherSyntaxError
-from contracts.scenario import Scenario, step_kind
+from amps_sim.contracts import scenario as model
+from amps_sim.contracts.matching import MatcherSyntaxError
+from amps_sim.contracts.scenario import Scenario, step_kind
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"

@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from contracts.spec import SpecViolation
+from amps_sim.contracts.spec import SpecViolation
 
 PREFIX = "/foxess"
 SEPARATOR = r"\r\n"  # four characters, on purpose

@@ -16,11 +16,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from contracts.embedded import EmbeddedSimulator
-from contracts.loader import LoadedScenario, ScenarioFileError, load_scenario, suite_root
-from contracts.results import ScenarioResult
-from contracts.runner import ScenarioRunner, Target
-from contracts.transport import SpecCheckedClient
+from amps_sim.contracts.embedded import EmbeddedSimulator
+from amps_sim.contracts.loader import LoadedScenario, ScenarioFileError, load_scenario, suite_root
+from amps_sim.contracts.results import ScenarioResult
+from amps_sim.contracts.runner import ScenarioRunner, Target
+from amps_sim.contracts.transport import SpecCheckedClient
 
 _SESSION_KEY = pytest.StashKey["_ScenarioSession"]()
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from contracts.transport import Exchange
+from amps_sim.contracts.transport import Exchange
 
 if TYPE_CHECKING:
-    from contracts.loader import LoadedScenario
-    from contracts.timeline import ScenarioTimeline
+    from amps_sim.contracts.loader import LoadedScenario
+    from amps_sim.contracts.timeline import ScenarioTimeline
 
 FailureKind = Literal["expectation", "spec", "transport", "setup"]
 StepStatus = Literal["passed", "failed", "not_run"]

@@ -22,15 +22,15 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 from urllib.parse import quote
 
-from contracts.events import Listener, RunFinished, RunStarted, ScenarioFinished, ScenarioStarted, StepDone
-from contracts.loader import LoadedScenario
-from contracts.matching import lookup
-from contracts.results import Failure, RunSummary, ScenarioResult, StepRecord
-from contracts.scenario import DEFAULT_NOW, KeyAuth, NativeStep, Scenario, TenantAuth, TenantGiven, native_tenant, step_kind
-from contracts.steps import RequestPlan, describe, judge_native, judge_reply, judge_truth, plan_native, plan_request
-from contracts.timeline import TimelineRecorder
-from contracts.transport import Exchange, SpecCheckedClient
-from contracts.variables import UnknownVariable, Variables
+from amps_sim.contracts.events import Listener, RunFinished, RunStarted, ScenarioFinished, ScenarioStarted, StepDone
+from amps_sim.contracts.loader import LoadedScenario
+from amps_sim.contracts.matching import lookup
+from amps_sim.contracts.results import Failure, RunSummary, ScenarioResult, StepRecord
+from amps_sim.contracts.scenario import DEFAULT_NOW, KeyAuth, NativeStep, Scenario, TenantAuth, TenantGiven, native_tenant, step_kind
+from amps_sim.contracts.steps import RequestPlan, describe, judge_native, judge_reply, judge_truth, plan_native, plan_request
+from amps_sim.contracts.timeline import TimelineRecorder
+from amps_sim.contracts.transport import Exchange, SpecCheckedClient
+from amps_sim.contracts.variables import UnknownVariable, Variables
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,8 @@ from pydantic import (
     model_validator,
 )
 
-from contracts.matching import check_expected_syntax
-from contracts.native import CALLS, row_problems
+from amps_sim.contracts.matching import check_expected_syntax
+from amps_sim.contracts.native import CALLS, row_problems
 
 DEFAULT_NOW = "2026-05-08T08:00:00Z"
 SCHEMA_PATH = Path(__file__).resolve().parent / "scenario.schema.json"

@@ -32,6 +32,8 @@ from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from ..simulator.specs import control_spec_path, public_spec_path
+
 __all__ = [
     "ResponseValidator",
     "SpecViolation",
@@ -42,8 +44,6 @@ __all__ = [
 ]
 
 _HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-_PACKAGE_DIR = Path(__file__).resolve().parent
-_REPO_ROOT = _PACKAGE_DIR.parent
 _TEMPLATE_PARAM = re.compile(r"\{[^/{}]+\}")
 
 _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -644,26 +644,6 @@ class _Predicates:
 
 
 # ---- the project's two documents ---------------------------------------------------------------
-
-
-def public_spec_path() -> Path:
-    """The public API document: the repo root copy, else the one shipped inside `simulator`."""
-    for candidate in (_REPO_ROOT / "openapi.yaml", _REPO_ROOT / "simulator" / "openapi.yaml"):
-        if candidate.is_file():
-            return candidate
-    try:
-        from importlib.resources import files
-
-        packaged = files("simulator") / "openapi.yaml"
-        if packaged.is_file():
-            return Path(str(packaged))
-    except ModuleNotFoundError:
-        pass
-    raise FileNotFoundError("openapi.yaml not found at the repo root or in the simulator package")
-
-
-def control_spec_path() -> Path:
-    return _PACKAGE_DIR / "control-openapi.yaml"
 
 
 @cache

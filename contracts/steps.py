@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from contracts.matching import MISSING, Mismatch, is_matcher, lookup, match, show
-from contracts.native import CALLS, PREFIX, rows_to_groups, signed_headers
-from contracts.scenario import (
+from amps_sim.contracts.matching import MISSING, Mismatch, is_matcher, lookup, match, show
+from amps_sim.contracts.native import CALLS, PREFIX, rows_to_groups, signed_headers
+from amps_sim.contracts.scenario import (
     AdvanceSpec,
     Expect,
     NativeExpect,
@@ -25,7 +25,7 @@ from contracts.scenario import (
     TruthExpect,
     step_kind,
 )
-from contracts.variables import Variables
+from amps_sim.contracts.variables import Variables
 
 
 @dataclass

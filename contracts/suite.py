@@ -16,15 +16,15 @@ from typing import TextIO
 import aiohttp
 from aiohttp import web
 
-from contracts.embedded import EmbeddedSimulator
-from contracts.keywords import KeywordError, compile_keywords
-from contracts.loader import LoadedScenario, load_suite
-from contracts.reporting.console import ConsoleReporter
-from contracts.reporting.html import write_html
-from contracts.reporting.junit import write_junit
-from contracts.results import RunSummary
-from contracts.runner import ScenarioRunner, Target, probe_control
-from contracts.transport import SpecCheckedClient
+from amps_sim.contracts.embedded import EmbeddedSimulator
+from amps_sim.contracts.keywords import KeywordError, compile_keywords
+from amps_sim.contracts.loader import LoadedScenario, load_suite
+from amps_sim.contracts.reporting.console import ConsoleReporter
+from amps_sim.contracts.reporting.html import write_html
+from amps_sim.contracts.reporting.junit import write_junit
+from amps_sim.contracts.results import RunSummary
+from amps_sim.contracts.runner import ScenarioRunner, Target, probe_control
+from amps_sim.contracts.transport import SpecCheckedClient
 
 DEFAULT_PATHS = ("scenarios",)
 

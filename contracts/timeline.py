@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from contracts.results import StepRecord
-from contracts.transport import Exchange, SpecCheckedClient
+from amps_sim.contracts.results import StepRecord
+from amps_sim.contracts.transport import Exchange, SpecCheckedClient
 
 
 def parse_instant(text: Any) -> datetime | None:

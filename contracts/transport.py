@@ -19,8 +19,8 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from contracts.native import envelope_violations, is_native_path
-from contracts.spec import ResponseValidator, SpecViolation, load_control, load_public
+from amps_sim.contracts.native import envelope_violations, is_native_path
+from amps_sim.contracts.spec import ResponseValidator, SpecViolation, load_control, load_public
 
 Purpose = Literal["setup", "step", "record"]
 _KEPT_HEADERS = ("content-type", "allow", "content-length")

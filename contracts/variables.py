@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from contracts.matching import MISSING, lookup
+from amps_sim.contracts.matching import MISSING, lookup
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta, timezone
 from typing import NoReturn
 from zoneinfo import ZoneInfo
 
-from simulator.errors import ApiError, format_instant
+from amps_sim.simulator.errors import ApiError, format_instant
 
 DEFAULT_HORIZON = timedelta(days=30)
 MAX_WALL_WINDOW = timedelta(hours=24)

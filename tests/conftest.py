@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from contracts.spec import load_control, load_public
-from simulator.web.app import create_app
+from amps_sim.contracts.spec import load_control, load_public
+from amps_sim.simulator.web.app import create_app
 
 WALL = datetime(2026, 5, 8, 8, 0, tzinfo=timezone.utc)
 NOW = "2026-05-08T08:00:00Z"

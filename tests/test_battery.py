@@ -2,7 +2,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from simulator.battery import LOAD_KW, SOLAR_KW, Battery, Drive
+from amps_sim.simulator.battery import LOAD_KW, SOLAR_KW, Battery, Drive
 
 T0 = datetime(2026, 5, 1, tzinfo=timezone.utc)
 

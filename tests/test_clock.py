@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from simulator.clock import Clock, ClockError
+from amps_sim.simulator.clock import Clock, ClockError
 
 T0 = datetime(2026, 5, 8, 8, 0, tzinfo=timezone.utc)
 
@@ -70,7 +70,7 @@ def test_realtime_follows_the_monotonic_source_with_speed() -> None:
 
 
 def test_window_ends_run_before_other_events_at_the_same_instant() -> None:
-    from simulator.clock import PRIORITY_WINDOW_END
+    from amps_sim.simulator.clock import PRIORITY_WINDOW_END
 
     clock = Clock(T0)
     seen: list[str] = []

@@ -1,13 +1,13 @@
 import pytest
 
-from simulator.native_scheduler import (
+from amps_sim.simulator.native_scheduler import (
     Group,
     NativeError,
     NativeScheduler,
     format_minute,
     parse_minute,
 )
-from simulator.profiles import GroupLimits
+from amps_sim.simulator.profiles import GroupLimits
 
 MODES = ["SelfUse", "Feedin", "Backup", "ForceCharge", "ForceDischarge"]
 

@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from simulator.profiles import DeviceProfile, load_profile, profile_names
+from amps_sim.simulator.profiles import DeviceProfile, load_profile, profile_names
 
 
 def test_shipped_profiles_are_listed():

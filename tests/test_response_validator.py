@@ -10,7 +10,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from contracts import ResponseValidator, SpecViolation, load_control, load_public
+from amps_sim.contracts import ResponseValidator, SpecViolation, load_control, load_public
 
 JSON = "application/json"
 

@@ -33,7 +33,7 @@ def amps_sim_serve(*args: str) -> Iterator[str]:
     """`amps-sim serve ARGS` on a free port; yields its base URL and stops it afterwards."""
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "simulator.cli", "serve", "--port", str(port), *args],
+        [sys.executable, "-m", "amps_sim.cli", "serve", "--port", str(port), *args],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     base = f"http://127.0.0.1:{port}"

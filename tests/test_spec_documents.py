@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import pytest
 from openapi_spec_validator import validate as validate_openapi
 
-from contracts.spec import ResponseValidator, control_spec_path, load_control, load_public, public_spec_path
-from simulator.errors import STATUS_BY_CODE
+from amps_sim.contracts.spec import ResponseValidator, control_spec_path, load_control, load_public, public_spec_path
+from amps_sim.simulator.errors import STATUS_BY_CODE
 
 PUBLIC_STATUSES: dict[tuple[str, str], dict[str, set[str]]] = {
     ("GET", "/battery"): {"200": set(), "401": {"UNAUTHORIZED", "INVALID_API_KEY"}},
@@ -195,8 +196,11 @@ def test_document_is_valid_openapi_31(path: Any) -> None:
     validate_openapi(spec.document)
 
 
-def test_public_document_is_read_from_the_repo_root() -> None:
-    assert public_spec_path().parent == control_spec_path().parent.parent
+def test_packaged_public_document_is_the_top_level_file() -> None:
+    """The package ships `openapi.yaml` as a link to the file users read: same bytes, always."""
+    top_level = Path(__file__).resolve().parents[1] / "openapi.yaml"
+    assert public_spec_path().read_bytes() == top_level.read_bytes()
+    assert public_spec_path().parent == control_spec_path().parent
     assert load_public() is load_public()
     assert load_control() is load_control()
 

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from simulator.errors import ApiError
-from simulator.timewindow import ResolvedWindow, parse_duration, resolve_window, wall_rows, wall_to_instant
+from amps_sim.simulator.errors import ApiError
+from amps_sim.simulator.timewindow import ResolvedWindow, parse_duration, resolve_window, wall_rows, wall_to_instant
 
 LONDON = ZoneInfo("Europe/London")
 SYDNEY = ZoneInfo("Australia/Sydney")

@@ -6,8 +6,8 @@ import os
 import sys
 from typing import TextIO
 
-from contracts.events import Event, RunFinished, RunStarted, ScenarioFinished
-from contracts.results import Failure, RunSummary, ScenarioResult
+from amps_sim.contracts.events import Event, RunFinished, RunStarted, ScenarioFinished
+from amps_sim.contracts.results import Failure, RunSummary, ScenarioResult
 
 _COLOURS = {"PASS": "32", "FAIL": "31", "SKIP": "33", "ERROR": "31"}
 _LABELS = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from contracts.results import RunSummary, ScenarioResult
+from amps_sim.contracts.results import RunSummary, ScenarioResult
 
 
 def _case(result: ScenarioResult) -> ET.Element:

@@ -15,7 +15,7 @@ from html import escape
 from typing import Any, Iterator
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from contracts.timeline import DeviceSample, DeviceTimeline, parse_instant
+from amps_sim.contracts.timeline import DeviceSample, DeviceTimeline, parse_instant
 
 OWNER_COLOURS = {"amps": "#2563eb", "homeowner_app": "#16a34a", "third_party": "#ea580c"}
 _SPARE_COLOURS = ("#9333ea", "#0891b2", "#ca8a04", "#db2777", "#4d7c0f")

@@ -6,9 +6,9 @@
 - :mod:`.shapes` -- the wire shapes of each API version (pure functions, no HTTP).
 - :mod:`.cloud` -- keys and sessions: the one rule engine every native call goes through.
 - :mod:`.adapter` -- the platform's OEM gateway for FoxESS-class devices, in process.
-- :mod:`.web` -- the thin aiohttp sub-app mounted at ``/foxess``.
 
-Imports point one way: ``web`` → ``cloud`` → (``adapter``, ``shapes``, ``quotas``, ``codes``) →
+Its HTTP face, the sub-app mounted at ``/foxess``, is :mod:`simulator.web.foxess`.
+Imports point one way: ``cloud`` → (``adapter``, ``shapes``, ``quotas``, ``codes``) →
 the device model. Nothing here imports the platform or the world at run time.
 """
 

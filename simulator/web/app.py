@@ -12,7 +12,7 @@ from typing import Callable
 from aiohttp import web
 
 from ..errors import ApiError, envelope
-from ..foxess.web import PREFIX as FOXESS_PREFIX, create_native_app
+from .foxess import PREFIX as FOXESS_PREFIX, create_native_app
 from ..world import Tenants
 from . import control, public
 from .common import MAX_BODY_BYTES, TENANTS, WORLD_KEY, render

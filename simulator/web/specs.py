@@ -1,7 +1,6 @@
-"""Where the served OpenAPI documents live."""
+"""Where the served OpenAPI documents live (see :mod:`simulator.specs`)."""
 
-from pathlib import Path
+from ..specs import control_spec_path, public_spec_path
 
-_ROOT = Path(__file__).resolve().parents[2]
-PUBLIC_SPEC_PATH = _ROOT / "openapi.yaml"
-CONTROL_SPEC_PATH = _ROOT / "contracts" / "control-openapi.yaml"
+PUBLIC_SPEC_PATH = public_spec_path()
+CONTROL_SPEC_PATH = control_spec_path()

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from contracts.spec import load_public
+from amps_sim.contracts.spec import load_public
 from tests.conftest import Api, foxess
 
 PUSH = {"action": {"command": "charge", "parameters": {"target": {"value": 90, "unit": "percent"}}}}

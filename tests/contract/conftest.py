@@ -20,7 +20,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from simulator.cli import load_world_file
+from amps_sim.cli import load_world_file
 
 ROOT = Path(__file__).resolve().parents[2]
 REPORTS = ROOT / "reports"

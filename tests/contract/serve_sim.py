@@ -20,10 +20,10 @@ import sys
 
 from aiohttp import web
 
-from simulator.cli import load_world_file
-from simulator.web.app import create_app
-from simulator.web.common import TENANTS
-from simulator.world import TenantSpec
+from amps_sim.cli import load_world_file
+from amps_sim.simulator.web.app import create_app
+from amps_sim.simulator.web.common import TENANTS
+from amps_sim.simulator.world import TenantSpec
 
 
 async def _serve(seed: int | None) -> None:
@@ -44,7 +44,7 @@ async def _serve(seed: int | None) -> None:
 
 
 def _plant_action_leak() -> None:
-    from simulator.platform import Platform
+    from amps_sim.simulator.platform import Platform
 
     platforms: list[Platform] = []
     original_init, original_action = Platform.__init__, Platform.action

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from contracts.spec import load_control, load_public
+from amps_sim.contracts.spec import load_control, load_public
 from tests.conftest import Api, foxess
 
 PUSH_LATER = {"action": {"command": "charge", "start": "2h", "parameters": {"target": {"value": 90, "unit": "percent"}}}}

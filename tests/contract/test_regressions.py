@@ -13,7 +13,7 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from contracts.spec import load_control, load_public
+from amps_sim.contracts.spec import load_control, load_public
 from tests.conftest import NOW, Api, foxess
 
 CHARGE = {"command": "charge", "parameters": {"target": {"value": 90, "unit": "percent"}}}

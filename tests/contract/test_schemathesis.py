@@ -21,7 +21,7 @@ Targets:
   public-odd       openapi.yaml, random values, on the default fleet plus devices at the edges
                    of what the control API accepts (conftest.odd_fleet), on a realtime clock
                    running an hour per second across a DST change.
-  control          contracts/control-openapi.yaml with a fresh tenant's key.
+  control          simulator/specs/control-openapi.yaml with a fresh tenant's key.
   control-wide     the same, fuzzing with random values only.
 
 Knobs (environment):

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from simulator.foxess.signature import sign
+from amps_sim.simulator.foxess.signature import sign
 from tests.conftest import Api, foxess
 
 # 2026-05-08 is a Friday in BST (UTC+1).

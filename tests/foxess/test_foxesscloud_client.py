@@ -17,7 +17,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")  # the client imports matplotlib.pypl
 import pytest
 from foxesscloud import openapi as fox
 
-from simulator.web.app import create_app
+from amps_sim.simulator.web.app import create_app
 from tests.conftest import WALL, Api
 from tests.foxess.conftest import DEVICE_ID, fox_device, oem_key
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from simulator.foxess.signature import sign
+from amps_sim.simulator.foxess.signature import sign
 from tests.conftest import Api, direct
 from tests.foxess.conftest import DEVICE_ID, SERIAL, NativeClient, fox_device, oem_key, v3_group
 

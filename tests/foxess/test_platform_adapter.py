@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from simulator.foxess.adapter import FoxessGateway, failure_for
-from simulator.foxess.codes import refuse
-from simulator.oem import DirectGateway, SchedulerBlocked
-from simulator.web.common import TENANTS
+from amps_sim.simulator.foxess.adapter import FoxessGateway, failure_for
+from amps_sim.simulator.foxess.codes import refuse
+from amps_sim.simulator.oem import DirectGateway, SchedulerBlocked
+from amps_sim.simulator.web.common import TENANTS
 from tests.conftest import NOW, Api, direct
 from tests.foxess.conftest import DEVICE_ID, NativeClient, fox_device, oem_key
 

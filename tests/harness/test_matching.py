@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from contracts.matching import MatcherSyntaxError, check_expected_syntax, lookup, match, MISSING
+from amps_sim.contracts.matching import MatcherSyntaxError, check_expected_syntax, lookup, match, MISSING
 
 
 def test_partial_objects_and_exact_lists() -> None:

@@ -10,16 +10,16 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from contracts.loader import ScenarioFileError, load_scenario
-from contracts.native import envelope_violations, is_native_path, row_problems, row_to_group, sign
-from contracts.reporting.html import render_html
-from contracts.scenario import NativeSpec, NativeStep
-from contracts.steps import describe, native_body, plan_native
-from contracts.transport import SpecCheckedClient
-from contracts.variables import Variables
-from simulator.foxess import shapes
-from simulator.foxess.signature import sign as simulator_sign
-from simulator.web.app import create_app
+from amps_sim.contracts.loader import ScenarioFileError, load_scenario
+from amps_sim.contracts.native import envelope_violations, is_native_path, row_problems, row_to_group, sign
+from amps_sim.contracts.reporting.html import render_html
+from amps_sim.contracts.scenario import NativeSpec, NativeStep
+from amps_sim.contracts.steps import describe, native_body, plan_native
+from amps_sim.contracts.transport import SpecCheckedClient
+from amps_sim.contracts.variables import Variables
+from amps_sim.simulator.foxess import shapes
+from amps_sim.simulator.foxess.signature import sign as simulator_sign
+from amps_sim.simulator.web.app import create_app
 from tests.harness.helpers import FOX, run_folder, write
 
 HEADER = "name: n\ndescription: d\nsource: s\n"

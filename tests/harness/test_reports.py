@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from contracts.reporting.console import ConsoleReporter
-from contracts.reporting.html import render_html, write_html
-from contracts.reporting.junit import write_junit
-from contracts.results import RunSummary
-from contracts.suite import RunOptions, run_suite
+from amps_sim.contracts.reporting.console import ConsoleReporter
+from amps_sim.contracts.reporting.html import render_html, write_html
+from amps_sim.contracts.reporting.junit import write_junit
+from amps_sim.contracts.results import RunSummary
+from amps_sim.contracts.suite import RunOptions, run_suite
 from tests.harness.helpers import PASSING, WRONG_EXPECTATION, write
 from tests.harness.png import count_near, read_png
 

@@ -8,15 +8,15 @@ from typing import Any
 
 from aiohttp import web
 
-from contracts.events import RunFinished, RunStarted, ScenarioFinished, ScenarioStarted, StepDone
-from contracts.embedded import EmbeddedSimulator
-from contracts.loader import load_suite
-from contracts.suite import run_scenarios
-from contracts.runner import ScenarioRunner, Target, probe_control
-from contracts.transport import SpecCheckedClient
-from simulator.web.app import create_app
-from simulator.web.common import TENANTS
-from simulator.world import TenantSpec
+from amps_sim.contracts.events import RunFinished, RunStarted, ScenarioFinished, ScenarioStarted, StepDone
+from amps_sim.contracts.embedded import EmbeddedSimulator
+from amps_sim.contracts.loader import load_suite
+from amps_sim.contracts.suite import run_scenarios
+from amps_sim.contracts.runner import ScenarioRunner, Target, probe_control
+from amps_sim.contracts.transport import SpecCheckedClient
+from amps_sim.simulator.web.app import create_app
+from amps_sim.simulator.web.common import TENANTS
+from amps_sim.simulator.world import TenantSpec
 from tests.harness.helpers import FOX, PASSING, WRONG_EXPECTATION, run_folder, write
 
 import aiohttp

@@ -6,8 +6,8 @@ import json
 
 from pydantic import BaseModel
 
-from contracts.scenario import SCHEMA_PATH, BatteryGiven, DeviceGiven, GroupGiven, QuotaGiven, SchedulerGiven, schema_text
-from contracts.spec import load_control
+from amps_sim.contracts.scenario import SCHEMA_PATH, BatteryGiven, DeviceGiven, GroupGiven, QuotaGiven, SchedulerGiven, schema_text
+from amps_sim.contracts.spec import load_control
 
 
 def test_committed_schema_is_the_generated_one() -> None:

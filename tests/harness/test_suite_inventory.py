@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from contracts.loader import LoadedScenario, ScenarioFileError, load_suite
+from amps_sim.contracts.loader import LoadedScenario, ScenarioFileError, load_suite
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 AREAS = {"auth", "cancel", "conflicts", "control", "dst", "faults", "lifecycle", "native", "physics", "scheduler_active",

@@ -22,12 +22,12 @@ from aiohttp import web
 
 from ..battery import Drive
 from ..native_scheduler import NativeError
-from ..web.common import TENANTS, render
+from .common import TENANTS, render
 from ..world import World
-from . import shapes
-from .cloud import NativeSession
-from .codes import ERRNO_BAD_PARAMETER, ERRNO_BAD_SIGNATURE, ERRNO_BAD_TOKEN, ERRNO_OK, ERRNO_TRANSIENT, MESSAGES, bad_parameter, refuse
-from .signature import signature_matches
+from ..foxess import shapes
+from ..foxess.cloud import NativeSession
+from ..foxess.codes import ERRNO_BAD_PARAMETER, ERRNO_BAD_SIGNATURE, ERRNO_BAD_TOKEN, ERRNO_OK, ERRNO_TRANSIENT, MESSAGES, bad_parameter, refuse
+from ..foxess.signature import signature_matches
 
 PREFIX = "/foxess"
 log = logging.getLogger("amps_sim.foxess")

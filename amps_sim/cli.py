@@ -11,11 +11,11 @@ import yaml
 
 
 def load_world_file(path: str | None):
-    from .validation import parse_model
-    from .world import WorldFile
+    from .simulator.validation import parse_model
+    from .simulator.world import WorldFile
 
     if path is None:
-        text = resources.files("simulator").joinpath("worlds/default.yaml").read_text(encoding="utf-8")
+        text = resources.files("amps_sim.simulator").joinpath("worlds/default.yaml").read_text(encoding="utf-8")
         origin = "the embedded default world"
     else:
         text = Path(path).read_text(encoding="utf-8")
@@ -32,9 +32,9 @@ def load_world_file(path: str | None):
 def serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from .web.app import create_app
-    from .web.common import TENANTS
-    from .world import ClockSpec
+    from .simulator.web.app import create_app
+    from .simulator.web.common import TENANTS
+    from .simulator.world import ClockSpec
 
     world_file = load_world_file(args.world)
     if args.clock:
@@ -54,8 +54,8 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from contracts.suite import RunOptions
-    from contracts.suite import main as run_main
+    from amps_sim.contracts.suite import RunOptions
+    from amps_sim.contracts.suite import main as run_main
 
     if args.api_key and not args.target:
         raise SystemExit("amps-sim run: --api-key goes with --target")
