@@ -16,6 +16,8 @@ from typing import Any
 from amps_sim.contracts.results import StepRecord
 from amps_sim.contracts.transport import Exchange, SpecCheckedClient
 
+LIST_PAGE = 50  # the largest page GET /actions serves
+
 
 def parse_instant(text: Any) -> datetime | None:
     if not isinstance(text, str):
@@ -101,12 +103,26 @@ class TimelineRecorder:
             view = await self._get(f"/_sim/devices/{device_id}", made)
             if isinstance(view, dict):
                 self._sample(lane, view, now, index)
-            listed = await self._get("/actions", made, {"deviceId": device_id, "limit": 100})
-            if isinstance(listed, dict):
-                self._actions(lane, listed.get("actions") or [], index)
+            await self._list_actions(lane, device_id, made, index)
             if step is not None:
                 self._step_markers(lane, step, now)
         return made
+
+    async def _list_actions(self, lane: DeviceTimeline, device_id: str, made: list[Exchange], index: int) -> None:
+        """Every action of the device, page by page (the API pages at most 50, newest first)."""
+        records: list[Any] = []
+        while True:
+            query = {"deviceId": device_id, "limit": LIST_PAGE, "offset": len(records)}
+            listed = await self._get("/actions", made, query)
+            page = listed.get("actions") if isinstance(listed, dict) else None
+            if not isinstance(page, list) or not page:
+                break
+            records.extend(page)
+            total = listed.get("total") if isinstance(listed, dict) else None
+            if not isinstance(total, int) or len(records) >= total:
+                break
+        # Oldest first into the lane, so its markers keep the order the actions were created in.
+        self._actions(lane, list(reversed(records)), index)
 
     def _sample(self, lane: DeviceTimeline, view: dict[str, Any], now: datetime, index: int) -> None:
         lane.time_zone = view.get("timeZone") or lane.time_zone

@@ -29,7 +29,11 @@ DISPATCH_MAX_ATTEMPTS = 3
 CLEANUP_RETRY_DELAY = timedelta(seconds=30)
 CLEANUP_MAX_ATTEMPTS = 20
 RECOVER_WITH_MERGE = ["cancel_and_replace", "manual_clear_via_device_app"]
+HOMEOWNER = "homeowner_app"
 _ID_ALPHABET = string.ascii_letters + string.digits
+# Digits then letters in ASCII order, so a serial written with them sorts as text in issue order.
+_SERIAL_ALPHABET = string.digits + string.ascii_uppercase + string.ascii_lowercase
+_SERIAL_WIDTH = 6
 
 MSG_CONFLICT = (
     "A conflicting action is already pending for this device. Provide onConflict to resolve "
@@ -37,6 +41,10 @@ MSG_CONFLICT = (
 )
 MSG_IN_FLIGHT = (
     "The conflicting action is already in progress and cannot be cancelled. Wait for it to complete or fail."
+)
+MSG_BLOCKING_IMPERATIVE = (
+    "The device's native scheduler is running another party's program now, and the OEM refuses direct "
+    "commands while it runs."
 )
 
 
@@ -64,6 +72,9 @@ class Platform:
         self.slots = slots
         self.actions: dict[str, Action] = {}
         self.by_device: dict[str, list[Action]] = {}
+        # Per device, the windowed actions whose rows the platform wrote and has not yet removed.
+        self.rows_written: dict[str, set[str]] = {}
+        self._serial = 0
 
     # ----------------------------------------------------------------- reads
     def slot(self, device_id: str) -> DeviceSlot:
@@ -121,6 +132,8 @@ class Platform:
             for a in self.actions.values()
             if (device_id is None or a.device_id == device_id) and (state is None or a.state == state)
         ]
+        # Newest first: by createdAt, then id (ids carry their issue order, see _new_id).
+        selected.sort(key=lambda a: (a.created_at, a.id), reverse=True)
         page = selected[offset : offset + limit]
         return {"actions": [a.record() for a in page], "total": len(selected), "limit": limit, "offset": offset}
 
@@ -195,6 +208,8 @@ class Platform:
                     if start_wall is not None and end_wall is not None:
                         start_wall, end_wall = self._shift_walls(device, start_wall, end_wall, shift, start, end)
 
+        if execution == "immediate" and strategy != "cancel_and_replace":
+            self._imperative_preflight(slot)
         drive = drive_for_command(command, target=values.get("target"), power_kw=values.get("power"), reserve=values.get("reserve"))
         if execution == "windowed" and device.scheduler is not None and profile.foreign_state_read:
             assert start_wall is not None and end_wall is not None
@@ -298,10 +313,63 @@ class Platform:
         return start_wall + shift, end_wall + shift
 
     def _new_id(self) -> str:
+        """`act_` + a 6-character serial + 10 random characters.
+
+        The serial makes ids sort (as text) in the order they were issued, so "newest first by
+        createdAt, then id" is also the order of creation when two actions share an instant.
+        """
+        self._serial += 1
+        serial, digits = self._serial, []
+        for _ in range(_SERIAL_WIDTH):
+            serial, digit = divmod(serial, len(_SERIAL_ALPHABET))
+            digits.append(_SERIAL_ALPHABET[digit])
+        prefix = "act_" + "".join(reversed(digits))
         while True:
-            candidate = "act_" + "".join(self.rng.choice(_ID_ALPHABET) for _ in range(16))
+            candidate = prefix + "".join(self.rng.choice(_ID_ALPHABET) for _ in range(10))
             if candidate not in self.actions:
                 return candidate
+
+    def _owns(self, group: Group, device_id: str) -> bool:
+        """A row is the platform's when it carries the marker of one of its actions on this device."""
+        action = self.actions.get(group.action_id) if group.action_id is not None else None
+        return action is not None and action.device_id == device_id
+
+    def _imperative_preflight(self, slot: DeviceSlot) -> None:
+        """Refuse a direct command at submission while a foreign row runs on a blocking scheduler.
+
+        Only when the device's reported settings say the scheduler is on (what GET /battery shows)
+        does the platform spend an OEM call on the foreign-state read; with the flag off there is
+        nothing that could block the write. An unreadable device is let through: the write itself
+        still meets the OEM's refusal (seed 002's path).
+        """
+        device = slot.device
+        profile = device.profile
+        scheduler = device.scheduler
+        if scheduler is None or not scheduler.enabled:
+            return
+        if not (profile.foreign_state_read and profile.blocks_imperative_while_scheduled):
+            return
+        try:
+            enabled, current = slot.gateway.read_scheduler()
+        except OemFailure:
+            return
+        minute = device.local_minute(self.clock.now)
+        running = [g for g in current if g.covers(minute) and not self._owns(g, device.id)]
+        if not enabled or not running:
+            return
+        strategies = ["cancel_and_replace"]
+        if any(g.owner == HOMEOWNER for g in running):
+            strategies.append("manual_clear_via_device_app")
+        raise ApiError(
+            "SCHEDULER_ACTIVE",
+            MSG_BLOCKING_IMPERATIVE,
+            {
+                "reason": "foreign_scheduler_blocking_imperative",
+                "detectedAt": "submission_time",
+                "recoveryStrategies": strategies,
+                "foreignGroups": _views(running),
+            },
+        )
 
     def _note_drift(self, slot: DeviceSlot, action: Action) -> None:
         assert action.start is not None and action.start_wall is not None
@@ -410,9 +478,8 @@ class Platform:
                 self.clock.schedule(action.end, lambda: self._revert(slot, action, previous, drive, 1), PRIORITY_WINDOW_END)
             else:
                 gateway = slot.gateway
-                if action.on_conflict == "cancel_and_replace" and slot.device.scheduler is not None and gateway.read_scheduler()[0]:
-                    gateway.set_scheduler_enabled(False, now)
-                    slot.platform_enabled_flag = False
+                if slot.device.scheduler is not None:
+                    self._clear_for_direct(slot, gateway, action, now)
                 gateway.write_mode(drive, now)
         except ApiError as refusal:
             code, message, result = refusal.code, refusal.message, failure_result(refusal.code, refusal.message, refusal.details)
@@ -430,6 +497,23 @@ class Platform:
             return
         self._at(action, delay, lambda: self._fail(action, code, message, result))
 
+    def _clear_for_direct(self, slot: DeviceSlot, gateway: OemGateway, action: Action, now: datetime) -> None:
+        """Before a direct write: remove the platform's own rows left by earlier windows (and the
+        flag if the platform set it), so only foreign rows or someone else's flag can block it.
+        Under cancel_and_replace the flag goes off whoever set it; foreign rows stay stored."""
+        device_id = action.device_id
+        replace = action.on_conflict == "cancel_and_replace"
+        if not replace and not self.rows_written.get(device_id):
+            return
+        enabled, current = gateway.read_scheduler()
+        remaining = [g for g in current if not self._owns(g, device_id)]
+        if len(remaining) != len(current):
+            gateway.write_groups(remaining, now)
+        self.rows_written.pop(device_id, None)
+        if enabled and (replace or slot.platform_enabled_flag):
+            gateway.set_scheduler_enabled(False, now)
+            slot.platform_enabled_flag = False
+
     def _write_window(self, slot: DeviceSlot, action: Action, drive: Drive, now: datetime) -> None:
         assert action.start_wall is not None and action.end_wall is not None and action.end is not None
         gateway = slot.gateway
@@ -437,6 +521,7 @@ class Platform:
         rows = self._rows(drive, action.start_wall, action.end_wall, action_id=action.id)
         merged = self._merge(slot.device, current, rows, action.on_conflict == "cancel_and_replace", "dispatch_time")
         gateway.write_groups(merged, now)
+        self.rows_written.setdefault(action.device_id, set()).add(action.id)
         if not enabled:
             gateway.set_scheduler_enabled(True, now)
             slot.platform_enabled_flag = True
@@ -478,6 +563,7 @@ class Platform:
             remaining = [g for g in current if g.action_id != action.id]
             if len(remaining) != len(current):
                 gateway.write_groups(remaining, now)
+            self.rows_written.get(action.device_id, set()).discard(action.id)
             if enabled and slot.platform_enabled_flag and not any(g.action_id for g in remaining):
                 gateway.set_scheduler_enabled(False, now)
                 slot.platform_enabled_flag = False
@@ -513,6 +599,7 @@ class Platform:
     def forget_device(self, device_id: str) -> None:
         """A device left the world: pending work on it ends."""
         now = self.clock.now
+        self.rows_written.pop(device_id, None)
         for action in self.by_device.get(device_id, []):
             if action.state == "scheduled":
                 self._cancel(action, now)

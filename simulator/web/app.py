@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import random
 import string
 import time
@@ -57,7 +58,8 @@ async def error_envelope(request: web.Request, handler):  # type: ignore[no-unty
         request_id=rid,
         timestamp=moment,
         path=request.path,
-        latency_ms=round((time.perf_counter() - started) * 1000),
+        # Whole milliseconds begun: sub-millisecond handling reads 1, never a made-up 0.
+        latency_ms=math.ceil((time.perf_counter() - started) * 1000),
     )
     response = render(body, status=error.status)
     response.headers.update(headers)

@@ -13,6 +13,9 @@ from .specs import PUBLIC_SPEC_PATH
 
 routes = web.RouteTableDef()
 _INTEGER = re.compile(r"-?[0-9]+", re.ASCII)
+# GET /actions page size, as the public docs' actions list page gives it.
+LIST_LIMIT_DEFAULT = 10
+LIST_LIMIT_MAX = 50
 
 
 @routes.get("/battery")
@@ -66,7 +69,7 @@ async def list_actions(request: web.Request) -> web.Response:
             f"Query parameter 'state' must be one of: {', '.join(ACTION_STATES)}.",
             {"errors": [{"path": "query.state", "message": "unknown state"}]},
         )
-    limit = _int_query(request, "limit", 20, 1, 100)
+    limit = _int_query(request, "limit", LIST_LIMIT_DEFAULT, 1, LIST_LIMIT_MAX)
     offset = _int_query(request, "offset", 0, 0, None)
     return render(world.platform.list_actions(request.query.get("deviceId"), state, limit, offset))
 

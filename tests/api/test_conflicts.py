@@ -157,12 +157,15 @@ async def test_action_listing_filters_and_pages(api: Api) -> None:
         ids.append(reply.body["actionId"])
         await api.advance(by="5s")
     scheduled = await api.push("dev_fox", "charge", start="1h")
+    newest_first = [scheduled.body["actionId"], *reversed(ids)]
     page = await api.call("GET", "/actions?limit=2&offset=1")
-    assert page.body["total"] == 4 and [a["id"] for a in page.body["actions"]] == ids[1:3]
+    assert page.body["total"] == 4 and [a["id"] for a in page.body["actions"]] == newest_first[1:3]
+    everything = await api.call("GET", "/actions")
+    assert [a["id"] for a in everything.body["actions"]] == newest_first
     only = await api.call("GET", "/actions?state=scheduled&deviceId=dev_fox")
     assert [a["id"] for a in only.body["actions"]] == [scheduled.body["actionId"]]
     none = await api.call("GET", "/actions?deviceId=dev_other")
-    assert none.body == {"actions": [], "total": 0, "limit": 20, "offset": 0}
+    assert none.body == {"actions": [], "total": 0, "limit": 10, "offset": 0}
     device = await api.device("dev_fox")
     assert device["lastAction"]["id"] == scheduled.body["actionId"]
 
