@@ -271,7 +271,8 @@ def test_public_closed_objects_are_closed() -> None:
         "PushRequest",
         "ActionRequest",
         "ActionParametersRequest",
-        "Quantity",
+        "PercentQuantity",
+        "PowerQuantity",
         "PushAccepted",
         "Action",
         "ActionParameters",
@@ -287,10 +288,16 @@ def test_public_closed_objects_are_closed() -> None:
         "ErrorEnvelope",
         "ErrorObject",
         "ErrorMeta",
+        "OemAttemptsDetails",
+        "SchedulerRow",
     ):
         assert schemas[name]["additionalProperties"] is False, name
         assert set(schemas[name].get("required", [])) <= set(schemas[name]["properties"]), name
-    assert set(schemas["Action"]["required"]) == set(schemas["Action"]["properties"])
+    # Every `details` object is closed, one schema per error code.
+    details = [name for name in schemas if name.endswith("Details") and name != "NoDetails"]
+    assert len(details) >= 14
+    for name in details:
+        assert schemas[name]["additionalProperties"] is False, name
     assert set(schemas["DeviceRead"]["required"]) == set(schemas["DeviceRead"]["properties"])
 
 
