@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+# pytester drives whole pytest sessions in a temporary project (tests/harness/test_pytest_collection.py).
+pytest_plugins = ["pytester"]
+
 _SUITE = Path(__file__).resolve().parent / "scenarios"
 
 
