@@ -51,6 +51,10 @@ SCHEDULED_REPLY = {"actionId": "act_pending_001", "state": "scheduled", "type": 
 ACKNOWLEDGED_REPLY = {"actionId": "act_inflight_009", "state": "acknowledged", "type": "battery:set_operation_mode",
                       "createdAt": "2026-05-08T12:00:01.000Z"}
 IN_FLIGHT = envelope("CONFLICT", {"conflictingActionIds": ["act_inflight_002"], "reason": "action_in_flight"})
+# seeds 000, 002 and 004 print the in-flight refusal without `reason`.
+SEED_IN_FLIGHT = envelope("CONFLICT", {"conflictingActionIds": ["act_inflight_002"]},
+                          "The conflicting action is already in progress and cannot be cancelled. "
+                          "Wait for it to complete or fail.")
 PENDING = envelope("CONFLICT", {"conflictingActionIds": ["act_pending_001"], "reason": "no_strategy_supplied",
                                 "strategies": ["cancel_and_replace", "queue_after"]})
 BLOCKING = envelope("SCHEDULER_ACTIVE", {
@@ -128,6 +132,8 @@ RESPONSE_CASES = [
     ("reply with end but no start", PUSH, 202, ACKNOWLEDGED_REPLY, set_at("end", "2026-05-09T22:00:00.000Z")),
     # 409s: closed details, one schema per code
     ("in-flight CONFLICT offering strategies", PUSH, 409, IN_FLIGHT, set_at("error/details/strategies", ["queue_after"])),
+    ("the docs' in-flight CONFLICT offering strategies", PUSH, 409, SEED_IN_FLIGHT,
+     set_at("error/details/strategies", ["cancel_and_replace"])),
     ("CONFLICT details open", PUSH, 409, PENDING, set_at("error/details/hint", "wait")),
     ("CONFLICT without details", PUSH, 409, PENDING, drop("error/details")),
     ("CONFLICT with an unknown reason", PUSH, 409, PENDING, set_at("error/details/reason", "busy")),
