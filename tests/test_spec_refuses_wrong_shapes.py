@@ -65,7 +65,7 @@ BLOCKING = envelope("SCHEDULER_ACTIVE", {
 FULL = envelope("SCHEDULER_FULL", {"existingGroupCount": 8, "maxGroupCount": 8})
 
 # 422 refusals of a push: each code with the details the simulator sends.
-REFUSALS_422 = {
+REFUSALS_422: dict[str, dict[str, Any]] = {
     "UNSUPPORTED_MODE": {"command": "boost", "deviceCapabilities": {"idle": {"parameters": {}, "execution": ["immediate"]}}},
     "UNSUPPORTED_PARAMETER": {"unsupportedParameters": ["target"],
                               "deviceCapabilities": {"idle": {"parameters": {}, "execution": ["immediate"]}}},
