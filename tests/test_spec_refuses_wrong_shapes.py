@@ -112,6 +112,7 @@ RESPONSE_CASES = [
     ("failed without errorMessage", RECORD, 200, FAILED, set_at("errorMessage", None)),
     ("failed with errorCode missing", RECORD, 200, FAILED, drop("errorCode")),
     ("failed without completedAt", RECORD, 200, FAILED, set_at("completedAt", None)),
+    ("the imperative block with another message", RECORD, 200, FAILED, set_at("errorMessage", "Scheduler on.")),
     ("completed with an errorCode", RECORD, 200, COMPLETED, set_at("errorCode", "SCHEDULER_ACTIVE")),
     ("completed with an errorMessage", RECORD, 200, COMPLETED, set_at("errorMessage", "odd")),
     ("completed with a result", RECORD, 200, COMPLETED, set_at("result", DISPATCH_FAILURE["result"])),
