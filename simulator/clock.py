@@ -116,8 +116,13 @@ class Clock:
         # An event due in the past runs at the next advance, at the current instant.
         return self.queue.schedule(max(due, self._now), action, priority)
 
-    def advance_to(self, until: datetime) -> int:
-        """Run every event due up to `until`, in order; returns how many ran."""
+    def advance_to(self, until: datetime, halt: Callable[[], bool] | None = None) -> int:
+        """Run every event due up to `until`, in order; returns how many ran.
+
+        `halt` is asked after each event; when it answers True the clock stops at that event's
+        instant (short of `until`) so the caller can do work that must happen there -- a webhook
+        attempt whose outcome decides the next events -- and then advance again.
+        """
         if until < self._now:
             raise ClockError(f"clock cannot go backwards (now {self._now.isoformat()}, asked {until.isoformat()})")
         processed = 0
@@ -127,6 +132,8 @@ class Clock:
             self._now = max(self._now, entry.due)
             entry.action()
             processed += 1
+            if halt is not None and halt():
+                return processed
         self._now = until
         if self.mode == "realtime":
             # A jump in a realtime clock shifts its anchor, so it keeps flowing from here.

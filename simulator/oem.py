@@ -14,7 +14,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal, Protocol, Sequence, get_args
+from typing import TYPE_CHECKING, Callable, Literal, Protocol, Sequence, get_args
 
 from .battery import Drive
 from .device import Device
@@ -71,11 +71,15 @@ class FaultPlan:
 
     def __init__(self) -> None:
         self.faults: list[Fault] = []
+        # Told when the device goes offline (True) or comes back (False); webhooks listen here.
+        self.on_offline_change: Callable[[bool], None] | None = None
 
     def add(self, kind: str, times: int) -> None:
         if kind not in _FAULT_OUTCOMES:
             raise ValueError(f"unknown fault kind {kind!r}")
+        was_offline = self.offline
         self.faults.append(Fault(kind, times))
+        self._report_offline(was_offline)
 
     def take_kind(self) -> str | None:
         """Consume one fault and say which kind it was; None when nothing is queued."""
@@ -83,11 +87,17 @@ class FaultPlan:
             self.faults.pop(0)
         if not self.faults:
             return None
+        was_offline = self.offline
         fault = self.faults[0]
         fault.remaining -= 1
         if fault.remaining == 0:
             self.faults.pop(0)
+        self._report_offline(was_offline)
         return fault.kind
+
+    def _report_offline(self, was_offline: bool) -> None:
+        if self.on_offline_change is not None and self.offline != was_offline:
+            self.on_offline_change(self.offline)
 
     def take(self) -> OemFailure | None:
         """Consume one fault as the failure a direct OEM call reports."""

@@ -75,6 +75,8 @@ class Platform:
         # Per device, the windowed actions whose rows the platform wrote and has not yet removed.
         self.rows_written: dict[str, set[str]] = {}
         self._serial = 0
+        # Called with each action that reaches `completed` or `failed` (webhooks listen here).
+        self.terminal_observers: list[Callable[[Action], None]] = []
 
     # ----------------------------------------------------------------- reads
     def slot(self, device_id: str) -> DeviceSlot:
@@ -540,6 +542,7 @@ class Platform:
         action.state = "completed"
         action.completed_at = self.clock.now
         action.touch(self.clock.now)
+        self._notify_terminal(action)
 
     def _fail(self, action: Action, code: str, message: str, result: dict[str, Any] | None) -> None:
         if action.terminal:
@@ -551,6 +554,11 @@ class Platform:
         action.result = result
         action.completed_at = now
         action.touch(now)
+        self._notify_terminal(action)
+
+    def _notify_terminal(self, action: Action) -> None:
+        for observer in self.terminal_observers:
+            observer(action)
 
     def _cleanup(self, slot: DeviceSlot, action: Action, attempt: int) -> None:
         """Remove this action's rows at window end; idempotent, retried on OEM failures."""

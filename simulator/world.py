@@ -11,13 +11,14 @@ from typing import Annotated, Any, Callable, Literal
 
 from pydantic import Field, StrictBool, StrictStr, field_validator
 
-from .clock import Clock, ClockError
+from .clock import Clock
 from .device import Device, DeviceSpec, GroupSpec
 from .errors import ApiError, format_instant
 from .foxess import NativeCloud, QuotaSpec, new_key
 from .native_scheduler import Group, NativeError
 from .oem import FaultKind
 from .platform import DeviceSlot, Platform
+from .webhooks.hub import WebhookHub
 from .validation import ClosedModel, IsoInstant, JsonInt, NotNull, parse_model, refusal
 
 MAX_TENANTS = 5000
@@ -135,6 +136,7 @@ class World:
         seed: int,
         created_at: datetime,
         monotonic: Callable[[], float],
+        signing_clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.api_key = api_key
         self.spec = spec
@@ -142,6 +144,8 @@ class World:
         self._created_at = created_at
         self._monotonic = monotonic
         self.oem = NativeCloud()  # outlives resets: the OEM keys issued for this tenant stay valid
+        # Outlives resets too: endpoints are account settings; the delivery log starts afresh.
+        self.webhooks = WebhookHub(random.Random(f"{seed}:webhooks"), signing_clock or (lambda: self.clock.now))
         self._build()
 
     def _build(self) -> None:
@@ -152,6 +156,8 @@ class World:
         self.rng = random.Random(self._seed)
         self.slots: dict[str, DeviceSlot] = {}
         self.platform = Platform(self.clock, self.rng, self.slots)
+        self.webhooks.attach(self.clock)
+        self.platform.terminal_observers.append(self.webhooks.on_action_terminal)
         for device_spec in self.spec.devices:
             self._install(device_spec)
 
@@ -170,12 +176,15 @@ class World:
             reason = cause.message if isinstance(cause, NativeError) else str(exc)
             raise ApiError("SCHEDULE_REJECTED", f"The device's schedule was refused: {exc}", {"errno": errno, "reason": reason}) from None
         slot = DeviceSlot(device, link=self.oem.link_for(device))
+        device_id = spec.id
+        slot.faults.on_offline_change = lambda offline: self.webhooks.on_connectivity(device_id, offline)
         self.slots[spec.id] = slot
         return slot
 
     def add_device(self, body: object) -> dict[str, Any]:
         spec = parse_model(DeviceSpec, body, "The device spec is not valid.")
         self._install(spec)
+        self.webhooks.on_device_added(spec.id)
         return self.device_view(spec.id)
 
     def remove_device(self, device_id: str) -> None:
@@ -235,6 +244,13 @@ class World:
         return {"now": format_instant(self.clock.now), "mode": self.clock.mode}
 
     def advance(self, body: object) -> dict[str, Any]:
+        """Advance in one go (webhook attempts that fall due wait in the hub's ready queue)."""
+        target = self.advance_target(body)
+        processed = self.clock.advance_to(target)
+        return {"now": format_instant(self.clock.now), "eventsProcessed": processed}
+
+    def advance_target(self, body: object) -> datetime:
+        """The instant an advance request asks for, refused if the clock cannot go there."""
         request = parse_model(AdvanceRequest, body, "Give exactly one of 'by' or 'to'.")
         if (request.by is None) == (request.to is None):
             raise ApiError(
@@ -263,15 +279,13 @@ class World:
             raise self._too_far("to" if request.to is not None else "by")
         if not in_clock_range(target):
             raise _clock_range_refusal("to" if request.to is not None else "by", target)
-        try:
-            processed = self.clock.advance_to(target)
-        except ClockError as exc:
+        if target < self.clock.now:
             raise ApiError(
                 "CLOCK_BACKWARDS",
-                str(exc),
+                f"clock cannot go backwards (now {self.clock.now.isoformat()}, asked {target.isoformat()})",
                 {"now": format_instant(self.clock.now), "requested": format_instant(target)},
-            ) from None
-        return {"now": format_instant(self.clock.now), "eventsProcessed": processed}
+            )
+        return target
 
     @staticmethod
     def _too_far(field: str) -> ApiError:
@@ -285,17 +299,27 @@ class World:
 class Tenants:
     """Every world the server holds, by API key. The oldest spare tenants are dropped past a cap."""
 
-    def __init__(self, rng: random.Random, monotonic: Callable[[], float], wall_clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        rng: random.Random,
+        monotonic: Callable[[], float],
+        wall_clock: Callable[[], datetime],
+        signing_clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self._rng = rng
         self._monotonic = monotonic
         self._wall_clock = wall_clock
+        # The real wall time webhook attempts are stamped with (svix-timestamp); tests may pin
+        # `wall_clock` (where new tenants' clocks start) while receivers check this one.
+        self._signing_clock = signing_clock or wall_clock
         self._worlds: OrderedDict[str, World] = OrderedDict()
         self._pinned: set[str] = set()
         self._oem_keys: dict[str, str] = {}  # FoxESS cloud key -> the tenant key it belongs to
 
     def create(self, spec: TenantSpec, api_key: str | None = None, *, pinned: bool = False) -> World:
         key = api_key or self._new_key()
-        world = World(spec, api_key=key, seed=self._rng.getrandbits(64), created_at=self._wall_clock(), monotonic=self._monotonic)
+        world = World(spec, api_key=key, seed=self._rng.getrandbits(64), created_at=self._wall_clock(),
+                      monotonic=self._monotonic, signing_clock=self._signing_clock)
         self._worlds[key] = world
         if pinned:
             self._pinned.add(key)

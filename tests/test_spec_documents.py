@@ -109,6 +109,30 @@ CONTROL_STATUSES: dict[tuple[str, str], dict[str, set[str]]] = {
         **_BODY_ERRORS,
         "422": {"NATIVE_API_UNAVAILABLE"},
     },
+    ("GET", "/_sim/webhooks"): {"200": set(), "401": _AUTH},
+    ("POST", "/_sim/webhooks"): {
+        "201": set(),
+        "401": _AUTH,
+        **_BODY_ERRORS,
+        "422": {"WEBHOOK_URL_REFUSED", "WEBHOOK_LIMIT"},
+    },
+    ("DELETE", "/_sim/webhooks/{webhookId}"): {"204": set(), "401": _AUTH, "404": {"NOT_FOUND"}},
+    ("POST", "/_sim/webhooks/{webhookId}/rotate-secret"): {
+        "200": set(),
+        "401": _AUTH,
+        "404": {"NOT_FOUND"},
+        **_BODY_ERRORS,
+    },
+    ("GET", "/_sim/webhooks/{webhookId}/deliveries"): {"200": set(), "401": _AUTH, "404": {"NOT_FOUND"}},
+    ("POST", "/_sim/webhooks/{webhookId}/deliveries/{msgId}/replay"): {"200": set(), "401": _AUTH, "404": {"NOT_FOUND"}},
+    ("POST", "/_sim/webhooks/{webhookId}/faults"): {
+        "200": set(),
+        "401": _AUTH,
+        "404": {"NOT_FOUND"},
+        **_BODY_ERRORS,
+    },
+    ("GET", "/_sim/webhook-settings"): {"200": set(), "401": _AUTH},
+    ("PUT", "/_sim/webhook-settings"): {"200": set(), "401": _AUTH, **_BODY_ERRORS},
 }
 
 OPERATION_IDS = {
@@ -130,6 +154,15 @@ OPERATION_IDS = {
     ("PUT", "/_sim/devices/{deviceId}/scheduler"): "putSimScheduler",
     ("POST", "/_sim/devices/{deviceId}/faults"): "injectFault",
     ("POST", "/_sim/oem-keys"): "createOemKey",
+    ("GET", "/_sim/webhooks"): "listWebhooks",
+    ("POST", "/_sim/webhooks"): "registerWebhook",
+    ("DELETE", "/_sim/webhooks/{webhookId}"): "deleteWebhook",
+    ("POST", "/_sim/webhooks/{webhookId}/rotate-secret"): "rotateWebhookSecret",
+    ("GET", "/_sim/webhooks/{webhookId}/deliveries"): "listWebhookDeliveries",
+    ("POST", "/_sim/webhooks/{webhookId}/deliveries/{msgId}/replay"): "replayWebhookMessage",
+    ("POST", "/_sim/webhooks/{webhookId}/faults"): "injectWebhookFault",
+    ("GET", "/_sim/webhook-settings"): "getWebhookSettings",
+    ("PUT", "/_sim/webhook-settings"): "putWebhookSettings",
 }
 
 UNAUTHENTICATED = {("GET", "/openapi.yaml"), ("POST", "/_sim/tenants")}

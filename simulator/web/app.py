@@ -14,8 +14,10 @@ from aiohttp import web
 
 from ..errors import ApiError, envelope
 from .foxess import PREFIX as FOXESS_PREFIX, create_native_app
+from ..webhooks.allow import AllowList
 from ..world import Tenants
-from . import control, public
+from . import control, public, webhooks
+from .delivery import Delivery
 from .common import MAX_BODY_BYTES, TENANTS, WORLD_KEY, render
 
 log = logging.getLogger("amps_sim.web")
@@ -72,8 +74,14 @@ def create_app(
     seed: int | None = None,
     wall_clock: Callable[[], datetime] | None = None,
     monotonic: Callable[[], float] | None = None,
+    webhook_allow: AllowList | None = None,
+    signing_clock: Callable[[], datetime] | None = None,
 ) -> web.Application:
-    """Build the simulator's HTTP app. Pass `tenants` to share a registry with the caller."""
+    """Build the simulator's HTTP app. Pass `tenants` to share a registry with the caller.
+
+    `webhook_allow` limits where webhook deliveries may go (default: loopback and private
+    networks); `signing_clock` is the real wall time stamped on attempts (default: the host's).
+    """
     rng = random.Random(seed)
     wall = wall_clock or (lambda: datetime.now(timezone.utc))
     app = web.Application(
@@ -85,11 +93,20 @@ def create_app(
         # lines as long as the body limit; a single header may be 64 KiB.
         handler_args={"max_line_size": MAX_BODY_BYTES, "max_field_size": MAX_HEADER_BYTES},
     )
-    app[TENANTS] = tenants or Tenants(random.Random(rng.getrandbits(64)), monotonic or time.monotonic, wall)
+    app[TENANTS] = tenants or Tenants(
+        random.Random(rng.getrandbits(64)),
+        monotonic or time.monotonic,
+        wall,
+        signing_clock or (lambda: datetime.now(timezone.utc)),
+    )
     app[REQUEST_IDS] = random.Random(rng.getrandbits(64))
     app[WALL_CLOCK] = wall
     app.add_routes(public.routes)
     app.add_routes(control.routes)
+    app.add_routes(webhooks.routes)
+    delivery = Delivery(webhook_allow)
+    app[webhooks.DELIVERY] = delivery
+    app.cleanup_ctx.append(delivery.lifecycle)
     # The FoxESS cloud's Open API, with its own always-200 errno envelope.
     app.add_subapp(FOXESS_PREFIX, create_native_app())
     return app

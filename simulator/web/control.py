@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..errors import format_instant
 from ..world import TenantSpec
 from ..validation import parse_model
 from .common import TENANTS, json_body, render, tenant
 from .specs import CONTROL_SPEC_PATH
+from .webhooks import DELIVERY
 
 routes = web.RouteTableDef()
 
@@ -40,8 +42,13 @@ async def get_clock(request: web.Request) -> web.Response:
 async def advance_clock(request: web.Request) -> web.Response:
     world = tenant(request)
     body = await json_body(request)
-    world.clock.sync()
-    return render(world.advance(body))
+    delivery = request.app[DELIVERY]
+    async with delivery.lock(world):
+        world.clock.sync()
+        target = world.advance_target(body)
+        # Webhook attempts due on the way are sent at their instants before the reply.
+        events, attempts = await delivery.run_until(world, target)
+    return render({"now": format_instant(world.clock.now), "eventsProcessed": events, "webhookAttempts": attempts})
 
 
 @routes.post("/_sim/reset")

@@ -87,7 +87,7 @@ async def test_direct_device_accepts_writes_and_capabilities(sim: Api) -> None:
 async def test_clock_never_goes_backwards_and_counts_events(api: Api) -> None:
     await api.push("dev_fox", "idle", start="10m")
     done = await api.advance(by="1h")
-    assert done == {"now": "2026-05-08T09:00:00.000Z", "eventsProcessed": 3}
+    assert done == {"now": "2026-05-08T09:00:00.000Z", "eventsProcessed": 3, "webhookAttempts": 0}
     back = await api.call("POST", "/_sim/clock/advance", json_body={"to": "2026-05-08T08:30:00Z"})
     assert back.status == 422 and back.code == "CLOCK_BACKWARDS"
     for body in ({}, {"by": "1h", "to": "2026-05-09T00:00:00Z"}, {"by": "soon"}, {"by": "-1h"}, {"by": 5}, {"to": "2026-05-09"}):
