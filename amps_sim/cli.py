@@ -29,6 +29,15 @@ def load_world_file(path: str | None):
         raise SystemExit(f"{origin} is not a valid world file:\n" + "\n".join(lines)) from None
 
 
+def _allow_list(text: str):  # type: ignore[no-untyped-def]
+    from .simulator.webhooks.allow import AllowList
+
+    try:
+        return AllowList.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
@@ -40,7 +49,7 @@ def serve(args: argparse.Namespace) -> int:
     if args.clock:
         clock = (world_file.clock or ClockSpec()).model_copy(update={"mode": args.clock})
         world_file = world_file.model_copy(update={"clock": clock})
-    app = create_app(seed=args.seed)
+    app = create_app(seed=args.seed, webhook_allow=args.webhook_allow)
     # A world file is a tenant spec plus the key the tenant answers to.
     app[TENANTS].create(world_file, world_file.apiKey, pinned=True)
     print(
@@ -80,6 +89,14 @@ def main(argv: list[str] | None = None) -> int:
     p_serve.add_argument("--world", help="a world YAML file for the default tenant (default: the embedded one)")
     p_serve.add_argument("--clock", choices=["virtual", "realtime"], help="override the world's clock mode")
     p_serve.add_argument("--seed", type=int, default=None, help="seed for ids and keys (default: random)")
+    p_serve.add_argument(
+        "--webhook-allow",
+        type=_allow_list,
+        default=None,
+        metavar="LIST",
+        help="hosts or networks webhook deliveries may reach, comma-separated: *, loopback, private, public, "
+        "an address or CIDR, a host name or .domain (default: loopback,private; a hosted sandbox: public)",
+    )
     p_serve.set_defaults(func=serve)
     p_run = sub.add_parser("run", help="run YAML scenario suites, checking every reply against the spec")
     p_run.add_argument("paths", nargs="*", metavar="PATH", help="scenario files or folders (default: scenarios/)")

@@ -101,3 +101,14 @@ def test_clock_flag_overrides_a_world_file_without_a_clock(tmp_path: Path) -> No
         assert status == 200 and clock["mode"] == "virtual"
         status, device = call(base, "GET", "/battery/dev_1", key="sk_test_flagged")
         assert status == 200
+
+
+def test_webhook_allow_flag_limits_where_deliveries_may_go() -> None:
+    body = '{"url": "http://127.0.0.1:9/hooks"}'
+    with amps_sim_serve("--webhook-allow", "public") as base:
+        status, refused = call(base, "POST", "/_sim/webhooks", body)
+        assert status == 422 and refused["error"]["code"] == "WEBHOOK_URL_REFUSED"
+        assert "127.0.0.1" in refused["error"]["message"]
+    with amps_sim_serve() as base:  # the default suits a developer's machine: loopback is fine
+        status, endpoint = call(base, "POST", "/_sim/webhooks", body)
+        assert status == 201 and endpoint["secret"].startswith("whsec_")
