@@ -24,7 +24,7 @@ from aiohttp import web
 
 from ..errors import ApiError
 from ..webhooks.allow import DEFAULT_ALLOW, AllowList, IpAddress
-from ..webhooks.hub import Job, Outgoing, SendResult, WebhookHub
+from ..webhooks.hub import Outgoing, SendResult, WebhookHub, url_refusal
 from ..world import World
 
 log = logging.getLogger("amps_sim.webhooks")
@@ -44,12 +44,14 @@ class Delivery:
 
     # --------------------------------------------------------- registration
     async def check_url(self, url: str) -> None:
-        """Refuse (422 WEBHOOK_URL_REFUSED) a URL the allow-list keeps deliveries away from."""
-        host = urlsplit(url).hostname or ""
-        addresses: list[IpAddress] = []
-        if self.allow.needs_addresses(host):
-            addresses = await _resolve(host)
-        reason = self.allow.refusal(host, addresses)
+        """Refuse (422 WEBHOOK_URL_REFUSED) a URL that cannot be used or that the allow-list excludes."""
+        reason = url_refusal(url)
+        if reason is None:
+            host = urlsplit(url).hostname or ""
+            addresses: list[IpAddress] = []
+            if self.allow.needs_addresses(host):
+                addresses = await _resolve(host)
+            reason = self.allow.refusal(host, addresses)
         if reason is not None:
             raise ApiError(
                 "WEBHOOK_URL_REFUSED",

@@ -40,8 +40,10 @@ async def delete_endpoint(request: web.Request) -> web.Response:
 async def rotate_secret(request: web.Request) -> web.Response:
     world = tenant(request)
     world.webhooks.endpoint(request.match_info["webhookId"])
+    # No body means a fresh secret; a body that is there must be a JSON object (`null` is not).
+    absent = not await request.read()
     body = await json_body(request, required=False)
-    return render(world.webhooks.rotate(request.match_info["webhookId"], body))
+    return render(world.webhooks.rotate(request.match_info["webhookId"], {} if absent else body))
 
 
 @routes.get("/_sim/webhooks/{webhookId}/deliveries")

@@ -50,17 +50,22 @@ _ALNUM = string.ascii_letters + string.digits
 USER_AGENT = "amps-sim-webhooks/1"
 
 
-def _check_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an absolute http:// or https:// URL with a host")
-    if parts.username or parts.password:
-        raise ValueError("must not carry credentials")
+def url_refusal(url: str) -> str | None:
+    """Why a webhook URL cannot be delivered to (before any allow-list); None when it can."""
     try:
-        parts.port
-    except ValueError:
-        raise ValueError("has a port that is not a number from 0 to 65535") from None
-    return url
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"the URL cannot be parsed ({exc})"
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return "the URL needs an http or https scheme and a host"
+    if parts.username is not None or parts.password is not None:
+        return "the URL must not carry credentials"
+    if port == 0:
+        return "port 0 cannot be connected to"
+    if any(ch.isspace() or ord(ch) < 32 for ch in url):
+        return "the URL contains whitespace or control characters"
+    return None
 
 
 def _check_secret(secret: str) -> str:
@@ -69,14 +74,10 @@ def _check_secret(secret: str) -> str:
 
 
 class EndpointRequest(ClosedModel):
-    url: StrictStr = Field(min_length=1, max_length=MAX_URL_LENGTH)
+    # Shape only (400 when wrong); whether the URL can be used is `url_refusal`'s question (422).
+    url: StrictStr = Field(min_length=1, max_length=MAX_URL_LENGTH, pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://")
     events: Annotated[list[EventType] | None, NotNull] = Field(default=None, min_length=1)
     secret: Annotated[StrictStr | None, NotNull] = None
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        return _check_url(value)
 
     @field_validator("secret")
     @classmethod
@@ -207,7 +208,7 @@ class WebhookHub:
 
     def rotate(self, endpoint_id: str, body: object) -> dict[str, Any]:
         endpoint = self.endpoint(endpoint_id)
-        request = parse_model(RotateRequest, {} if body is None else body, "The rotation request is not valid.")
+        request = parse_model(RotateRequest, body, "The rotation request is not valid.")
         now = self.clock.now
         retires = now + timedelta(seconds=self.settings.rotation_overlap_s)
         kept = [s for s in endpoint.secrets if s.retires_at is None or s.retires_at > now]

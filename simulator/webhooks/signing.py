@@ -15,7 +15,7 @@ import random
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 24
 MIN_KEY_BYTES = 16
-MAX_KEY_BYTES = 64
+MAX_KEY_BYTES = 63
 
 
 def new_secret(rng: random.Random) -> str:

@@ -47,15 +47,29 @@ def _example_body(operation: dict[str, Any]) -> Any:
     return {}
 
 
+# The owner's webhook endpoint and a message in its log, by the owner's action id.
+_HOOKS: dict[str, tuple[str, str]] = {}
+
+
 def _path(template: str, device_id: str, action_id: str) -> str:
-    return template.replace("{deviceId}", device_id).replace("{actionId}", action_id)
+    webhook_id, msg_id = _HOOKS.get(action_id, ("ep_none", "msg_none"))
+    path = template.replace("{deviceId}", device_id).replace("{actionId}", action_id)
+    return path.replace("{webhookId}", webhook_id).replace("{msgId}", msg_id)
 
 
 async def _owner(sim: Api) -> tuple[Api, str]:
-    """A tenant with a device `dev_owned` and a scheduled action on it; the action's id."""
+    """A tenant with a device `dev_owned` and a scheduled action on it; the action's id.
+
+    It also has a webhook endpoint with one message queued (a device.connected).
+    """
     owner = await sim.tenant([foxess("dev_owned")])
     pushed = await owner.call("POST", "/battery/dev_owned", json_body=PUSH_LATER)
     assert pushed.status == 202, pushed.body
+    hook = await owner.call("POST", "/_sim/webhooks", json_body={"url": "http://127.0.0.1:9/hooks"})
+    assert hook.status == 201, hook.body
+    assert (await owner.call("POST", "/_sim/devices", json_body=foxess("dev_second"))).status == 201
+    log = await owner.call("GET", f"/_sim/webhooks/{hook.body['id']}/deliveries")
+    _HOOKS[pushed.body["actionId"]] = (hook.body["id"], log.body["deliveries"][0]["msgId"])
     return owner, pushed.body["actionId"]
 
 
@@ -64,7 +78,10 @@ async def _snapshot(owner: Api, action_id: str) -> tuple[Any, ...]:
     actions = await owner.call("GET", "/actions")
     devices = await owner.call("GET", "/_sim/devices")
     clock = await owner.call("GET", "/_sim/clock")
-    return action.body, actions.body, devices.body, clock.body
+    webhooks = await owner.call("GET", "/_sim/webhooks")
+    settings = await owner.call("GET", "/_sim/webhook-settings")
+    log = await owner.call("GET", f"/_sim/webhooks/{_HOOKS[action_id][0]}/deliveries")
+    return action.body, actions.body, devices.body, clock.body, webhooks.body, settings.body, log.body
 
 
 def test_the_specs_declare_the_key_scheme_everywhere_but_two_operations() -> None:
@@ -143,7 +160,7 @@ async def test_another_tenant_cannot_reach_an_object_by_its_id(
     before = await _snapshot(owner, action_id)
     reply = await stranger.call(method, _path(template, "dev_owned", action_id), json_body=_example_body(operation))
     # Not found -- not "forbidden", which would confirm that the id exists somewhere.
-    expected = "NOT_FOUND" if "{actionId}" in template else "DEVICE_NOT_FOUND"
+    expected = "NOT_FOUND" if "{actionId}" in template or "{webhookId}" in template else "DEVICE_NOT_FOUND"
     assert reply.status == 404 and reply.code == expected, (method, template, reply.body)
     assert await _snapshot(owner, action_id) == before
 

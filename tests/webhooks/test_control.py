@@ -38,8 +38,6 @@ async def test_register_list_delete(sim: Api, receiver: WebhookReceiver) -> None
         {},
         {"url": "ftp://127.0.0.1/x"},
         {"url": "not a url"},
-        {"url": "http://user:pw@127.0.0.1/x"},
-        {"url": "http://127.0.0.1:99999/x"},
         {"url": "http://127.0.0.1/x", "events": []},
         {"url": "http://127.0.0.1/x", "events": ["push.created"]},
         {"url": "http://127.0.0.1/x", "secret": "not-a-secret"},
@@ -51,6 +49,13 @@ async def test_register_list_delete(sim: Api, receiver: WebhookReceiver) -> None
 async def test_bad_registrations_are_400(api: Api, body: dict[str, Any]) -> None:
     reply = await api.call("POST", "/_sim/webhooks", json_body=body)
     assert reply.status == 400 and reply.code == "INVALID_REQUEST", body
+
+
+@pytest.mark.parametrize("url", ["http://user:pw@127.0.0.1/x", "http://127.0.0.1:99999/x", "http://", "http://[::1/x",
+                                 "http://127.0.0.1:0/x", "http://127.0.0.1/a b"])
+async def test_urls_that_cannot_be_used_are_422(api: Api, url: str) -> None:
+    reply = await api.call("POST", "/_sim/webhooks", json_body={"url": url})
+    assert reply.status == 422 and reply.code == "WEBHOOK_URL_REFUSED", url
 
 
 async def test_unknown_ids_are_404(api: Api, receiver: WebhookReceiver) -> None:
@@ -75,6 +80,10 @@ async def test_fault_and_settings_requests_are_validated(api: Api, receiver: Web
     for body in ({"deliveryLatencySeconds": -1}, {"attemptTimeoutSeconds": 0}, {"rotationOverlapSeconds": "1d"}, {"x": 1}):
         reply = await api.call("PUT", "/_sim/webhook-settings", json_body=body)
         assert reply.status == 400 and reply.code == "INVALID_REQUEST", body
+    rotate = f"/_sim/webhooks/{hooked.endpoint['id']}/rotate-secret"
+    for raw in (b"null", b"[]", b" ", b'{"secret": 5}'):
+        reply = await api.call("POST", rotate, data=raw, headers={"Content-Type": "application/json"})
+        assert reply.status == 400 and reply.code == "INVALID_REQUEST", raw
     got = await api.call("GET", "/_sim/webhook-settings")
     assert got.body == {"deliveryLatencySeconds": 3.0, "attemptTimeoutSeconds": 30.0, "rotationOverlapSeconds": 86400.0}
 
