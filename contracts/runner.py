@@ -26,11 +26,22 @@ from amps_sim.contracts.events import Listener, RunFinished, RunStarted, Scenari
 from amps_sim.contracts.loader import LoadedScenario
 from amps_sim.contracts.matching import lookup
 from amps_sim.contracts.results import Failure, RunSummary, ScenarioResult, StepRecord
-from amps_sim.contracts.scenario import DEFAULT_NOW, KeyAuth, NativeStep, Scenario, TenantAuth, TenantGiven, native_tenant, step_kind
+from amps_sim.contracts.scenario import (
+    DEFAULT_NOW,
+    KeyAuth,
+    NativeStep,
+    Scenario,
+    TenantAuth,
+    TenantGiven,
+    WebhookStep,
+    native_tenant,
+    step_kind,
+)
 from amps_sim.contracts.steps import RequestPlan, describe, judge_native, judge_reply, judge_truth, plan_native, plan_request
 from amps_sim.contracts.timeline import TimelineRecorder
 from amps_sim.contracts.transport import Exchange, SpecCheckedClient
 from amps_sim.contracts.variables import UnknownVariable, Variables
+from amps_sim.contracts.webhook_steps import ScenarioWebhooks
 
 
 @dataclass(frozen=True)
@@ -207,15 +218,47 @@ class ScenarioRunner:
             recorder = TimelineRecorder(self.client, keys["main"], [d.id for d in scenario.devices])
             result.setup.extend(await recorder.record(None))
             result.timeline = recorder.timeline
+        hooks = None
+        if scenario.uses_webhooks:
+            hooks = ScenarioWebhooks(self.client, keys["main"], scenario.given.webhooks if scenario.given else None)
+            started = await hooks.start(result, variables)
         result.failures.extend(spec_failures(result.setup, None))
+        if hooks is not None and not started:
+            await hooks.finish(result)
+            result.status = "failed"
+            return result
+        try:
+            await self._run_steps(loaded, result, keys, variables, recorder, hooks)
+        finally:
+            if hooks is not None:
+                result.failures.extend(spec_failures(await hooks.finish(result), None))
+        if result.failures:
+            result.status = "failed"
+        return result
 
+    async def _run_steps(
+        self,
+        loaded: LoadedScenario,
+        result: ScenarioResult,
+        keys: dict[str, str],
+        variables: Variables,
+        recorder: TimelineRecorder | None,
+        hooks: ScenarioWebhooks | None,
+    ) -> None:
+        scenario = loaded.scenario
         native = NativeAccess(self.client, scenario, keys)
         stopped = False
         for step, record in zip(scenario.steps, result.steps):
             if stopped:
                 continue
             step_started = time.perf_counter()
-            await self._run_step(step, record, keys, variables, native)
+            if isinstance(step, WebhookStep):
+                if hooks is not None:
+                    await hooks.step(step, record, variables)
+            else:
+                await self._run_step(step, record, keys, variables, native)
+            if hooks is not None:
+                hooks.note(record)
             if recorder is not None:
                 record.exchanges.extend(await recorder.record(record))
             record.failures.extend(spec_failures(record.exchanges, record, undocumented=getattr(step, "undocumented", False)))
@@ -224,9 +267,6 @@ class ScenarioRunner:
             result.failures.extend(record.failures)
             self._emit(StepDone(loaded, record))
             stopped = any(f.kind != "spec" for f in record.failures)
-        if result.failures:
-            result.status = "failed"
-        return result
 
     async def _tenants(self, loaded: LoadedScenario, result: ScenarioResult) -> dict[str, str] | None:
         """Create the scenario's tenants (main first); their keys by name, or None on failure."""

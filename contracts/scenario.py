@@ -177,10 +177,27 @@ class TenantGiven(_Strict):
         return spec
 
 
+WEBHOOK_EVENTS = ("push.completed", "push.failed", "device.connected", "device.disconnected", "device.reconnected")
+WebhookEvent = Literal["push.completed", "push.failed", "device.connected", "device.disconnected", "device.reconnected"]
+
+
+class WebhooksGiven(_Strict):
+    """The runner's loopback receiver, registered for the main tenant before the first step."""
+
+    events: list[WebhookEvent] | None = Field(default=None, description="Events to register for (default: all).")
+    answer: int = Field(default=204, ge=200, le=599, description="The status the receiver answers verified deliveries with.")
+    latency: float | None = Field(default=None, ge=0, description="The tenant's delivery latency in seconds (default: the simulator's).")
+
+
 class Given(TenantGiven):
     """The main tenant's world, plus any further tenants a step can act as (`auth: {tenant: NAME}`)."""
 
     tenants: dict[str, TenantGiven] = Field(default_factory=dict)
+    webhooks: WebhooksGiven | None = Field(
+        default=None,
+        description="Receive the tenant's webhooks on loopback (implied by any webhook step). "
+        "Variables: ${webhook} (the endpoint id), ${webhook_secret}.",
+    )
 
     @field_validator("tenants")
     @classmethod
@@ -552,6 +569,39 @@ class FaultStep(_HttpStep):
     fault: FaultSpec
 
 
+class WebhookExpect(_Strict):
+    """What the runner's receiver must have got: deliveries matching all the filters given."""
+
+    within: str | None = Field(
+        default=None,
+        description="Advance the clock by this span first ('90s', '2d') and look only at what arrives during it. "
+        "Without it the step looks again at the current window (since the last step with `within`).",
+    )
+    answer: int | None = Field(default=None, ge=200, le=599, description="From now on the receiver answers with this status.")
+    event: WebhookEvent | None = None
+    body: Any = Field(default=None, description="A partial match of the delivered body (same matchers as replies).")
+    count: int | None = Field(default=None, ge=0, description="Exactly this many matching deliveries (0: none). Unset: at least one.")
+    attempt: int | None = Field(default=None, ge=1, description="Every matching delivery is the Nth the receiver got of its svix-id.")
+    verified: bool = Field(
+        default=True,
+        description="Match deliveries that verify (default) or that do not (bad_signature, stale_timestamp faults). "
+        "With true, an unverifiable delivery in the window fails the step.",
+    )
+
+    @model_validator(mode="after")
+    def _matchers(self) -> "WebhookExpect":
+        check_expected_syntax(self.body, ("body",))
+        return self
+
+    @property
+    def expects(self) -> bool:
+        return any(v is not None for v in (self.event, self.body, self.count, self.attempt)) or not self.verified
+
+
+class WebhookStep(_Step):
+    webhook: WebhookExpect
+
+
 class TruthStep(_Step):
     truth: str = Field(description="Read the OEM-side truth of this device (GET /_sim/devices/{id}).")
     expect: TruthExpect
@@ -589,6 +639,7 @@ STEP_KINDS: tuple[str, ...] = (
     "fault",
     "truth",
     "native",
+    "webhook",
 )
 
 
@@ -614,6 +665,7 @@ Step = Annotated[
         Annotated[FaultStep, Tag("fault")],
         Annotated[TruthStep, Tag("truth")],
         Annotated[NativeStep, Tag("native")],
+        Annotated[WebhookStep, Tag("webhook")],
     ],
     Discriminator(
         _step_kind,
@@ -685,11 +737,15 @@ class Scenario(_Strict):
         if self.given is not None:
             return True
         for step in self.steps:
-            if isinstance(step, (AdvanceStep, ForeignWriteStep, FaultStep, TruthStep, NativeStep)):
+            if isinstance(step, (AdvanceStep, ForeignWriteStep, FaultStep, TruthStep, NativeStep, WebhookStep)):
                 return True
             if isinstance(step, RequestStep) and step.request.path.startswith("/_sim"):
                 return True
         return False
+
+    @property
+    def uses_webhooks(self) -> bool:
+        return (self.given is not None and self.given.webhooks is not None) or any(isinstance(s, WebhookStep) for s in self.steps)
 
     @property
     def devices(self) -> list[DeviceGiven]:

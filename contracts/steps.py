@@ -159,6 +159,20 @@ def describe(step: Any) -> str:
         return f"inject {spec.kind} ×{spec.times or 1} → {spec.device}"
     if kind == "truth":
         return f"check OEM truth of {step.truth}"
+    if kind == "webhook":
+        spec = step.webhook
+        parts = [f"within {spec.within}" if spec.within else "so far"]
+        if spec.event:
+            parts.append(spec.event)
+        if spec.count is not None:
+            parts.append(f"×{spec.count}")
+        if spec.attempt is not None:
+            parts.append(f"attempt {spec.attempt}")
+        if not spec.verified:
+            parts.append("unverified")
+        if spec.answer is not None:
+            parts.insert(0, f"receiver answers {spec.answer};")
+        return "webhooks " + " ".join(parts)
     if kind == "native":
         spec = step.native
         versions = CALLS[spec.call].versions

@@ -45,7 +45,7 @@ class DeviceSample:
 @dataclass
 class Marker:
     at: datetime
-    kind: str  # conflict | failure | drift | violation
+    kind: str  # conflict | failure | drift | violation | webhook
     label: str
     step: int | None = None
 

@@ -26,7 +26,7 @@ STATE_COLOURS = {
     "failed": "#dc2626",
     "cancelled": "#64748b",
 }
-MARKER_COLOURS = {"conflict": "#dc2626", "failure": "#b91c1c", "drift": "#7c3aed", "violation": "#db2777"}
+MARKER_COLOURS = {"conflict": "#dc2626", "failure": "#b91c1c", "drift": "#7c3aed", "violation": "#db2777", "webhook": "#0891b2"}
 _TICK_STEPS = [
     timedelta(minutes=m) for m in (1, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080)
 ]
