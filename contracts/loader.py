@@ -27,6 +27,8 @@ _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 _VARIABLE = re.compile(r"\$\{([^}]*)\}")
 # Names every scenario may use without saving them first.
 BUILTIN_VARIABLES = frozenset({"key", "now"})
+# Set by the runner when the scenario receives webhooks: its endpoint's id and first secret.
+WEBHOOK_VARIABLES = frozenset({"webhook", "webhook_secret"})
 
 
 @dataclass(frozen=True)
@@ -253,6 +255,8 @@ def _check_variables(data: dict[str, Any], scenario: Scenario, lines: dict[tuple
     """Every `${name}` must be saved by an earlier step (or be a built-in)."""
     problems: list[Problem] = []
     known = set(BUILTIN_VARIABLES)
+    if scenario.uses_webhooks:
+        known.update(WEBHOOK_VARIABLES)
     for index, (raw, step) in enumerate(zip(data.get("steps", []), scenario.steps)):
         if not isinstance(raw, dict):
             continue

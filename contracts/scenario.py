@@ -582,6 +582,9 @@ class WebhookExpect(_Strict):
     body: Any = Field(default=None, description="A partial match of the delivered body (same matchers as replies).")
     count: int | None = Field(default=None, ge=0, description="Exactly this many matching deliveries (0: none). Unset: at least one.")
     attempt: int | None = Field(default=None, ge=1, description="Every matching delivery is the Nth the receiver got of its svix-id.")
+    signatures: int | None = Field(
+        default=None, ge=1, description="Only deliveries with this many v1 signatures (2 while a rotated-out secret still signs)."
+    )
     verified: bool = Field(
         default=True,
         description="Match deliveries that verify (default) or that do not (bad_signature, stale_timestamp faults). "
@@ -595,7 +598,7 @@ class WebhookExpect(_Strict):
 
     @property
     def expects(self) -> bool:
-        return any(v is not None for v in (self.event, self.body, self.count, self.attempt)) or not self.verified
+        return any(v is not None for v in (self.event, self.body, self.count, self.attempt, self.signatures)) or not self.verified
 
 
 class WebhookStep(_Step):

@@ -26,7 +26,8 @@ _ROTATE = re.compile(r"^/_sim/webhooks/[^/]+/rotate-secret$")
 def _show(got: Received, nth: int) -> str:
     who = got.payload.get("id") or got.payload.get("deviceId") if isinstance(got.payload, dict) else None
     verdict = "verified" if got.verified else f"NOT verified ({got.signature_problem})"
-    return f"{got.event_type} {who or ''} {got.msg_id} attempt {nth}, answered {got.answered}, {verdict}"
+    return (f"{got.event_type} {who or ''} {got.msg_id} attempt {nth}, {got.signature_count} signature(s), "
+            f"answered {got.answered}, {verdict}")
 
 
 class ScenarioWebhooks:
@@ -107,6 +108,8 @@ class ScenarioWebhooks:
         for i in indices:
             got = self.receiver.received[i]
             if got.verified != spec.verified or (spec.event is not None and got.event_type != spec.event):
+                continue
+            if spec.signatures is not None and got.signature_count != spec.signatures:
                 continue
             if expected_body is not None and match(expected_body, got.payload, "body"):
                 continue

@@ -9,7 +9,7 @@ from amps_sim.contracts.loader import LoadedScenario, ScenarioFileError, load_su
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 AREAS = {"auth", "cancel", "conflicts", "control", "dst", "faults", "lifecycle", "native", "physics", "scheduler_active",
-         "scheduler_full", "seeds", "time_windows", "validation"}
+         "scheduler_full", "seeds", "time_windows", "validation", "webhooks"}
 
 
 @cache
@@ -47,3 +47,13 @@ def test_native_scenarios_act_through_the_devices_cloud_and_name_their_source() 
         assert loaded.scenario.uses_native, loaded.relative
         source = loaded.scenario.source
         assert any(doc in source for doc in ("foxess-device.md", "amps-api.md §5", "docs/decisions.md")), loaded.relative
+
+
+def test_webhook_scenarios_receive_what_issue_9_lists() -> None:
+    scenarios, _ = _suite()
+    webhooks = [s for s in scenarios if s.area == "webhooks"]
+    assert all(s.scenario.uses_webhooks for s in webhooks)
+    names = " ".join(s.relative for s in webhooks)
+    for topic in ("push_completed", "scheduler_active", "oem_timeout", "retry_ladder", "duplicate", "rotation",
+                  "disconnect", "cancelled"):
+        assert topic in names, topic
