@@ -176,7 +176,7 @@ class WebhookHub:
                 f"A tenant may have at most {MAX_ENDPOINTS} webhook endpoints; delete one first.",
                 {"errors": [{"path": "(body)", "message": f"{len(self.endpoints)} endpoints exist"}]},
             )
-        events = list(dict.fromkeys(request.events)) if request.events else list(EVENT_TYPES)
+        events: list[str] = list(dict.fromkeys(request.events)) if request.events else list(EVENT_TYPES)
         endpoint = Endpoint(
             id=self._new_id("ep_", self.endpoints),
             url=request.url,

@@ -72,12 +72,16 @@ async def test_unknown_ids_are_404(api: Api, receiver: WebhookReceiver) -> None:
 async def test_fault_and_settings_requests_are_validated(api: Api, receiver: WebhookReceiver) -> None:
     hooked = await hook(api, receiver)
     path = f"/_sim/webhooks/{hooked.endpoint['id']}/faults"
-    for body in ({"kind": "explode"}, {"kind": "delay"}, {"kind": "duplicate", "by": 5}, {"kind": "duplicate", "times": 0}):
+    faults: list[dict[str, object]] = [{"kind": "explode"}, {"kind": "delay"}, {"kind": "duplicate", "by": 5},
+                                       {"kind": "duplicate", "times": 0}]
+    for body in faults:
         reply = await api.call("POST", path, json_body=body)
         assert reply.status == 400 and reply.code == "INVALID_REQUEST", body
     reply = await api.call("POST", path, json_body={"kind": "delay", "by": 30, "times": 2})
     assert reply.body == {"endpointId": hooked.endpoint["id"], "faults": [{"kind": "delay", "remaining": 2, "by": 30}]}
-    for body in ({"deliveryLatencySeconds": -1}, {"attemptTimeoutSeconds": 0}, {"rotationOverlapSeconds": "1d"}, {"x": 1}):
+    settings: list[dict[str, object]] = [{"deliveryLatencySeconds": -1}, {"attemptTimeoutSeconds": 0},
+                                         {"rotationOverlapSeconds": "1d"}, {"x": 1}]
+    for body in settings:
         reply = await api.call("PUT", "/_sim/webhook-settings", json_body=body)
         assert reply.status == 400 and reply.code == "INVALID_REQUEST", body
     rotate = f"/_sim/webhooks/{hooked.endpoint['id']}/rotate-secret"
