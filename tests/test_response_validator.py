@@ -409,7 +409,7 @@ def test_control_bodies(control: ResponseValidator) -> None:
     assert control.validate("POST", "/_sim/tenants", 201, {"apiKey": "sk_test_4fG7hJ2kL9mN"}, JSON) == []
     violations = control.validate("POST", "/_sim/tenants", 201, {"apiKey": "sk_live_abc123xyz"}, JSON)
     assert _rules(violations) == {("/apiKey", "pattern")}
-    violations = control.validate("POST", "/_sim/clock/advance", 200, {"now": "2026-05-08T13:30:00.000Z"}, JSON)
+    violations = control.validate("POST", "/_sim/clock/advance", 200, {"now": "2026-05-08T13:30:00.000Z", "webhookAttempts": 0}, JSON)
     assert _rules(violations) == {("/eventsProcessed", "required")}
     rejected = {
         "success": False,
