@@ -31,10 +31,14 @@ def body_violations(event_type: str, body: Any) -> list[str]:
     if event_type not in (spec.document.get("webhooks") or {}):
         return [f"{event_type!r} is not an event the spec's webhooks section describes"]
     pointer = f"/webhooks/{event_type}/post/requestBody/content/application~1json/schema"
-    return [
-        f"{'/'.join(map(str, error.absolute_path)) or '(body)'}: {error.message}"
-        for error in spec.schema_validator(pointer).iter_errors(body)
-    ]
+    problems = []
+    for error in spec.schema_validator(pointer).iter_errors(body):
+        # jsonschema names the place `absolute_path`, jsonschema-rs `instance_path`.
+        where = getattr(error, "absolute_path", None)
+        if where is None:
+            where = getattr(error, "instance_path", ())
+        problems.append(f"{'/'.join(map(str, where)) or '(body)'}: {error.message}")
+    return problems
 
 
 def signature_problem(secrets: list[str], headers: dict[str, str], body: bytes, now: float) -> str | None:

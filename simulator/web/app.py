@@ -17,7 +17,7 @@ from .foxess import PREFIX as FOXESS_PREFIX, create_native_app
 from ..webhooks.allow import AllowList
 from ..world import Tenants
 from . import control, public, webhooks
-from .delivery import Delivery
+from .delivery import DELIVERY, Delivery
 from .common import MAX_BODY_BYTES, TENANTS, WORLD_KEY, render
 
 log = logging.getLogger("amps_sim.web")
@@ -105,7 +105,7 @@ def create_app(
     app.add_routes(control.routes)
     app.add_routes(webhooks.routes)
     delivery = Delivery(webhook_allow)
-    app[webhooks.DELIVERY] = delivery
+    app[DELIVERY] = delivery
     app.cleanup_ctx.append(delivery.lifecycle)
     # The FoxESS cloud's Open API, with its own always-200 errno envelope.
     app.add_subapp(FOXESS_PREFIX, create_native_app())

@@ -9,7 +9,7 @@ from ..world import TenantSpec
 from ..validation import parse_model
 from .common import TENANTS, json_body, render, tenant
 from .specs import CONTROL_SPEC_PATH
-from .webhooks import DELIVERY
+from .delivery import DELIVERY
 
 routes = web.RouteTableDef()
 

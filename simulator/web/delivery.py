@@ -36,6 +36,8 @@ MAX_ERROR_TEXT = 300
 
 
 class Delivery:
+    """One per app: the allow-list, the HTTP client session, per-tenant locks, the realtime task."""
+
     def __init__(self, allow: AllowList | None = None) -> None:
         self.allow = allow or AllowList.parse(DEFAULT_ALLOW)
         self._session: aiohttp.ClientSession | None = None
@@ -168,3 +170,6 @@ async def _resolve(host: str) -> list[IpAddress]:
         with suppress(ValueError):
             found.append(ipaddress.ip_address(text))
     return found
+
+
+DELIVERY: web.AppKey[Delivery] = web.AppKey("webhook_delivery", Delivery)

@@ -7,9 +7,8 @@ from aiohttp import web
 from ..validation import parse_model
 from ..webhooks.hub import EndpointRequest
 from .common import json_body, render, tenant
-from .delivery import Delivery
+from .delivery import DELIVERY
 
-DELIVERY: web.AppKey[Delivery] = web.AppKey("webhook_delivery", Delivery)
 routes = web.RouteTableDef()
 
 
