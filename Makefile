@@ -40,6 +40,7 @@ fuzz-long: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.webhooks
 
 clean:
 	rm -rf $(VENV) reports build *.egg-info
