@@ -52,6 +52,9 @@ async def receiver() -> AsyncIterator[WebhookReceiver]:
     await server.start()
     yield server
     await server.close()
+    # Like every reply, every delivered body is held to the spec (openapi.yaml's webhooks section).
+    broken = [(got.event_type, got.body_problems) for got in server.received if got.body_problems]
+    assert not broken, broken
 
 
 async def hook(api: Api, receiver: WebhookReceiver, **registration: Any) -> Hooked:
