@@ -112,3 +112,42 @@ def test_webhook_allow_flag_limits_where_deliveries_may_go() -> None:
     with amps_sim_serve() as base:  # the default suits a developer's machine: loopback is fine
         status, endpoint = call(base, "POST", "/_sim/webhooks", body)
         assert status == 201 and endpoint["secret"].startswith("whsec_")
+
+
+def test_served_realtime_tenant_delivers_svix_signed_webhooks_in_the_background() -> None:
+    import http.server
+    import threading
+
+    from svix.webhooks import Webhook
+
+    received: list[tuple[bytes, dict[str, str]]] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((body, {k.lower(): v for k, v in self.headers.items()}))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with amps_sim_serve("--seed", "4") as base:  # the default world: a realtime clock
+            url = f"http://127.0.0.1:{server.server_address[1]}/hooks"
+            status, endpoint = call(base, "POST", "/_sim/webhooks", json.dumps({"url": url, "events": ["push.completed"]}))
+            assert status == 201
+            status, pushed = call(base, "POST", "/battery/dev_abc123", json.dumps({"action": {"command": "charge"}}))
+            assert status == 202
+            deadline = time.monotonic() + 20  # completes after 3 s, delivered 3 s later, with no request in between
+            while not received and time.monotonic() < deadline:
+                time.sleep(0.1)
+            [(body, headers)] = received
+            payload = Webhook(endpoint["secret"]).verify(body, headers)
+            assert payload is None or isinstance(payload, dict)
+            assert json.loads(body)["id"] == pushed["actionId"] and headers["x-amps-event-type"] == "push.completed"
+    finally:
+        server.shutdown()
+        server.server_close()
