@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import socket
 import time
 import weakref
 from contextlib import suppress
@@ -21,6 +22,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
+from aiohttp.abc import AbstractResolver, ResolveResult
 
 from ..errors import ApiError
 from ..webhooks.allow import DEFAULT_ALLOW, AllowList, IpAddress
@@ -121,8 +123,11 @@ class Delivery:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            # No cookies: one session serves every tenant's endpoints.
-            self._session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False)
+            # No cookies: one session serves every tenant's endpoints. Names are resolved through
+            # the allow-list on every connection, so a name that passed at registration and now
+            # points somewhere else (DNS rebinding) is not connected to.
+            connector = aiohttp.TCPConnector(resolver=AllowListResolver(self.allow), use_dns_cache=False)
+            self._session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False)
         return self._session
 
     # ------------------------------------------------------------- realtime
@@ -152,6 +157,26 @@ class Delivery:
             await task
         if self._session is not None:
             await self._session.close()
+
+
+class AllowListResolver(AbstractResolver):
+    """aiohttp's resolver, keeping only the addresses the allow-list includes."""
+
+    def __init__(self, allow: AllowList, inner: AbstractResolver | None = None) -> None:
+        self._allow = allow
+        self._inner = inner or aiohttp.ThreadedResolver()
+
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        found = await self._inner.resolve(host, port, family)
+        if not self._allow.needs_addresses(host):
+            return found
+        kept = [r for r in found if self._allow.refusal(host, [ipaddress.ip_address(r["host"])]) is None]
+        if not kept:
+            raise OSError(f"{host} resolves to no address the webhook allow-list includes")
+        return kept
+
+    async def close(self) -> None:
+        await self._inner.close()
 
 
 async def _resolve(host: str) -> list[IpAddress]:

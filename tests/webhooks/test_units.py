@@ -56,3 +56,29 @@ def test_a_halted_advance_stops_at_the_event_and_resumes() -> None:
     assert clock.now == start + timedelta(minutes=2)
     assert clock.advance_to(target, halt=lambda: False) == 1
     assert clock.now == target
+
+
+async def test_connections_only_go_to_addresses_the_allow_list_includes() -> None:
+    """A name checked at registration is checked again on every connection (DNS may change)."""
+    from aiohttp.abc import AbstractResolver, ResolveResult
+
+    from amps_sim.simulator.web.delivery import AllowListResolver
+
+    class Rebinding(AbstractResolver):
+        def __init__(self) -> None:
+            self.answer = "8.8.4.4"
+
+        async def resolve(self, host: str, port: int = 0, family: int = 2) -> list[ResolveResult]:  # type: ignore[override]
+            return [{"hostname": host, "host": self.answer, "port": port, "family": family, "proto": 0, "flags": 0}]
+
+        async def close(self) -> None:
+            pass
+
+    inner = Rebinding()
+    resolver = AllowListResolver(AllowList.parse("public"), inner)
+    assert [r["host"] for r in await resolver.resolve("hooks.partner.test", 443)] == ["8.8.4.4"]
+    inner.answer = "127.0.0.1"
+    with pytest.raises(OSError, match="allow-list"):
+        await resolver.resolve("hooks.partner.test", 443)
+    named = AllowListResolver(AllowList.parse("hooks.partner.test"), inner)  # allowed by name: any address
+    assert [r["host"] for r in await named.resolve("hooks.partner.test", 443)] == ["127.0.0.1"]
