@@ -149,3 +149,16 @@ async def test_a_realtime_tenant_delivers_in_the_background(sim: Api, receiver: 
         await asyncio.sleep(0.05)
     [got] = receiver.received
     assert got.event_type == "push.completed" and svix_verifies(hooked.secret, got)
+
+
+async def test_concurrent_advances_of_one_tenant_take_turns(api: Api, receiver: WebhookReceiver) -> None:
+    hooked = await hook(api, receiver)
+    receiver.status = 500
+    await api.push("dev_fox", "charge")
+    replies = await asyncio.gather(*(api.advance(by="10m") for _ in range(3)))
+    # One message: attempts at +6 s, +11 s and +5 min 11 s fall in the first advance, none later.
+    assert sorted(r["webhookAttempts"] for r in replies) == [0, 0, 3]
+    assert [r["now"] for r in sorted(replies, key=lambda r: r["now"])] == [
+        "2026-05-08T08:10:00.000Z", "2026-05-08T08:20:00.000Z", "2026-05-08T08:30:00.000Z"]
+    [message] = await hooked.deliveries()
+    assert len(message["attempts"]) == 3 and message["state"] == "pending"
