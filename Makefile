@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test serve fuzz fuzz-long bench clean
+.PHONY: run test serve fuzz fuzz-long bench bench-durability crash-loop clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -41,6 +41,15 @@ fuzz-long: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.webhooks
+
+# serve --state-dir killed with SIGKILL at random moments, many rounds (make test runs 3).
+CRASH_ROUNDS ?= 40
+crash-loop: $(STAMP)
+	AMPS_CRASH_ROUNDS=$(CRASH_ROUNDS) $(BIN)/python -m pytest -q tests/durability -k kill
+
+# Push throughput with and without --state-dir (interleaved pairs), and restart time.
+bench-durability: $(STAMP)
+	$(BIN)/python -m bench.durability
 
 clean:
 	rm -rf $(VENV) reports build *.egg-info

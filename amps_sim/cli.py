@@ -9,6 +9,9 @@ from pathlib import Path
 
 import yaml
 
+from .deploy import add_nginx_conf_command
+from .hosting import add_hosting_options, build_served_app
+
 
 def load_world_file(path: str | None):
     from .simulator.validation import parse_model
@@ -41,21 +44,19 @@ def _allow_list(text: str):  # type: ignore[no-untyped-def]
 def serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from .simulator.web.app import create_app
-    from .simulator.web.common import TENANTS
     from .simulator.world import ClockSpec
 
     world_file = load_world_file(args.world)
     if args.clock:
         clock = (world_file.clock or ClockSpec()).model_copy(update={"mode": args.clock})
         world_file = world_file.model_copy(update={"clock": clock})
-    app = create_app(seed=args.seed, webhook_allow=args.webhook_allow)
-    # A world file is a tenant spec plus the key the tenant answers to.
-    app[TENANTS].create(world_file, world_file.apiKey, pinned=True)
+    # A world file is a tenant spec plus the key the tenant answers to; hosting adds the rest.
+    app = build_served_app(args, world_file)
     print(
         f"amps-sim serving on http://{args.host}:{args.port} "
         f"(default tenant key {world_file.apiKey}, {len(world_file.devices)} devices, "
-        f"clock {(world_file.clock.mode if world_file.clock else 'virtual')})",
+        f"clock {(world_file.clock.mode if world_file.clock else 'virtual')}"
+        f"{', state in ' + args.state_dir if args.state_dir else ''})",
         flush=True,
     )
     web.run_app(app, host=args.host, port=args.port, print=None)
@@ -97,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         help="hosts or networks webhook deliveries may reach, comma-separated: *, loopback, private, public, "
         "an address or CIDR, a host name or .domain (default: loopback,private; a hosted sandbox: public)",
     )
+    add_hosting_options(p_serve)
     p_serve.set_defaults(func=serve)
     p_run = sub.add_parser("run", help="run YAML scenario suites, checking every reply against the spec")
     p_run.add_argument("paths", nargs="*", metavar="PATH", help="scenario files or folders (default: scenarios/)")
@@ -107,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--api-key", metavar="KEY", help="with --target: the key for scenarios that need no control API")
     p_run.add_argument("--timeline", action="store_true", help="record device timelines even without --html")
     p_run.set_defaults(func=run)
+    add_nginx_conf_command(sub)
     args = parser.parse_args(argv)
     return int(args.func(args) or 0)
 

@@ -14,6 +14,9 @@ STATUS_BY_CODE: dict[str, int] = {
     "INVALID_REQUEST": 400,
     "UNAUTHORIZED": 401,
     "INVALID_API_KEY": 401,
+    "FORBIDDEN": 403,
+    "DEVICE_LIMIT_REACHED": 403,
+    "ACTION_LIMIT_REACHED": 403,
     "DEVICE_NOT_FOUND": 404,
     "NOT_FOUND": 404,
     "METHOD_NOT_ALLOWED": 405,
@@ -39,6 +42,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "NATIVE_API_UNAVAILABLE": 422,
     "WEBHOOK_URL_REFUSED": 422,
     "WEBHOOK_LIMIT": 422,
+    "RATE_LIMIT_EXCEEDED": 429,
     "INTERNAL_ERROR": 500,
 }
 
@@ -46,13 +50,17 @@ STATUS_BY_CODE: dict[str, int] = {
 class ApiError(Exception):
     """A refusal the API reports to its caller in the error envelope."""
 
-    def __init__(self, code: str, message: str, details: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, code: str, message: str, details: dict[str, Any] | None = None, *, headers: dict[str, str] | None = None
+    ) -> None:
         if code not in STATUS_BY_CODE:
             raise ValueError(f"unknown error code {code!r}")
         super().__init__(message)
         self.code = code
         self.message = message
         self.details = details or None
+        # HTTP headers the refusal needs besides the envelope (e.g. Retry-After on a 429).
+        self.headers = headers or {}
 
     @property
     def status(self) -> int:

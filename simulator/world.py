@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 import re
 import string
@@ -141,7 +142,7 @@ class World:
         self.api_key = api_key
         self.spec = spec
         self._seed = seed
-        self._created_at = created_at
+        self.created_at = created_at
         self._monotonic = monotonic
         self.oem = NativeCloud()  # outlives resets: the OEM keys issued for this tenant stay valid
         # Outlives resets too: endpoints are account settings; the delivery log starts afresh.
@@ -150,7 +151,7 @@ class World:
 
     def _build(self) -> None:
         clock_spec = self.spec.clock or ClockSpec()
-        start = clock_spec.now or self._created_at
+        start = clock_spec.now or self.created_at
         self.clock = Clock(start, clock_spec.mode, monotonic=self._monotonic, speed=clock_spec.speed)
         self.oem.start(self.clock, self.spec.oemQuotas)
         self.rng = random.Random(self._seed)
@@ -305,52 +306,86 @@ class Tenants:
         monotonic: Callable[[], float],
         wall_clock: Callable[[], datetime],
         signing_clock: Callable[[], datetime] | None = None,
+        *,
+        shard: str | None = None,
     ) -> None:
         self._rng = rng
+        # Minted into every key (`sk_test_<shard>_...`) so a proxy can route a key to its process.
+        self._key_prefix = f"sk_test_{shard}_" if shard else "sk_test_"
+        # FoxESS keys must stay UUIDs, so they carry the shard as a hex mark instead.
+        self._oem_prefix = shard_oem_mark(shard) if shard else ""
         self._monotonic = monotonic
         self._wall_clock = wall_clock
         # The real wall time webhook attempts are stamped with (svix-timestamp); tests may pin
         # `wall_clock` (where new tenants' clocks start) while receivers check this one.
         self._signing_clock = signing_clock or wall_clock
         self._worlds: OrderedDict[str, World] = OrderedDict()
-        self._pinned: set[str] = set()
+        self.pinned: set[str] = set()  # tenants never evicted or expired (the served world file's)
         self._oem_keys: dict[str, str] = {}  # FoxESS cloud key -> the tenant key it belongs to
+        # The wall instant of each tenant's last authenticated request (creation counts as use).
+        self.last_used: dict[str, datetime] = {}
 
     def create(self, spec: TenantSpec, api_key: str | None = None, *, pinned: bool = False) -> World:
         key = api_key or self._new_key()
-        world = World(spec, api_key=key, seed=self._rng.getrandbits(64), created_at=self._wall_clock(),
+        created_at = self._wall_clock()
+        world = World(spec, api_key=key, seed=self._rng.getrandbits(64), created_at=created_at,
                       monotonic=self._monotonic, signing_clock=self._signing_clock)
         self._worlds[key] = world
+        self.last_used[key] = created_at
         if pinned:
-            self._pinned.add(key)
+            self.pinned.add(key)
         while len(self._worlds) > MAX_TENANTS:
-            oldest = next((k for k in self._worlds if k not in self._pinned), None)
+            oldest = next((k for k in self._worlds if k not in self.pinned), None)
             if oldest is None:
                 break
-            for oem_key in self._worlds[oldest].oem.keys:
-                self._oem_keys.pop(oem_key, None)
-            del self._worlds[oldest]
+            self.delete(oldest)
         return world
 
     def get(self, api_key: str) -> World | None:
-        return self._worlds.get(api_key)
+        world = self._worlds.get(api_key)
+        if world is not None:
+            self.last_used[api_key] = self._wall_clock()
+        return world
+
+    def delete(self, api_key: str) -> bool:
+        """Drop a tenant with its OEM keys; False when there is no such tenant."""
+        world = self._worlds.pop(api_key, None)
+        if world is None:
+            return False
+        for oem_key in world.oem.keys:
+            self._oem_keys.pop(oem_key, None)
+        self.pinned.discard(api_key)
+        self.last_used.pop(api_key, None)
+        return True
+
+    def __len__(self) -> int:
+        return len(self._worlds)
+
+    def worlds(self) -> list[World]:
+        """Every tenant, oldest first."""
+        return list(self._worlds.values())
 
     def issue_oem_key(self, world: World, body: object) -> dict[str, str]:
         """A FoxESS cloud key for a party, scoped to some of `world`'s devices."""
-        key = new_key(self._rng, self._oem_keys)
+        key = new_key(self._rng, self._oem_keys, self._oem_prefix)
         world.oem.issue(key, body, world.slots)
         self._oem_keys[key] = world.api_key
         return {"apiKey": key}
 
     def world_for_oem_key(self, key: str) -> World | None:
         tenant_key = self._oem_keys.get(key)
-        return self._worlds.get(tenant_key) if tenant_key is not None else None
+        return self.get(tenant_key) if tenant_key is not None else None
 
     def _new_key(self) -> str:
         while True:
-            key = "sk_test_" + "".join(self._rng.choice(_KEY_ALPHABET) for _ in range(24))
+            key = self._key_prefix + "".join(self._rng.choice(_KEY_ALPHABET) for _ in range(24))
             if key not in self._worlds:
                 return key
+
+
+def shard_oem_mark(shard: str) -> str:
+    """The first 8 hex digits of every FoxESS key a shard mints (a hash of its name)."""
+    return hashlib.sha256(shard.encode()).hexdigest()[:8]
 
 
 class WorldFile(TenantSpec):

@@ -22,6 +22,7 @@ PUBLIC_STATUSES: dict[tuple[str, str], dict[str, set[str]]] = {
         "202": set(),
         "400": {"INVALID_REQUEST"},
         "401": {"UNAUTHORIZED", "INVALID_API_KEY"},
+        "403": {"ACTION_LIMIT_REACHED"},
         "404": {"DEVICE_NOT_FOUND"},
         "409": {"CONFLICT", "SCHEDULER_ACTIVE", "SCHEDULER_FULL"},
         "413": {"PAYLOAD_TOO_LARGE"},
@@ -67,10 +68,13 @@ _BODY_ERRORS = {
 CONTROL_STATUSES: dict[tuple[str, str], dict[str, set[str]]] = {
     ("POST", "/_sim/tenants"): {
         "201": set(),
+        "401": {"UNAUTHORIZED", "INVALID_API_KEY"},
+        "403": {"FORBIDDEN", "DEVICE_LIMIT_REACHED"},
         **_BODY_ERRORS,
         "409": {"DEVICE_EXISTS"},
         "422": {"CLOCK_OUT_OF_RANGE", "UNKNOWN_TIME_ZONE", "SCHEDULE_REJECTED"},
     },
+    ("GET", "/_sim/tenants"): {"200": set(), "401": _AUTH},
     ("GET", "/_sim/clock"): {"200": set(), "401": _AUTH},
     ("POST", "/_sim/clock/advance"): {
         "200": set(),
@@ -83,6 +87,7 @@ CONTROL_STATUSES: dict[tuple[str, str], dict[str, set[str]]] = {
     ("POST", "/_sim/devices"): {
         "201": set(),
         "401": _AUTH,
+        "403": {"DEVICE_LIMIT_REACHED"},
         **_BODY_ERRORS,
         "409": {"DEVICE_EXISTS"},
         "422": {"UNKNOWN_TIME_ZONE", "SCHEDULE_REJECTED"},
@@ -135,6 +140,12 @@ CONTROL_STATUSES: dict[tuple[str, str], dict[str, set[str]]] = {
     ("PUT", "/_sim/webhook-settings"): {"200": set(), "401": _AUTH, **_BODY_ERRORS},
 }
 
+# A hosted sandbox may limit each tenant's request rate (`serve --rate-limit`): every operation
+# that takes a tenant's key may answer 429.
+for _statuses in (*PUBLIC_STATUSES.values(), *CONTROL_STATUSES.values()):
+    if "401" in _statuses and "UNAUTHORIZED" in _statuses["401"] and _statuses is not CONTROL_STATUSES[("POST", "/_sim/tenants")]:
+        _statuses["429"] = {"RATE_LIMIT_EXCEEDED"}
+
 OPERATION_IDS = {
     ("GET", "/battery"): "listBatteries",
     ("GET", "/battery/{deviceId}"): "getBattery",
@@ -144,6 +155,7 @@ OPERATION_IDS = {
     ("POST", "/actions/{actionId}/cancel"): "cancelAction",
     ("GET", "/openapi.yaml"): "getOpenApi",
     ("POST", "/_sim/tenants"): "createTenant",
+    ("GET", "/_sim/tenants"): "listTenants",
     ("GET", "/_sim/clock"): "getClock",
     ("POST", "/_sim/clock/advance"): "advanceClock",
     ("POST", "/_sim/reset"): "resetTenant",

@@ -54,11 +54,12 @@ class NativeKey:
     device_ids: tuple[str, ...]
 
 
-def new_key(rng: random.Random, taken: Iterable[str]) -> str:
-    """A key shaped like the cloud's (a UUID), unique among `taken`."""
+def new_key(rng: random.Random, taken: Iterable[str], prefix: str = "") -> str:
+    """A key shaped like the cloud's (a UUID), unique among `taken`, starting with the hex
+    `prefix` (a shard's mark, so a proxy can route native calls by their token)."""
     used = set(taken)
     while True:
-        digits = f"{rng.getrandbits(128):032x}"
+        digits = prefix + f"{rng.getrandbits(128):032x}"[len(prefix):]
         key = "-".join((digits[:8], digits[8:12], digits[12:16], digits[16:20], digits[20:]))
         if key not in used:
             return key

@@ -13,12 +13,13 @@ from typing import Callable
 from aiohttp import web
 
 from ..errors import ApiError, envelope
+from ..lifecycle import RateLimiter, TenantLimits
 from .foxess import PREFIX as FOXESS_PREFIX, create_native_app
 from ..webhooks.allow import AllowList
 from ..world import Tenants
 from . import control, public, webhooks
 from .delivery import DELIVERY, Delivery
-from .common import MAX_BODY_BYTES, TENANTS, WORLD_KEY, render
+from .common import LIMITS, MAX_BODY_BYTES, RATES, TENANTS, WORLD_KEY, render
 
 log = logging.getLogger("amps_sim.web")
 REQUEST_IDS: web.AppKey[random.Random] = web.AppKey("request_ids", random.Random)
@@ -43,7 +44,7 @@ async def error_envelope(request: web.Request, handler):  # type: ignore[no-unty
     try:
         return await handler(request)
     except ApiError as exc:
-        error, headers = exc, {}
+        error, headers = exc, dict(exc.headers)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -76,11 +77,14 @@ def create_app(
     monotonic: Callable[[], float] | None = None,
     webhook_allow: AllowList | None = None,
     signing_clock: Callable[[], datetime] | None = None,
+    limits: TenantLimits | None = None,
+    shard: str | None = None,
 ) -> web.Application:
     """Build the simulator's HTTP app. Pass `tenants` to share a registry with the caller.
 
     `webhook_allow` limits where webhook deliveries may go (default: loopback and private
     networks); `signing_clock` is the real wall time stamped on attempts (default: the host's).
+    `limits` are a hosted sandbox's (none by default); `shard` is minted into tenant keys.
     """
     rng = random.Random(seed)
     wall = wall_clock or (lambda: datetime.now(timezone.utc))
@@ -98,9 +102,12 @@ def create_app(
         monotonic or time.monotonic,
         wall,
         signing_clock or (lambda: datetime.now(timezone.utc)),
+        shard=shard,
     )
     app[REQUEST_IDS] = random.Random(rng.getrandbits(64))
     app[WALL_CLOCK] = wall
+    app[LIMITS] = limits or TenantLimits()
+    app[RATES] = RateLimiter(app[LIMITS])
     app.add_routes(public.routes)
     app.add_routes(control.routes)
     app.add_routes(webhooks.routes)

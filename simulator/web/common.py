@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from aiohttp import web
 
 from ..errors import ApiError, invalid_request
+from ..lifecycle import RateLimiter, TenantLimits
 from ..world import Tenants, World
 
 TENANTS: web.AppKey[Tenants] = web.AppKey("tenants", Tenants)
+LIMITS: web.AppKey[TenantLimits] = web.AppKey("limits", TenantLimits)
+RATES: web.AppKey[RateLimiter] = web.AppKey("rates", RateLimiter)
 WORLD_KEY: web.RequestKey[World] = web.RequestKey("world", World)
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -24,6 +28,7 @@ def tenant(request: web.Request) -> World:
     if world is None:
         raise ApiError("INVALID_API_KEY", "The API key is not valid.")
     request[WORLD_KEY] = world
+    request.app[RATES].admit(key, time.monotonic())
     world.clock.sync()
     return world
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from ..errors import format_instant
-from ..world import TenantSpec
+from ..world import TenantSpec, World
 from ..validation import parse_model
-from .common import TENANTS, json_body, render, tenant
+from .common import LIMITS, TENANTS, json_body, render, tenant
 from .specs import CONTROL_SPEC_PATH
 from .delivery import DELIVERY
 
@@ -18,11 +20,38 @@ routes = web.RouteTableDef()
 async def create_tenant(request: web.Request) -> web.Response:
     # No body at all means the defaults. A body that is there but is not a JSON object -- `null`,
     # or only whitespace, which is not JSON -- is a malformed spec, not an absent one.
+    limits = request.app[LIMITS]
+    limits.check_admin(request.headers.get("x-api-key"))
     absent = not await request.read()
     body = await json_body(request, required=False)
     spec = parse_model(TenantSpec, {} if absent else body, "The tenant spec is not valid.")
+    limits.check_devices(len(spec.devices))
     world = request.app[TENANTS].create(spec)
     return render({"apiKey": world.api_key}, status=201)
+
+
+@routes.get("/_sim/tenants")
+async def list_tenants(request: web.Request) -> web.Response:
+    """The admin key sees every tenant; a tenant's key sees its own. Shows each one's last use."""
+    tenants = request.app[TENANTS]
+    limits = request.app[LIMITS]
+    worlds = tenants.worlds() if limits.is_admin(request.headers.get("x-api-key")) else [tenant(request)]
+    return render({"tenants": [_tenant_view(request, world) for world in worlds]})
+
+
+def _tenant_view(request: web.Request, world: World) -> dict[str, Any]:
+    tenants, ttl = request.app[TENANTS], request.app[LIMITS].tenant_ttl
+    last_used = tenants.last_used.get(world.api_key, world.created_at)
+    pinned = world.api_key in tenants.pinned
+    return {
+        "apiKey": world.api_key,
+        "createdAt": format_instant(world.created_at),
+        "lastUsedAt": format_instant(last_used),
+        "expiresAt": format_instant(last_used + ttl) if ttl is not None and not pinned else None,
+        "clock": world.clock_view(),
+        "devices": len(world.slots),
+        "actions": len(world.platform.actions),
+    }
 
 
 @routes.post("/_sim/oem-keys")
@@ -67,6 +96,7 @@ async def list_devices(request: web.Request) -> web.Response:
 @routes.post("/_sim/devices")
 async def create_device(request: web.Request) -> web.Response:
     world = tenant(request)
+    request.app[LIMITS].check_devices(len(world.slots) + 1)
     body = await json_body(request)
     return render(world.add_device(body), status=201)
 

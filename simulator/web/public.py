@@ -8,7 +8,7 @@ from aiohttp import web
 
 from ..actions import ACTION_STATES
 from ..errors import ApiError
-from .common import json_body, render, tenant
+from .common import LIMITS, json_body, render, tenant
 from .specs import PUBLIC_SPEC_PATH
 
 routes = web.RouteTableDef()
@@ -35,6 +35,7 @@ async def push(request: web.Request) -> web.Response:
     world = tenant(request)
     device_id = request.match_info["deviceId"]
     world.platform.slot(device_id)
+    request.app[LIMITS].check_actions(len(world.platform.actions))
     body = await json_body(request)
     # Time may have moved while the body arrived; the push is judged at the instant it is handled.
     world.clock.sync()

@@ -1,0 +1,175 @@
+"""Two `amps-sim serve --shard` processes behind nginx (Debian's package), configured by
+`amps-sim nginx-conf`: tenants land on both, every later request reaches the shard that holds
+the tenant, and `kill -9` of one shard loses nothing while the other keeps serving."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.durability.test_crash import START, call
+from tests.test_serve import ROOT, _free_port
+
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (.ci/run installs Debian's package)")
+
+
+def _wait(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"{proc.args} exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.05)
+    pytest.fail(f"{url} did not come up")
+
+
+class Shard:
+    def __init__(self, name: str, state_dir: Path) -> None:
+        self.name, self.state_dir, self.port = name, state_dir, _free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "amps_sim.cli", "serve", "--port", str(self.port), "--shard", self.name,
+             "--state-dir", str(self.state_dir)],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        _wait(f"http://127.0.0.1:{self.port}/openapi.yaml", self.proc)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        if self.proc.stderr:
+            self.proc.stderr.close()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=20)
+        if self.proc is not None and self.proc.stderr:
+            self.proc.stderr.close()
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[tuple[str, dict[str, Shard]]]:
+    shards = {name: Shard(name, tmp_path / f"state-{name}") for name in ("a", "b")}
+    runtime = tmp_path / "nginx"
+    runtime.mkdir()
+    proxy_port = _free_port()
+    conf = subprocess.run(
+        [sys.executable, "-m", "amps_sim.cli", "nginx-conf", "--listen", f"127.0.0.1:{proxy_port}", "--runtime-dir", str(runtime),
+         *(arg for s in shards.values() for arg in ("--shard", f"{s.name}=127.0.0.1:{s.port}"))],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout
+    (runtime / "nginx.conf").write_text(conf)
+    for shard in shards.values():
+        shard.start()
+    assert NGINX is not None
+    nginx = subprocess.Popen([NGINX, "-p", str(runtime), "-c", str(runtime / "nginx.conf"), "-g", "daemon off;"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{proxy_port}"
+    try:
+        _wait(base + "/openapi.yaml", nginx)
+        yield base, shards
+    finally:
+        nginx.send_signal(signal.SIGTERM)
+        nginx.wait(timeout=10)
+        if nginx.stderr:
+            nginx.stderr.close()
+        for shard in shards.values():
+            shard.stop()
+
+
+FOX = {"id": "fox", "profile": "foxess", "timeZone": "Europe/London", "timeZoneKnown": True,
+       "scheduler": {"enabled": False, "groups": []}}
+PUSH = {"action": {"command": "charge", "start": "2026-05-08T10:00:00Z", "end": "2026-05-08T11:00:00Z",
+                   "parameters": {"target": {"value": 80, "unit": "percent"}}}}
+
+
+def _shard_of(key: str) -> str:
+    return key.split("_")[2]
+
+
+def test_tenants_spread_over_shards_and_survive_a_shard_kill(cluster: tuple[str, dict[str, Shard]]) -> None:
+    base, shards = cluster
+    tenants: dict[str, str] = {}  # key -> its action id
+    for _ in range(8):
+        status, created = call(base, "POST", "/_sim/tenants", None, {"clock": {"now": START}, "devices": [FOX]})
+        assert status == 201, created
+        key = created["apiKey"]
+        status, pushed = call(base, "POST", "/battery/fox", key, PUSH)
+        assert status == 202, pushed
+        tenants[key] = pushed["actionId"]
+    landed = {_shard_of(key) for key in tenants}
+    assert landed == {"a", "b"}, f"all tenants landed on {landed}"
+    # Every key reaches the shard that minted it: straight to that shard's port, the same answer.
+    for key, action_id in tenants.items():
+        status, via_proxy = call(base, "GET", f"/actions/{action_id}", key)
+        assert status == 200, via_proxy
+        direct = f"http://127.0.0.1:{shards[_shard_of(key)].port}"
+        assert call(direct, "GET", f"/actions/{action_id}", key) == (status, via_proxy)
+        status, clock = call(base, "POST", "/_sim/clock/advance", key, {"by": "1h5m"})
+        assert status == 200 and clock["now"] == "2026-05-08T09:05:00.000Z"
+
+    shards["a"].kill()
+    survivors = [key for key in tenants if _shard_of(key) == "b"]
+    for key in survivors:
+        status, record = call(base, "GET", f"/actions/{tenants[key]}", key)
+        assert status == 200 and record["state"] == "scheduled"
+    # New tenants still get created: on the shard that is up.
+    status, created = call(base, "POST", "/_sim/tenants", None, {"clock": {"now": START}})
+    assert status == 201 and _shard_of(created["apiKey"]) == "b"
+
+    shards["a"].start()
+    for key, action_id in tenants.items():
+        status, record = call(base, "GET", f"/actions/{action_id}", key)
+        assert status == 200, (key, record)
+        assert record["state"] == "scheduled"
+        status, clock = call(base, "GET", "/_sim/clock", key)
+        assert clock["now"] == "2026-05-08T09:05:00.000Z"
+        status, fired = call(base, "POST", "/_sim/clock/advance", key, {"by": "1h"})
+        assert status == 200
+        assert call(base, "GET", f"/actions/{action_id}", key)[1]["state"] == "completed"
+
+
+def test_native_keys_route_to_their_shard(cluster: tuple[str, dict[str, Shard]]) -> None:
+    """FoxESS keys stay UUIDs but carry their shard's mark, so the proxy routes `token` too."""
+    from amps_sim.simulator.world import shard_oem_mark
+
+    base, _ = cluster
+    for _ in range(4):
+        status, created = call(base, "POST", "/_sim/tenants", None, {"clock": {"now": START}, "devices": [FOX]})
+        key = created["apiKey"]
+        status, issued = call(base, "POST", "/_sim/oem-keys", key, {"party": "homeowner_app", "devices": ["fox"]})
+        assert status == 201
+        token = issued["apiKey"]
+        assert token.startswith(shard_oem_mark(_shard_of(key)) + "-")
+        path = "/op/v0/device/list"
+        from amps_sim.simulator.foxess.signature import sign
+
+        stamp = str(int(time.time() * 1000))
+        request = urllib.request.Request(
+            base + "/foxess" + path, data=b"{}", method="POST",
+            headers={"token": token, "timestamp": stamp, "signature": sign(path, token, stamp), "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            import json
+
+            body = json.loads(resp.read())
+        assert body["errno"] == 0, body
+        assert [d["deviceSN"] for d in body["result"]["data"]] != []
