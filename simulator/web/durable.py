@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, AsyncIterator, Callable
@@ -31,13 +32,16 @@ from ..errors import ApiError
 from ..persistence.snapshot import code_fingerprint, dump_state, load_state
 from ..persistence.store import Snapshot, StateStore
 from .app import error_envelope
+from ..webhooks.hub import Outgoing, SendResult
 from .common import LIMITS, TENANTS, WORLD_KEY
+from .delivery import DELIVERY
 from .expiry import EXPIRY_HOOKS
 
 log = logging.getLogger("amps_sim.durable")
 SNAPSHOT_EVERY = 5_000  # journal entries between snapshots (each written by a forked child)
 EXPIRE = "EXPIRE"  # a journal method of our own: the TTL sweep deleted a tenant
 GENESIS = "GENESIS"  # the served world file's tenant, created once with the directory
+SENT = "SENT"  # a webhook attempt's outcome (path: the message's svix-id; body: the result)
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Headers that never change what a request does; the rest are kept (keys, signatures, types).
 _DROPPED_HEADERS = frozenset({"host", "user-agent", "accept", "accept-encoding", "connection", "content-length", "keep-alive"})
@@ -89,6 +93,8 @@ class Durability:
     live: dict[str, Any] = field(default_factory=dict)
     touched: dict[str, float] = field(default_factory=dict)  # tenant key -> its last entry's time
     fingerprint: str = field(default_factory=code_fingerprint)  # of the code that runs
+    # Webhook attempt outcomes read from the journal tail, by message id, not yet given back.
+    sent: dict[str, deque[SendResult]] = field(default_factory=dict)
 
 
 DURABILITY: web.AppKey[Durability] = web.AppKey("durability", Durability)
@@ -180,6 +186,31 @@ def _write_snapshot(app: web.Application, durability: Durability, seq: int) -> N
     durability.store.write_snapshot(Snapshot(seq, durability.fingerprint, data))
 
 
+def _journal_webhook_attempts(app: web.Application, durability: Durability) -> None:
+    """Webhook attempts are the one effect that depends on something outside (the receiver's
+    answer), so each outcome is journalled, and an attempt the journal already knows is never
+    made again: a replay gets the recorded answer, and so does the delivery loop after a restart."""
+    delivery = app.get(DELIVERY)
+    if delivery is None:
+        return
+    send = delivery._send
+
+    async def journalled_send(outgoing: Outgoing) -> SendResult:
+        message_id = outgoing.headers.get("svix-id", "")
+        known = durability.sent.get(message_id)
+        if known:
+            return known.popleft()
+        if durability.replaying:
+            # In flight when the process died: its answer was never recorded.
+            return SendResult(None, "not sent: amps-sim restarted while this attempt was in flight", 0)
+        result = await send(outgoing)
+        outcome = {"status": result.status_code, "error": result.error, "ms": result.duration_ms}
+        durability.store.append(durability.clock.seconds(), SENT, message_id, {}, json.dumps(outcome).encode())
+        return result
+
+    delivery._send = journalled_send  # type: ignore[method-assign]
+
+
 async def _expired(app: web.Application, key: str) -> None:
     durability = app[DURABILITY]
     await durability.store.append(durability.clock.seconds(), EXPIRE, key, {}, b"")
@@ -233,9 +264,15 @@ async def restore(app: web.Application) -> None:
     durability.replaying = True
     limits = app[LIMITS]
     limits.enforced = False  # the journal holds only requests the limits let through then
+    for entry in store.entries_after(after):
+        if entry.method == SENT:
+            outcome = json.loads(entry.body)
+            durability.sent.setdefault(entry.path, deque()).append(SendResult(outcome["status"], outcome["error"], outcome["ms"]))
     count = 0
     try:
         for entry in store.entries_after(after):
+            if entry.method == SENT:
+                continue
             token = clock.pin(entry.at)
             try:
                 if entry.method == GENESIS:
@@ -279,6 +316,7 @@ def install_durability(app: web.Application, durability: Durability) -> None:
     position = next((i + 1 for i, m in enumerate(app.middlewares) if m is error_envelope), 0)
     app.middlewares.insert(position, journal)
     app.setdefault(EXPIRY_HOOKS, []).append(lambda key: _expired(app, key))
+    _journal_webhook_attempts(app, durability)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await restore(app)
@@ -291,7 +329,8 @@ def install_durability(app: web.Application, durability: Durability) -> None:
             _write_snapshot(app, durability, durability.store.last_seq)
             durability.store.prune_snapshots(durability.store.last_seq)
 
-    app.cleanup_ctx.append(lifecycle)
+    # First: the state is back before anything else starts (the webhook delivery loop included).
+    app.cleanup_ctx.insert(0, lifecycle)
 
 
 __all__ = ["DURABILITY", "Durability", "RequestTime", "install_durability", "restore"]

@@ -455,3 +455,43 @@ async def _scheduler_overlap(sim: Api) -> Reply:
 async def _faults(sim: Api) -> Reply:
     api = await docs_tenant(sim, now="2026-05-08T12:00:00Z")
     return await api.fault(DEV, "oem_timeout", 2)
+
+
+# ---- recipes: a hosted sandbox's limits (issue 13; `serve` options, set here on the running app) ---
+def _limits(sim: Api) -> Any:
+    from amps_sim.simulator.web.common import LIMITS
+
+    return sim.client.server.app[LIMITS]
+
+
+@recipe("public: RateLimited too_fast", "control: RateLimited too_fast")
+async def _rate_limited(sim: Api) -> Reply:
+    limits = _limits(sim)
+    limits.requests_per_second, limits.burst = 20, 1
+    api = await docs_tenant(sim)
+    await api.call("GET", "/battery")
+    return await api.call("GET", "/battery")
+
+
+@recipe("public: POST /battery/{deviceId} 403 limit")
+async def _action_limit(sim: Api) -> Reply:
+    _limits(sim).max_actions = 2
+    api = await docs_tenant(sim)
+    for _ in range(2):
+        await api.push(DEV, "charge", on_conflict="queue_after", parameters={"target": {"value": 80, "unit": "percent"}}, **WINDOW)
+    return await api.push(DEV, "charge", on_conflict="queue_after", parameters={"target": {"value": 80, "unit": "percent"}}, **WINDOW)
+
+
+@recipe("control: POST /_sim/devices 403 limit")
+async def _device_limit(sim: Api) -> Reply:
+    _limits(sim).max_devices = 2
+    api = await docs_tenant(sim, docs_device(), direct("dev_direct_7"))
+    return await api.call("POST", "/_sim/devices", json_body=direct("dev_third"))
+
+
+@recipe("control: GET /_sim/tenants 200 own")
+async def _own_tenant(sim: Api) -> Reply:
+    api = await docs_tenant(sim)
+    for _ in range(3):
+        await api.push(DEV, "charge", on_conflict="queue_after", parameters={"target": {"value": 80, "unit": "percent"}}, **WINDOW)
+    return await api.call("GET", "/_sim/tenants")
