@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -20,7 +21,7 @@ def _ts(moment: datetime | None) -> str | None:
     return format_instant(moment) if moment is not None else None
 
 
-@dataclass
+@dataclass(slots=True)
 class Action:
     id: str
     device_id: str
@@ -43,6 +44,7 @@ class Action:
     attempts: int = 0
     cleanup_scheduled: bool = False
     pending: list[EventHandle] = field(default_factory=list)
+    seq: int = 0  # creation order within the tenant, set by ActionBook.add
 
     @property
     def terminal(self) -> bool:
@@ -96,3 +98,131 @@ class Action:
             "createdAt": _ts(self.created_at),
             "updatedAt": _ts(self.updated_at or self.created_at),
         }
+
+
+class _SeqList:
+    """Actions kept in creation order (by `seq`), for paging without a scan.
+
+    Appends (the common case) are O(1); an out-of-order insert or a removal finds its place by
+    bisection and moves only the pointers after it, which in practice are the few newest.
+    """
+
+    __slots__ = ("seqs", "items")
+
+    def __init__(self) -> None:
+        self.seqs: list[int] = []
+        self.items: list[Action] = []
+
+    def add(self, action: Action) -> None:
+        seq = action.seq
+        if not self.seqs or self.seqs[-1] < seq:
+            self.seqs.append(seq)
+            self.items.append(action)
+            return
+        at = bisect_left(self.seqs, seq)
+        self.seqs.insert(at, seq)
+        self.items.insert(at, action)
+
+    def remove(self, action: Action) -> None:
+        at = bisect_left(self.seqs, action.seq)
+        if at < len(self.seqs) and self.seqs[at] == action.seq:
+            del self.seqs[at]
+            del self.items[at]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def page(self, offset: int, limit: int) -> list[Action]:
+        """Oldest first: `offset` records skipped, at most `limit` returned; O(limit)."""
+        return self.items[offset : offset + limit]
+
+    def page_newest_first(self, offset: int, limit: int) -> list[Action]:
+        """Newest first, for listings that show the latest activity on top; O(limit)."""
+        end = len(self.items) - offset
+        if end <= 0:
+            return []
+        return self.items[max(0, end - limit) : end][::-1]
+
+
+class _Scope:
+    """One listing scope (a tenant, or one device): every action, and the actions in each state."""
+
+    __slots__ = ("every", "by_state", "open")
+
+    def __init__(self) -> None:
+        self.every = _SeqList()
+        self.by_state: dict[str, _SeqList] = {state: _SeqList() for state in ACTION_STATES}
+        # The non-terminal actions, in creation order: what a push conflicts with.
+        self.open: dict[str, Action] = {}
+
+
+class ActionBook:
+    """Every action of one tenant, indexed so push, read, cancel and list never scan history.
+
+    Reads by id are a dict lookup; a device's open actions (the only ones a push conflicts with)
+    are kept apart; listings page through creation-ordered lists per scope and per state. State
+    changes go through :meth:`set_state`, which moves the action between the state lists.
+    """
+
+    def __init__(self) -> None:
+        self.by_id: dict[str, Action] = {}
+        self.tenant = _Scope()
+        self.devices: dict[str, _Scope] = {}
+        self._seq = 0
+
+    def __contains__(self, action_id: object) -> bool:
+        return action_id in self.by_id
+
+    def __getitem__(self, action_id: str) -> Action:
+        return self.by_id[action_id]
+
+    def __len__(self) -> int:
+        return len(self.by_id)
+
+    def get(self, action_id: str) -> Action | None:
+        return self.by_id.get(action_id)
+
+    def add(self, action: Action) -> None:
+        self._seq += 1
+        action.seq = self._seq
+        self.by_id[action.id] = action
+        scope = self.devices.get(action.device_id)
+        if scope is None:
+            scope = self.devices[action.device_id] = _Scope()
+        for where in (self.tenant, scope):
+            where.every.add(action)
+            where.by_state[action.state].add(action)
+            if not action.terminal:
+                where.open[action.id] = action
+
+    def set_state(self, action: Action, state: ActionState) -> None:
+        old = action.state
+        if old == state:
+            return
+        action.state = state
+        for where in (self.tenant, self.devices[action.device_id]):
+            where.by_state[old].remove(action)
+            where.by_state[state].add(action)
+            if state not in NON_TERMINAL:
+                where.open.pop(action.id, None)
+
+    def open_for(self, device_id: str) -> list[Action]:
+        """The device's non-terminal actions, oldest first."""
+        scope = self.devices.get(device_id)
+        return list(scope.open.values()) if scope is not None else []
+
+    def latest_for(self, device_id: str) -> Action | None:
+        scope = self.devices.get(device_id)
+        if scope is None or not scope.every.items:
+            return None
+        return scope.every.items[-1]
+
+    def selection(self, device_id: str | None, state: str | None) -> _SeqList:
+        """The creation-ordered list a listing pages through."""
+        if device_id is None:
+            scope: _Scope | None = self.tenant
+        else:
+            scope = self.devices.get(device_id)
+        if scope is None:
+            return _SeqList()
+        return scope.every if state is None else scope.by_state[state]

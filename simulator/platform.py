@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
-from .actions import Action
+from .actions import Action, ActionBook
 from .battery import Drive
 from .clock import PRIORITY_WINDOW_END, Clock
 from .device import Device, drive_for_command, group_for_drive
@@ -70,8 +70,8 @@ class Platform:
         self.clock = clock
         self.rng = rng
         self.slots = slots
-        self.actions: dict[str, Action] = {}
-        self.by_device: dict[str, list[Action]] = {}
+        # Indexed so that push, read, cancel and list cost the same after 100,000 actions as after 10.
+        self.actions = ActionBook()
         # Per device, the windowed actions whose rows the platform wrote and has not yet removed.
         self.rows_written: dict[str, set[str]] = {}
         self._serial = 0
@@ -113,7 +113,7 @@ class Platform:
         state = device.reading(now)
         if slot.faults.offline:
             state["status"] = "offline"
-        history = self.by_device.get(device_id)
+        latest = self.actions.latest_for(device_id)
         return {
             "id": device.id,
             "type": "battery",
@@ -125,18 +125,14 @@ class Platform:
                 "scheduler_enabled": bool(device.scheduler and device.scheduler.enabled),
                 "timeZone": device.tz.key if device.tz_known else None,
             },
-            "lastAction": history[-1].summary() if history else None,
+            "lastAction": latest.summary() if latest is not None else None,
         }
 
     def list_actions(self, device_id: str | None, state: str | None, limit: int, offset: int) -> dict[str, Any]:
-        selected = [
-            a
-            for a in self.actions.values()
-            if (device_id is None or a.device_id == device_id) and (state is None or a.state == state)
-        ]
-        # Newest first: by createdAt, then id (ids carry their issue order, see _new_id).
-        selected.sort(key=lambda a: (a.created_at, a.id), reverse=True)
-        page = selected[offset : offset + limit]
+        selected = self.actions.selection(device_id, state)
+        # Newest first. Creation order is (createdAt, id) order: the clock never runs back and ids
+        # carry their issue order (see _new_id), so the index pages backwards without sorting.
+        page = selected.page_newest_first(offset, limit)
         return {"actions": [a.record() for a in page], "total": len(selected), "limit": limit, "offset": offset}
 
     # ------------------------------------------------------------------ push
@@ -177,7 +173,7 @@ class Platform:
         start_wall, end_wall = window.start_wall, window.end_wall
 
         strategy = request.onConflict
-        conflicts = [a for a in self.by_device.get(device_id, []) if not a.terminal]
+        conflicts = self.actions.open_for(device_id)
         to_cancel: list[Action] = []
         if conflicts:
             ids = [a.id for a in conflicts]
@@ -240,8 +236,7 @@ class Platform:
             start_wall=start_wall,
             end_wall=end_wall,
         )
-        self.actions[action.id] = action
-        self.by_device.setdefault(device_id, []).append(action)
+        self.actions.add(action)
         if execution == "windowed" and wall_clock and not device.tz_known and start_wall is not None and start is not None:
             self._note_drift(slot, action)
         if execution == "immediate":
@@ -450,7 +445,7 @@ class Platform:
     def _fire(self, action: Action) -> None:
         if action.state != "scheduled":
             return
-        action.state = "acknowledged"
+        self.actions.set_state(action, "acknowledged")
         action.touch(self.clock.now)
         self._dispatch(action)
 
@@ -539,7 +534,7 @@ class Platform:
     def _complete(self, action: Action) -> None:
         if action.state != "acknowledged":
             return
-        action.state = "completed"
+        self.actions.set_state(action, "completed")
         action.completed_at = self.clock.now
         action.touch(self.clock.now)
         self._notify_terminal(action)
@@ -548,7 +543,7 @@ class Platform:
         if action.terminal:
             return
         now = self.clock.now
-        action.state = "failed"
+        self.actions.set_state(action, "failed")
         action.error_code = code
         action.error_message = message
         action.result = result
@@ -598,9 +593,8 @@ class Platform:
         self._cancel(action, self.clock.now)
         return action
 
-    @staticmethod
-    def _cancel(action: Action, now: datetime) -> None:
-        action.state = "cancelled"
+    def _cancel(self, action: Action, now: datetime) -> None:
+        self.actions.set_state(action, "cancelled")
         action.touch(now)
         action.drop_pending()
 
@@ -608,7 +602,7 @@ class Platform:
         """A device left the world: pending work on it ends."""
         now = self.clock.now
         self.rows_written.pop(device_id, None)
-        for action in self.by_device.get(device_id, []):
+        for action in self.actions.open_for(device_id):
             if action.state == "scheduled":
                 self._cancel(action, now)
             elif action.state == "acknowledged":
