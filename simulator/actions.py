@@ -205,6 +205,9 @@ class ActionBook:
             where.by_state[state].add(action)
             if state not in NON_TERMINAL:
                 where.open.pop(action.id, None)
+        if state not in NON_TERMINAL:
+            # A retained record keeps no handles to events that already ran or were withdrawn.
+            action.pending = [handle for handle in action.pending if handle.live]
 
     def open_for(self, device_id: str) -> list[Action]:
         """The device's non-terminal actions, oldest first."""

@@ -9,7 +9,6 @@ learns the target: it maps the host's monotonic clock (passed in) onto virtual t
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Literal
 
@@ -26,13 +25,16 @@ PRIORITY_WINDOW_END = 0
 PRIORITY_NORMAL = 1
 
 
-@dataclass(order=True)
 class _Entry:
-    due: datetime
-    priority: int
-    seq: int
-    action: Callable[[], None] = field(compare=False)
-    cancelled: bool = field(default=False, compare=False)
+    """One scheduled event. The heap holds `(due, priority, seq, entry)` tuples, compared in C."""
+
+    __slots__ = ("due", "action", "cancelled", "queue")
+
+    def __init__(self, due: datetime, action: Callable[[], None] | None, queue: EventQueue) -> None:
+        self.due = due
+        self.action = action
+        self.cancelled = False
+        self.queue: EventQueue | None = queue  # None once the event has left the queue
 
 
 class EventHandle:
@@ -47,34 +49,66 @@ class EventHandle:
     def due(self) -> datetime:
         return self._entry.due
 
+    @property
+    def live(self) -> bool:
+        """Still waiting in the queue (neither run nor cancelled)."""
+        return self._entry.queue is not None and not self._entry.cancelled
+
     def cancel(self) -> None:
-        self._entry.cancelled = True
+        entry = self._entry
+        if entry.cancelled:
+            return
+        entry.cancelled = True
+        entry.action = None  # release the closure (and what it holds) at once
+        if entry.queue is not None:
+            entry.queue._dropped()
 
 
 class EventQueue:
+    """A heap of events. Cancelled events are counted and swept out once they are half the heap,
+    so a tenant that cancels a lot does not carry its cancelled events (amortised O(1) each)."""
+
     def __init__(self) -> None:
-        self._heap: list[_Entry] = []
+        self._heap: list[tuple[datetime, int, int, _Entry]] = []
         self._seq = 0
+        self._cancelled = 0
 
     def schedule(self, due: datetime, action: Callable[[], None], priority: int = PRIORITY_NORMAL) -> EventHandle:
         self._seq += 1
-        entry = _Entry(due, priority, self._seq, action)
-        heapq.heappush(self._heap, entry)
+        entry = _Entry(due, action, self)
+        heapq.heappush(self._heap, (due, priority, self._seq, entry))
         return EventHandle(entry)
 
+    def _dropped(self) -> None:
+        self._cancelled += 1
+        if self._cancelled > 64 and self._cancelled * 2 > len(self._heap):
+            kept = []
+            for item in self._heap:
+                if item[3].cancelled:
+                    item[3].queue = None
+                else:
+                    kept.append(item)
+            heapq.heapify(kept)
+            self._heap = kept
+            self._cancelled = 0
+
     def peek(self) -> datetime | None:
-        while self._heap and self._heap[0].cancelled:
-            heapq.heappop(self._heap)
-        return self._heap[0].due if self._heap else None
+        heap = self._heap
+        while heap and heap[0][3].cancelled:
+            heapq.heappop(heap)[3].queue = None
+            self._cancelled -= 1
+        return heap[0][0] if heap else None
 
     def pop_due(self, until: datetime) -> _Entry | None:
         due = self.peek()
         if due is None or due > until:
             return None
-        return heapq.heappop(self._heap)
+        entry = heapq.heappop(self._heap)[3]
+        entry.queue = None
+        return entry
 
     def __len__(self) -> int:
-        return sum(1 for e in self._heap if not e.cancelled)
+        return len(self._heap) - self._cancelled
 
 
 class Clock:
@@ -127,10 +161,13 @@ class Clock:
             raise ClockError(f"clock cannot go backwards (now {self._now.isoformat()}, asked {until.isoformat()})")
         processed = 0
         while (entry := self.queue.pop_due(until)) is not None:
-            if entry.cancelled:
+            action = entry.action
+            if action is None:
                 continue
-            self._now = max(self._now, entry.due)
-            entry.action()
+            entry.action = None  # a fired event keeps nothing alive through the handles that name it
+            if entry.due > self._now:
+                self._now = entry.due
+            action()
             processed += 1
             if halt is not None and halt():
                 return processed

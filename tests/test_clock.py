@@ -79,3 +79,18 @@ def test_window_ends_run_before_other_events_at_the_same_instant() -> None:
     clock.schedule(at, lambda: seen.append("end of the first"), PRIORITY_WINDOW_END)
     clock.advance_to(at)
     assert seen == ["end of the first", "start of the next"]
+
+
+def test_queue_drops_cancelled_and_fired_events() -> None:
+    clock = Clock(datetime(2026, 5, 8, tzinfo=timezone.utc))
+    ran: list[int] = []
+    handles = [clock.schedule(clock.now + timedelta(minutes=i), lambda i=i: ran.append(i)) for i in range(1000)]
+    for handle in handles[:900]:
+        handle.cancel()
+    assert len(clock.queue) == 100
+    # Cancelled events are swept out of the heap, not carried until their time comes.
+    assert len(clock.queue._heap) <= 2 * 100 + 64
+    assert not handles[0].live and handles[950].live
+    clock.advance_to(clock.now + timedelta(days=1))
+    assert ran == list(range(900, 1000))
+    assert len(clock.queue._heap) == 0 and not handles[950].live
