@@ -8,8 +8,11 @@ stepping through time.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
+from functools import cache
+from typing import Callable
 
 # A deterministic household, by plant-local hour (kW). No randomness: runs must be reproducible.
 SOLAR_KW: tuple[float, ...] = (
@@ -31,6 +34,11 @@ FULL = 100.0
 # Below this a SoC difference is float noise: treating it as "at the limit" stops the integrator
 # from chasing ever-smaller segments towards a limit it has already reached.
 _SOC_EPSILON = 1e-9
+
+# Positions inside a span are float hours; closer than this (well under a microsecond) is the end.
+_X_EPSILON = 1e-10
+_MANY_DAYS = 1_000_000
+_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 WORK_MODES = ("SelfUse", "Feedin", "Backup", "ForceCharge", "ForceDischarge")
 
@@ -128,3 +136,167 @@ class Battery:
                 soc = max(soc, limit)
         self.soc = min(FULL, max(self.hard_floor, 0.0, soc))
         self.updated_at = at
+
+
+# --- closed-form integration over a span of constant drive -------------------------------------
+
+
+@dataclass(frozen=True)
+class _RateTable:
+    """A drive's unclamped SoC rate (percent per hour) for each plant-local hour, with the prefix
+    sums that let a span be integrated without stepping through its hours."""
+
+    rate: tuple[float, ...]  # 24 entries, %/h
+    prefix: tuple[float, ...]  # 25 entries: rise from local midnight to each hour mark
+    day: float  # rise over a whole day
+    day_max: float  # highest and lowest point of a day's rise (they lie on hour marks)
+    day_min: float
+    # Hours from hour h to the next hour mark (inclusive of h itself) whose rate is < 0 / > 0;
+    # None when no hour of the day has such a rate.
+    to_falling: tuple[int | None, ...]
+    to_rising: tuple[int | None, ...]
+
+
+def _hours_to(rate: tuple[float, ...], wanted: Callable[[float], bool]) -> tuple[int | None, ...]:
+    out: list[int | None] = []
+    for h in range(24):
+        out.append(next((k for k in range(24) if wanted(rate[(h + k) % 24])), None))
+    return tuple(out)
+
+
+@cache
+def _rate_table(battery_key: tuple[float, float], drive: Drive) -> _RateTable:
+    capacity, max_power = battery_key
+    probe = Battery(capacity_kwh=capacity, soc=50.0, max_power_kw=max_power, updated_at=_EPOCH)
+    rate = tuple(probe._wanted_kw(drive, h) / capacity * 100.0 for h in range(24))
+    prefix = [0.0]
+    for value in rate:
+        prefix.append(prefix[-1] + value)
+    return _RateTable(
+        rate=rate,
+        prefix=tuple(prefix),
+        day=prefix[-1],
+        day_max=max(prefix),
+        day_min=min(prefix),
+        to_falling=_hours_to(rate, lambda r: r < 0),
+        to_rising=_hours_to(rate, lambda r: r > 0),
+    )
+
+
+def integrate_span(battery: Battery, drive: Drive, local_hour: float, hours: float, at: datetime) -> int:
+    """Apply `drive` for `hours`, starting `local_hour` hours after a plant-local midnight, with
+    the UTC offset constant throughout; leaves the battery at `at`. Returns the pieces computed.
+
+    The household table makes the unclamped rate piecewise constant by hour, so the SoC is a
+    running sum clamped at the drive's limits. Whole days that reach neither limit are taken in
+    one step (a day adds `day`); a day that does is walked by its hour marks. So the cost grows
+    with the limits hit and the spans, not with the hours. Exactly the motion of the hour-by-hour
+    integration: move at the hour's rate, stop on the limit in the direction of travel, stay on
+    it while the rate pushes into it.
+    """
+    table = _rate_table((battery.capacity_kwh, battery.max_power_kw), drive)
+    low, high = battery.bounds(drive)
+    soc = battery.soc
+    x, end = local_hour, local_hour + hours
+    pieces = 0
+    rate, prefix = table.rate, table.prefix
+    day_start: tuple[float, float] | None = None  # (position, SoC) at the last local midnight
+    while end - x > _X_EPSILON:
+        pieces += 1
+        if x % 24 == 0 and end - x >= 24:
+            if day_start is not None and day_start == (x - 24, soc):
+                # A whole day came back to where it began: every later day is the same day
+                # (the drive, the table and the limits do not change inside a span).
+                x += 24 * int((end - x) // 24)
+                continue
+            day_start = (x, soc)
+        up_blocked = soc >= high - _SOC_EPSILON
+        down_blocked = soc <= low + _SOC_EPSILON
+        if up_blocked and down_blocked:
+            break
+        hour_mark = math.floor(x)
+        if up_blocked or down_blocked:
+            # On (or past) a limit: nothing moves until an hour whose rate leads away from it.
+            waits = table.to_falling if up_blocked else table.to_rising
+            wait = waits[hour_mark % 24]
+            if wait is None:
+                break
+            if wait > 0:
+                x = float(hour_mark + wait)
+                hour_mark += wait
+                if end - x <= _X_EPSILON:
+                    break
+            r = rate[hour_mark % 24]
+            stop = min(float(hour_mark + 1), end)
+            target = low if r < 0 else high
+            moved = soc + r * (stop - x)
+            if (r < 0 and moved <= target) or (r > 0 and moved >= target):
+                x += (target - soc) / r
+                soc = target
+            else:
+                soc, x = moved, stop
+            continue
+        # Free between the limits: skip whole days that touch neither, then the rest of this
+        # day (or of the span) if it touches neither; otherwise walk to the next hour mark.
+        hour = hour_mark % 24
+        if x == hour_mark and hour == 0 and end - x >= 24:
+            days = min(int((end - x) // 24), _free_days(table, soc, low, high))
+            if days > 0:
+                soc += days * table.day
+                x += 24 * days
+                continue
+        into = x - hour_mark
+        stop = min(x + (24 - hour - into), end)
+        here = prefix[hour] + rate[hour] * into
+        last = hour + (stop - x) + into  # hours after local midnight, up to 24
+        last_mark = min(math.floor(last), 23)
+        there = prefix[last_mark] + rate[last_mark] * (last - last_mark)
+        knots = prefix[hour + 1 : math.ceil(last)] if math.ceil(last) > hour + 1 else ()
+        highest = max(there, *knots) if knots else there
+        lowest = min(there, *knots) if knots else there
+        top, bottom = high - _SOC_EPSILON, low + _SOC_EPSILON
+        if soc + highest - here < top and soc + lowest - here > bottom:
+            soc += there - here
+            x = stop
+            continue
+        # A limit lies ahead today: jump to the hour mark just before it, then walk that hour.
+        jump = hour
+        for mark in range(hour + 1, hour + 1 + len(knots)):
+            level = soc + prefix[mark] - here
+            if level >= top or level <= bottom:
+                break
+            jump = mark
+        if jump > hour:
+            soc += prefix[jump] - here
+            x = float(hour_mark + jump - hour)
+            continue
+        r = rate[hour]
+        stop = min(float(hour_mark + 1), end)
+        moved = soc + r * (stop - x)
+        if r > 0 and moved >= high:
+            x += (high - soc) / r
+            soc = high
+        elif r < 0 and moved <= low:
+            x += (low - soc) / r
+            soc = low
+        else:
+            soc, x = moved, stop
+    battery.soc = min(FULL, max(battery.hard_floor, 0.0, soc))
+    battery.updated_at = at
+    return pieces
+
+
+def _free_days(table: _RateTable, soc: float, low: float, high: float) -> int:
+    """How many whole days from local midnight certainly touch neither limit (one fewer than the
+    arithmetic allows, so float rounding can never skip past a limit; the walk does the rest)."""
+    top, bottom = high - _SOC_EPSILON, low + _SOC_EPSILON
+    if soc + table.day_max >= top or soc + table.day_min <= bottom:
+        return 0
+    day = table.day
+    if day > 0:
+        room = (top - soc - table.day_max) / day
+    elif day < 0:
+        room = (soc + table.day_min - bottom) / -day
+    else:
+        return _MANY_DAYS
+    return max(0, min(_MANY_DAYS, int(room) - 1))

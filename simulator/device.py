@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from bisect import bisect_right
 from datetime import datetime, timedelta, timezone
 from functools import cache
 from typing import Any, Iterable
@@ -17,7 +18,7 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr, field_validator
 
-from .battery import Battery, Drive
+from .battery import Battery, Drive, integrate_span
 from .native_scheduler import Group, NativeError, NativeScheduler
 from .profiles import DeviceProfile, load_profile, profile_names
 from .validation import ClosedModel, JsonInt, refusal
@@ -26,6 +27,9 @@ _HHMM_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 # The shape of an IANA zone name (`UTC`, `Europe/London`, `America/Argentina/Buenos_Aires`,
 # `Etc/GMT+5`); the same pattern as DeviceSpec.timeZone in contracts/control-openapi.yaml.
 _ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+-]{0,31}(/[A-Za-z0-9_+-]{1,32}){0,2}", re.ASCII)
+# How far apart Device._next_change looks for UTC offset changes.
+_LONGEST_SPAN = timedelta(days=7)
+_MINUTE = timedelta(minutes=1)
 _NOT_PLACES = frozenset({"localtime", "Factory", "posixrules"})  # files in the tz database that are not zones
 
 
@@ -214,28 +218,37 @@ class Device:
                 return drive_for_group(group)
         return self.imperative
 
-    def _next_change(self, cur: datetime) -> datetime:
-        """The first instant after `cur` at which the plant-local hour, the covering group or the
-        UTC offset may change. Wall time runs in step with UTC except at an offset change, so the
-        next wall mark is found at the current offset and then cut at any offset change."""
+    def _next_change(self, cur: datetime, until: datetime) -> datetime:
+        """The first instant after `cur` (or `until`, if sooner) at which the drive or the UTC
+        offset may change: the next edge of a group while the flag is on, cut at any offset
+        change. Hour marks are not changes: the battery integrates the household's hourly table in
+        closed form. Offset changes are looked for a week at a time, so a bisection never has two
+        to choose between."""
         local = cur.astimezone(self.tz)
         offset = local.utcoffset()
         into_day = timedelta(hours=local.hour, minutes=local.minute, seconds=local.second, microseconds=local.microsecond)
-        mark = timedelta(hours=local.hour + 1)
+        candidate = until
         if self.scheduler is not None and self.scheduler.enabled:
-            for minute in self.scheduler.boundaries():
-                at = timedelta(minutes=minute)
-                if at > into_day:  # sorted: the first one ahead is the nearest
-                    mark = min(mark, at)
-                    break
-        candidate = cur + (mark - into_day)
-        if candidate.astimezone(self.tz).utcoffset() != offset:
-            candidate = self._offset_change(cur, candidate, offset)
+            marks = self.scheduler.boundaries()
+            if marks:
+                if marks[0] != 0:
+                    # A group ending 23:59 has its edge at midnight, which boundaries() leaves out.
+                    marks = [0, *marks]
+                # The first edge later today, else the first edge tomorrow (sorted minutes of day).
+                at = bisect_right(marks, into_day / _MINUTE)
+                ahead = timedelta(minutes=marks[at]) if at < len(marks) else timedelta(days=1, minutes=marks[0])
+                candidate = min(candidate, cur + (ahead - into_day))
+        probe = cur
+        while probe < candidate:
+            step = min(candidate, probe + _LONGEST_SPAN)
+            if step.astimezone(self.tz).utcoffset() != offset:
+                return self._offset_change(probe, step, offset)
+            probe = step
         return candidate
 
     def _offset_change(self, cur: datetime, later: datetime, offset: timedelta | None) -> datetime:
         """Bisect on whole seconds (tz transitions fall on them) for the first instant in
-        (cur, later] whose UTC offset differs from `offset`. Segments are under an hour, so at most
+        (cur, later] whose UTC offset differs from `offset`. Spans are at most a week, so at most
         one transition lies inside."""
         low, high = math.floor(cur.timestamp()), math.ceil(later.timestamp())
         while high - low > 1:
@@ -247,37 +260,19 @@ class Device:
         return datetime.fromtimestamp(high, timezone.utc)
 
     def settle(self, now: datetime) -> None:
-        """Bring the SoC up to `now`, one constant-power segment at a time."""
+        """Bring the SoC up to `now`, one span of constant drive and UTC offset at a time."""
         now = as_utc(now)
         cur = self.battery.updated_at
         if now <= cur:
             return  # the device never runs backwards
         battery = self.battery
-        # Each hour holds at most: an hour mark, two marks per group, an offset change, and one
-        # limit hit per such piece. Past that the loop is not converging: a bug, not a long run.
-        pieces_per_hour = 2 + 2 * len(self.scheduler.groups if self.scheduler else ())
-        budget = int((now - cur).total_seconds() / 3600 + 2) * 2 * (pieces_per_hour + 1) + 16
-        for _ in range(budget):
-            if cur >= now:
-                return
+        while cur < now:
+            end = self._next_change(cur, now)
+            local = cur.astimezone(self.tz)
+            local_hour = local.hour + local.minute / 60 + (local.second + local.microsecond / 1e6) / 3600
             drive = self.drive_at(cur)
-            power = battery.power_kw(drive, cur.astimezone(self.tz).hour)
-            end = min(now, self._next_change(cur))
-            limit = battery.limit_ahead(drive, power)
-            reached = False
-            # Compare in seconds first: a huge battery at a tiny power reaches its limit so far
-            # ahead (up to float infinity) that the instant would not fit in a datetime.
-            if limit is not None and limit[0] <= (end - cur).total_seconds():
-                hit_at = cur + timedelta(seconds=limit[0])
-                if hit_at <= end:
-                    end, reached = hit_at, True
-            battery.integrate(
-                power, (end - cur).total_seconds(), end, limit=None if limit is None else limit[1], reached=reached
-            )
-            self.segments_integrated += 1
+            self.segments_integrated += integrate_span(battery, drive, local_hour, (end - cur).total_seconds() / 3600, end)
             cur = end
-        if cur < now:
-            raise RuntimeError(f"device {self.id}: settle did not converge between {battery.updated_at} and {now}")
 
     # --- writes (each settles first so the past is integrated under the old drive) ---
 
