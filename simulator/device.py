@@ -27,9 +27,9 @@ _HHMM_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 # The shape of an IANA zone name (`UTC`, `Europe/London`, `America/Argentina/Buenos_Aires`,
 # `Etc/GMT+5`); the same pattern as DeviceSpec.timeZone in contracts/control-openapi.yaml.
 _ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+-]{0,31}(/[A-Za-z0-9_+-]{1,32}){0,2}", re.ASCII)
-# How far apart Device._next_change looks for UTC offset changes.
-_LONGEST_SPAN = timedelta(days=7)
-_MINUTE = timedelta(minutes=1)
+# Device._offset_at looks for UTC offset changes a week at a time, up to a horizon.
+_OFFSET_PROBE = timedelta(days=7)
+_OFFSET_HORIZON = timedelta(days=63)
 _NOT_PLACES = frozenset({"localtime", "Factory", "posixrules"})  # files in the tz database that are not zones
 
 
@@ -182,6 +182,8 @@ class Device:
         self.imperative = Drive("SelfUse")
         # Integration segments run so far; tests read it to prove cost is per segment, not per second.
         self.segments_integrated = 0
+        self._offset_window: tuple[datetime, datetime, timedelta] | None = None
+        self._group_drives: dict[Group, Drive] = {}
         self.scheduler = self._build_scheduler(spec.scheduler)
 
     def _build_scheduler(self, spec: SchedulerSpec | None) -> NativeScheduler | None:
@@ -212,22 +214,48 @@ class Device:
     def drive_at(self, t: datetime) -> Drive:
         """What the inverter runs at `t`: the covering group while the flag is on, else the
         imperative drive (also outside every group, where the device falls back to its setting)."""
+        return self._drive_at_minute(self.local_minute(t))
+
+    def _drive_at_minute(self, minute: int) -> Drive:
         if self.scheduler is not None and self.scheduler.enabled:
-            group = self.scheduler.active_group(self.local_minute(t))
+            group = self.scheduler.active_group(minute)
             if group is not None:
-                return drive_for_group(group)
+                drive = self._group_drives.get(group)
+                if drive is None:
+                    if len(self._group_drives) > 64:
+                        self._group_drives.clear()  # rows come and go; keep only recent ones
+                    drive = self._group_drives[group] = drive_for_group(group)
+                return drive
         return self.imperative
 
-    def _next_change(self, cur: datetime, until: datetime) -> datetime:
-        """The first instant after `cur` (or `until`, if sooner) at which the drive or the UTC
-        offset may change: the next edge of a group while the flag is on, cut at any offset
-        change. Hour marks are not changes: the battery integrates the household's hourly table in
-        closed form. Offset changes are looked for a week at a time, so a bisection never has two
-        to choose between."""
-        local = cur.astimezone(self.tz)
-        offset = local.utcoffset()
-        into_day = timedelta(hours=local.hour, minutes=local.minute, seconds=local.second, microseconds=local.microsecond)
-        candidate = until
+    def _offset_at(self, cur: datetime) -> tuple[timedelta, datetime]:
+        """The plant's UTC offset at `cur` and the instant it next changes (or a horizon). Kept
+        per device, so a settle does wall-clock arithmetic without a zone lookup per span."""
+        window = self._offset_window
+        if window is not None and window[0] <= cur < window[1]:
+            return window[2], window[1]
+        offset = cur.astimezone(self.tz).utcoffset() or timedelta(0)
+        horizon = cur + _OFFSET_HORIZON
+        probe, until = cur, horizon
+        # Offset changes are looked for a week at a time, so a bisection never has two to choose between.
+        while probe < horizon:
+            step = min(horizon, probe + _OFFSET_PROBE)
+            if step.astimezone(self.tz).utcoffset() != offset:
+                until = self._offset_change(probe, step, offset)
+                break
+            probe = step
+        self._offset_window = (cur, until, offset)
+        return offset, until
+
+    def _next_change(self, cur: datetime, until: datetime) -> tuple[datetime, int, float]:
+        """The end of the span of constant drive and offset that starts at `cur` (at most
+        `until`): the next edge of a group while the flag is on, or an offset change. Hour marks
+        are not changes: the battery integrates the household's hourly table in closed form.
+        Also returns the plant-local minute of day and hour of day (float) at `cur`."""
+        offset, offset_until = self._offset_at(cur)
+        local = cur + offset  # the wall clock, still labelled UTC: only its fields are read
+        into_day = local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
+        end = min(until, offset_until)
         if self.scheduler is not None and self.scheduler.enabled:
             marks = self.scheduler.boundaries()
             if marks:
@@ -235,16 +263,12 @@ class Device:
                     # A group ending 23:59 has its edge at midnight, which boundaries() leaves out.
                     marks = [0, *marks]
                 # The first edge later today, else the first edge tomorrow (sorted minutes of day).
-                at = bisect_right(marks, into_day / _MINUTE)
-                ahead = timedelta(minutes=marks[at]) if at < len(marks) else timedelta(days=1, minutes=marks[0])
-                candidate = min(candidate, cur + (ahead - into_day))
-        probe = cur
-        while probe < candidate:
-            step = min(candidate, probe + _LONGEST_SPAN)
-            if step.astimezone(self.tz).utcoffset() != offset:
-                return self._offset_change(probe, step, offset)
-            probe = step
-        return candidate
+                at = bisect_right(marks, into_day / 60)
+                ahead = marks[at] * 60 if at < len(marks) else 86400 + marks[0] * 60
+                edge = cur + timedelta(seconds=ahead - into_day)
+                if edge < end:
+                    end = edge
+        return end, local.hour * 60 + local.minute, into_day / 3600
 
     def _offset_change(self, cur: datetime, later: datetime, offset: timedelta | None) -> datetime:
         """Bisect on whole seconds (tz transitions fall on them) for the first instant in
@@ -267,10 +291,8 @@ class Device:
             return  # the device never runs backwards
         battery = self.battery
         while cur < now:
-            end = self._next_change(cur, now)
-            local = cur.astimezone(self.tz)
-            local_hour = local.hour + local.minute / 60 + (local.second + local.microsecond / 1e6) / 3600
-            drive = self.drive_at(cur)
+            end, minute, local_hour = self._next_change(cur, now)
+            drive = self._drive_at_minute(minute)
             self.segments_integrated += integrate_span(battery, drive, local_hour, (end - cur).total_seconds() / 3600, end)
             cur = end
 

@@ -154,6 +154,7 @@ class NativeScheduler:
         self.readback_reorder = readback_reorder
         self.enabled = enabled
         self.groups: tuple[Group, ...] = ()
+        self._boundaries: list[int] = []
         self.replace(groups)
 
     def validate(self, groups: Iterable[Group]) -> None:
@@ -205,6 +206,9 @@ class NativeScheduler:
         groups = tuple(groups)
         self.validate(groups)
         self.groups = groups
+        # The edges only change with the groups: computed here, read on every settle.
+        marks = {g.start for g in groups} | {g.end + 1 for g in groups if g.end + 1 < MINUTES_PER_DAY}
+        self._boundaries = sorted(marks)
 
     def set_enabled(self, flag: bool) -> None:
         self.enabled = bool(flag)
@@ -222,5 +226,4 @@ class NativeScheduler:
 
     def boundaries(self) -> list[int]:
         """Minutes of day at which the covering group may change."""
-        marks = {g.start for g in self.groups} | {g.end + 1 for g in self.groups if g.end + 1 < MINUTES_PER_DAY}
-        return sorted(marks)
+        return self._boundaries
