@@ -140,17 +140,21 @@ def signed_headers(path: str, token: str, timestamp: str, signature: str | None 
     return headers
 
 
-def envelope_violations(status: int, raw: bytes, content_type: str | None) -> list[SpecViolation]:
+def envelope_violations(status: int, raw: bytes | dict[str, Any] | list[Any], content_type: str | None) -> list[SpecViolation]:
     """How a native reply departs from the cloud's envelope: HTTP 200, JSON, an object with an
-    integer `errno`, a string `msg` and a `result` key (whose value each call decides)."""
+    integer `errno`, a string `msg` and a `result` key (whose value each call decides). `raw`
+    may come already decoded (an object or array), so a reply is parsed once."""
     if status != 200:
         return [SpecViolation("", "native-status", f"the native API answers every call with HTTP 200, got {status}")]
     if not content_type or "json" not in content_type.lower():
         return [SpecViolation("", "content-type", f"expected a JSON reply, got {content_type or 'no Content-Type'}")]
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return [SpecViolation("", "json", f"the reply is not JSON: {exc}")]
+    if isinstance(raw, (dict, list)):
+        body: Any = raw
+    else:
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            return [SpecViolation("", "json", f"the reply is not JSON: {exc}")]
     if not isinstance(body, dict):
         return [SpecViolation("", "type", "expected the {errno, msg, result} object")]
     found = []

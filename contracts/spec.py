@@ -1,16 +1,10 @@
 """The one place that checks an HTTP response against an OpenAPI 3.1 document.
 
-OpenAPI 3.1 schemas are JSON Schema 2020-12, so each response schema is compiled into a
-:class:`jsonschema.Draft202012Validator` whose ``$ref``s resolve against the whole document,
-registered once in a :class:`referencing.Registry`. Validators are built on first use per
-(operation, status, media type) and kept.
-
-jsonschema walks a schema at a few microseconds per subschema, which puts a device read above
-a millisecond. Responses are checked on every request in the suites, and nearly all of them are
-valid, so each schema is also compiled into a plain-Python predicate (:class:`_Predicates`) for
-the keywords these documents use. A body the predicate accepts is done; any other body goes to
-jsonschema, which stays the authority for every verdict and every reported violation. A schema
-using a keyword the predicate compiler does not know gets no predicate at all.
+OpenAPI 3.1 schemas are JSON Schema 2020-12. Each response schema is compiled, on first use per
+(operation, status, media type), into a ``jsonschema_rs`` validator whose ``$ref``s resolve
+against the whole document, registered once in a :class:`jsonschema_rs.Registry`. jsonschema_rs
+gives both the verdict and the violations (keyword and instance pointer); it is the engine
+schemathesis itself validates with, so the harness and the fuzzer cannot disagree.
 
 Format assertions stay off: the documents carry their rules as patterns, which every
 validator applies the same way.
@@ -19,18 +13,15 @@ validator applies the same way.
 from __future__ import annotations
 
 import json
-import numbers
 import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping
+from urllib.parse import quote
 
+import jsonschema_rs
 import yaml
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
 
 from ..simulator.specs import control_spec_path, public_spec_path
 
@@ -48,10 +39,7 @@ _TEMPLATE_PARAM = re.compile(r"\{[^/{}]+\}")
 
 _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-_Check = Callable[[Any], bool]
-# A response schema compiled both ways: jsonschema for verdicts and diagnostics, and the fast
-# predicate (None when the schema uses a keyword it does not implement).
-_CompiledSchema = tuple[Draft202012Validator, _Check | None]
+_Validator = jsonschema_rs.Draft202012Validator
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,11 +92,10 @@ class ResponseValidator:
         self.document = document
         self.source = source
         self._base_uri = "urn:amps-sim:openapi"
-        resource = Resource.from_contents(document, default_specification=DRAFT202012)
-        self._registry: Registry[Any] = Registry().with_resource(self._base_uri, resource)
+        self._registry = jsonschema_rs.Registry([(self._base_uri, document)])
         self._templates = self._compile_templates(document.get("paths") or {})
-        self._predicates = _Predicates(document)
-        self._validators: dict[tuple[str, str, str, str], _CompiledSchema | None] = {}
+        self._validators: dict[tuple[str, str, str, str], _Validator | None] = {}
+        self._compile_all()
 
     @classmethod
     def from_file(cls, path: str | Path) -> "ResponseValidator":
@@ -118,6 +105,20 @@ class ResponseValidator:
         if not isinstance(document, dict) or "paths" not in document:
             raise ValueError(f"{path} is not an OpenAPI document")
         return cls(document, source=str(path))
+
+    def _compile_all(self) -> None:
+        """Compile every documented response schema now, once per document (about a millisecond
+        each), so checking a reply during a run is only the check."""
+        for method, template, operation in self.operations():
+            verb = method.lower()
+            responses, responses_pointer = self._resolve(
+                operation.get("responses") or {}, f"/paths/{_escape(template)}/{verb}/responses"
+            )
+            for status_key, response in responses.items():
+                response, response_pointer = self._resolve(response, f"{responses_pointer}/{_escape(status_key)}")
+                content = response.get("content") or {}
+                for media in content:
+                    self._validator_for(template, verb, status_key, media, response_pointer, content)
 
     # ---- operations ------------------------------------------------------------------------
 
@@ -208,11 +209,8 @@ class ResponseValidator:
         instance, problem = self._decode(body, media)
         if problem is not None:
             return [problem]
-        compiled = self._validator_for(template, verb, status_key, media, response_pointer, content)
-        if compiled is None:
-            return []
-        validator, accepts = compiled
-        if accepts is not None and accepts(instance):
+        validator = self._validator_for(template, verb, status_key, media, response_pointer, content)
+        if validator is None or validator.is_valid(instance):
             return []
         violations = [v for error in validator.iter_errors(instance) for v in _violations_from(error)]
         violations.sort(key=lambda v: (v.pointer, v.rule))
@@ -256,30 +254,25 @@ class ResponseValidator:
         media: str,
         response_pointer: str,
         content: Mapping[str, Any],
-    ) -> _CompiledSchema | None:
+    ) -> _Validator | None:
         key = (template, verb, status_key, media)
         try:
             return self._validators[key]
         except KeyError:
             pass
-        compiled: _CompiledSchema | None = None
+        validator: _Validator | None = None
         if isinstance(content.get(media), Mapping) and "schema" in content[media]:
-            pointer = f"{response_pointer}/content/{_escape(media)}/schema"
-            validator = Draft202012Validator({"$ref": f"{self._base_uri}#{pointer}"}, registry=self._registry)
-            compiled = (validator, self._predicates.for_pointer(pointer))
-        self._validators[key] = compiled
-        return compiled
+            validator = self.schema_validator(f"{response_pointer}/content/{_escape(media)}/schema")
+        self._validators[key] = validator
+        return validator
 
-    def schema_validator(self, pointer: str) -> Draft202012Validator:
-        """A jsonschema validator for the schema at a JSON pointer into the document."""
-        return Draft202012Validator({"$ref": f"{self._base_uri}#{pointer}"}, registry=self._registry)
-
-    def fast_predicate(self, pointer: str) -> Callable[[Any], bool] | None:
-        """The compiled accept/refuse predicate for the schema at a pointer (None if unsupported).
-
-        Exposed so tests can hold it to jsonschema's verdicts.
-        """
-        return self._predicates.for_pointer(pointer)
+    def schema_validator(self, pointer: str, *, formats: bool = False) -> _Validator:
+        """A validator for the schema at a JSON pointer into the document; `formats` also asserts
+        `format` (as schemathesis does when it generates)."""
+        return jsonschema_rs.Draft202012Validator(
+            # A pointer in a URI fragment is percent-encoded (`{deviceId}` is not a URI character).
+            {"$ref": f"{self._base_uri}#{quote(pointer, safe='/~')}"}, registry=self._registry, validate_formats=formats
+        )
 
     def _resolve(self, node: Any, pointer: str) -> tuple[Any, str]:
         """Follow local ``$ref``s (responses, path items) to the object and the pointer it lives at."""
@@ -296,351 +289,32 @@ class ResponseValidator:
         return node, pointer
 
 
-def _violations_from(error: ValidationError) -> Iterator[SpecViolation]:
-    where = _pointer(error.absolute_path)
-    rule = error.validator if isinstance(error.validator, str) else "false-schema"
-    instance = error.instance
-    if rule == "required" and isinstance(instance, dict):
-        missing = [name for name in error.validator_value if name not in instance]
-        named = next((name for name in missing if error.message.startswith(repr(name))), None)
-        name = named if named is not None else (missing[0] if missing else None)
-        yield SpecViolation(
-            f"{where}/{_escape(name)}" if name is not None else where,
-            rule,
-            f"required property {name!r} is missing" if name is not None else error.message,
-        )
+def _violations_from(error: jsonschema_rs.ValidationError) -> Iterator[SpecViolation]:
+    where = _pointer(error.instance_path)
+    kind = error.kind
+    path = error.schema_path
+    if isinstance(kind, jsonschema_rs.ValidationErrorKind.FalseSchema):
+        rule = "false-schema"
+    else:
+        rule = str(path[-1]) if path else type(kind).__name__
+    if isinstance(kind, jsonschema_rs.ValidationErrorKind.Required):
+        name = kind.property
+        yield SpecViolation(f"{where}/{_escape(str(name))}", "required", f"required property {name!r} is missing")
         return
-    if rule == "additionalProperties" and error.validator_value is False and isinstance(instance, dict):
-        schema = error.schema if isinstance(error.schema, Mapping) else {}
-        declared = schema.get("properties") or {}
-        patterns = [re.compile(p) for p in (schema.get("patternProperties") or {})]
-        extras = [
-            key for key in instance if key not in declared and not any(p.search(key) for p in patterns)
-        ]
-        for extra in extras or [None]:
+    if isinstance(kind, jsonschema_rs.ValidationErrorKind.AdditionalProperties):
+        for extra in kind.unexpected or [None]:
             if extra is None:
                 yield SpecViolation(where, rule, error.message)
             else:
                 yield SpecViolation(f"{where}/{_escape(extra)}", rule, f"property {extra!r} is not allowed here")
         return
-    if "propertyNames" in error.relative_schema_path and isinstance(instance, str):
+    if isinstance(kind, jsonschema_rs.ValidationErrorKind.PropertyNames):
         # propertyNames checks a key without descending into it; point at that key.
-        yield SpecViolation(f"{where}/{_escape(instance)}", rule, f"property name {error.message}")
+        inner = kind.error
+        name = inner.instance if isinstance(inner.instance, str) else ""
+        yield SpecViolation(f"{where}/{_escape(name)}", rule, f"property name {inner.message}")
         return
     yield SpecViolation(where, rule, error.message)
-
-
-# ---- the fast predicate ------------------------------------------------------------------------
-
-
-class _Unsupported(Exception):
-    """The schema uses a keyword the predicate compiler does not implement."""
-
-
-# Keywords jsonschema (2020-12) asserts that the compiler leaves to jsonschema alone.
-_DEFERRED_KEYWORDS = frozenset(
-    {
-        "multipleOf",
-        "contains",
-        "minContains",
-        "maxContains",
-        "prefixItems",
-        "dependentSchemas",
-        "unevaluatedItems",
-        "unevaluatedProperties",
-        "$dynamicRef",
-        "$recursiveRef",
-        "$id",
-    }
-)
-
-
-def _accept(instance: Any) -> bool:
-    return True
-
-
-def _reject(instance: Any) -> bool:
-    return False
-
-
-def _same(one: Any, two: Any) -> bool:
-    """JSON equality: booleans never equal numbers, containers compare member by member."""
-    if isinstance(one, bool) or isinstance(two, bool):
-        return isinstance(one, bool) and isinstance(two, bool) and one == two
-    if isinstance(one, str) or isinstance(two, str):
-        return one == two
-    if isinstance(one, list) and isinstance(two, list):
-        return len(one) == len(two) and all(_same(a, b) for a, b in zip(one, two))
-    if isinstance(one, dict) and isinstance(two, dict):
-        return one.keys() == two.keys() and all(_same(one[k], two[k]) for k in one)
-    return bool(one == two)
-
-
-def _is_number(instance: Any) -> bool:
-    return isinstance(instance, numbers.Number) and not isinstance(instance, bool)
-
-
-_TYPE_TESTS: dict[str, _Check] = {
-    "null": lambda x: x is None,
-    "boolean": lambda x: isinstance(x, bool),
-    "string": lambda x: isinstance(x, str),
-    "object": lambda x: isinstance(x, dict),
-    "array": lambda x: isinstance(x, list),
-    "number": _is_number,
-    "integer": lambda x: (isinstance(x, int) and not isinstance(x, bool))
-    or (isinstance(x, float) and x.is_integer()),
-}
-
-
-def _all_of(checks: list[_Check]) -> _Check:
-    if not checks:
-        return _accept
-    if len(checks) == 1:
-        return checks[0]
-    frozen = tuple(checks)
-
-    def check(instance: Any) -> bool:
-        for one in frozen:
-            if not one(instance):
-                return False
-        return True
-
-    return check
-
-
-class _Predicates:
-    """Compiles 2020-12 schemas of one document into ``instance -> bool`` functions."""
-
-    def __init__(self, document: Mapping[str, Any]) -> None:
-        self._document = document
-        self._by_pointer: dict[str, _Check] = {}
-
-    def for_pointer(self, pointer: str) -> _Check | None:
-        try:
-            return self._at(pointer)
-        except _Unsupported:
-            return None
-
-    def _at(self, pointer: str) -> _Check:
-        known = self._by_pointer.get(pointer)
-        if known is not None:
-            return known
-        # A placeholder first, so a schema that refers back to itself compiles.
-        slot: list[_Check] = []
-        self._by_pointer[pointer] = lambda instance: slot[0](instance)
-        node: Any = self._document
-        try:
-            for token in pointer.split("/")[1:]:
-                token = token.replace("~1", "/").replace("~0", "~")
-                node = node[int(token)] if isinstance(node, list) else node[token]
-        except (KeyError, IndexError, ValueError, TypeError) as exc:
-            del self._by_pointer[pointer]
-            raise _Unsupported(f"unresolvable pointer {pointer!r}") from exc
-        try:
-            check = self._compile(node)
-        except _Unsupported:
-            del self._by_pointer[pointer]
-            raise
-        slot.append(check)
-        self._by_pointer[pointer] = check
-        return check
-
-    def _compile(self, schema: Any) -> _Check:
-        if schema is True:
-            return _accept
-        if schema is False:
-            return _reject
-        if not isinstance(schema, Mapping):
-            raise _Unsupported(f"not a schema: {schema!r}")
-        deferred = _DEFERRED_KEYWORDS.intersection(schema)
-        if deferred:
-            raise _Unsupported(", ".join(sorted(deferred)))
-        checks: list[_Check] = []
-        if "$ref" in schema:
-            ref = schema["$ref"]
-            if not isinstance(ref, str) or not ref.startswith("#"):
-                raise _Unsupported(f"non-local $ref {ref!r}")
-            checks.append(self._at(ref[1:]))
-        if "type" in schema:
-            checks.append(self._type(schema["type"]))
-        if "enum" in schema:
-            checks.append(self._enum(list(schema["enum"])))
-        if "const" in schema:
-            expected = schema["const"]
-            checks.append(lambda x: _same(x, expected))
-        for builder in (self._string, self._number, self._object, self._array, self._logic):
-            check = builder(schema)
-            if check is not None:
-                checks.append(check)
-        return _all_of(checks)
-
-    @staticmethod
-    def _type(declared: Any) -> _Check:
-        names = [declared] if isinstance(declared, str) else list(declared)
-        try:
-            tests = [_TYPE_TESTS[name] for name in names]
-        except KeyError as exc:
-            raise _Unsupported(f"type {exc}") from exc
-        if len(tests) == 1:
-            return tests[0]
-        return lambda x: any(test(x) for test in tests)
-
-    @staticmethod
-    def _enum(members: list[Any]) -> _Check:
-        if members and all(isinstance(m, str) for m in members):
-            allowed = frozenset(members)
-            return lambda x: isinstance(x, str) and x in allowed
-        return lambda x: any(_same(x, m) for m in members)
-
-    @staticmethod
-    def _string(schema: Mapping[str, Any]) -> _Check | None:
-        try:
-            pattern = re.compile(schema["pattern"]) if "pattern" in schema else None
-        except re.error as exc:
-            raise _Unsupported(f"pattern {schema['pattern']!r}: {exc}") from exc
-        shortest = schema.get("minLength")
-        longest = schema.get("maxLength")
-        if pattern is None and shortest is None and longest is None:
-            return None
-
-        def check(x: Any) -> bool:
-            if not isinstance(x, str):
-                return True
-            if shortest is not None and len(x) < shortest:
-                return False
-            if longest is not None and len(x) > longest:
-                return False
-            return pattern is None or pattern.search(x) is not None
-
-        return check
-
-    @staticmethod
-    def _number(schema: Mapping[str, Any]) -> _Check | None:
-        low = schema.get("minimum")
-        high = schema.get("maximum")
-        low_open = schema.get("exclusiveMinimum")
-        high_open = schema.get("exclusiveMaximum")
-        if low is None and high is None and low_open is None and high_open is None:
-            return None
-
-        def check(x: Any) -> bool:
-            if not _is_number(x):
-                return True
-            if low is not None and x < low:
-                return False
-            if high is not None and x > high:
-                return False
-            if low_open is not None and x <= low_open:
-                return False
-            return high_open is None or x < high_open
-
-        return check
-
-    def _object(self, schema: Mapping[str, Any]) -> _Check | None:
-        keywords = (
-            "properties",
-            "required",
-            "additionalProperties",
-            "patternProperties",
-            "propertyNames",
-            "minProperties",
-            "maxProperties",
-            "dependentRequired",
-        )
-        if not any(k in schema for k in keywords):
-            return None
-        declared = {name: self._compile(sub) for name, sub in (schema.get("properties") or {}).items()}
-        try:
-            patterned = [
-                (re.compile(p), self._compile(sub)) for p, sub in (schema.get("patternProperties") or {}).items()
-            ]
-        except re.error as exc:
-            raise _Unsupported(f"patternProperties: {exc}") from exc
-        others = self._compile(schema["additionalProperties"]) if "additionalProperties" in schema else None
-        names = self._compile(schema["propertyNames"]) if "propertyNames" in schema else None
-        required = tuple(schema.get("required") or ())
-        fewest = schema.get("minProperties")
-        most = schema.get("maxProperties")
-        dependent = {k: tuple(v) for k, v in (schema.get("dependentRequired") or {}).items()}
-
-        def check(x: Any) -> bool:
-            if not isinstance(x, dict):
-                return True
-            for name in required:
-                if name not in x:
-                    return False
-            if fewest is not None and len(x) < fewest:
-                return False
-            if most is not None and len(x) > most:
-                return False
-            for key, needs in dependent.items():
-                if key in x and any(n not in x for n in needs):
-                    return False
-            for key, value in x.items():
-                if names is not None and not names(key):
-                    return False
-                sub = declared.get(key)
-                matched = sub is not None
-                if matched and not sub(value):
-                    return False
-                for regex, pattern_check in patterned:
-                    if regex.search(key):
-                        matched = True
-                        if not pattern_check(value):
-                            return False
-                if not matched and others is not None and not others(value):
-                    return False
-            return True
-
-        return check
-
-    def _array(self, schema: Mapping[str, Any]) -> _Check | None:
-        if not any(k in schema for k in ("items", "minItems", "maxItems", "uniqueItems")):
-            return None
-        each = self._compile(schema["items"]) if "items" in schema else None
-        fewest = schema.get("minItems")
-        most = schema.get("maxItems")
-        unique = schema.get("uniqueItems") is True
-
-        def check(x: Any) -> bool:
-            if not isinstance(x, list):
-                return True
-            if fewest is not None and len(x) < fewest:
-                return False
-            if most is not None and len(x) > most:
-                return False
-            if each is not None:
-                for item in x:
-                    if not each(item):
-                        return False
-            if unique:
-                for i in range(1, len(x)):
-                    for j in range(i):
-                        if _same(x[i], x[j]):
-                            return False
-            return True
-
-        return check
-
-    def _logic(self, schema: Mapping[str, Any]) -> _Check | None:
-        checks: list[_Check] = []
-        if "allOf" in schema:
-            checks.append(_all_of([self._compile(sub) for sub in schema["allOf"]]))
-        if "anyOf" in schema:
-            options = [self._compile(sub) for sub in schema["anyOf"]]
-            checks.append(lambda x: any(option(x) for option in options))
-        if "oneOf" in schema:
-            choices = [self._compile(sub) for sub in schema["oneOf"]]
-            checks.append(lambda x: sum(1 for choice in choices if choice(x)) == 1)
-        if "not" in schema:
-            negated = self._compile(schema["not"])
-            checks.append(lambda x: not negated(x))
-        if "if" in schema and ("then" in schema or "else" in schema):
-            condition = self._compile(schema["if"])
-            then = self._compile(schema["then"]) if "then" in schema else _accept
-            otherwise = self._compile(schema["else"]) if "else" in schema else _accept
-            checks.append(lambda x: then(x) if condition(x) else otherwise(x))
-        return _all_of(checks) if checks else None
 
 
 # ---- the project's two documents ---------------------------------------------------------------

@@ -86,7 +86,9 @@ class SpecCheckedClient:
     def validator_for(self, path: str) -> ResponseValidator:
         return self.control if path.startswith("/_sim/") or path == "/_sim" else self.public
 
-    def check(self, method: str, path: str, status: int, raw: bytes, content_type: str | None) -> list[SpecViolation]:
+    def check(
+        self, method: str, path: str, status: int, raw: bytes | dict[str, Any] | list[Any], content_type: str | None
+    ) -> list[SpecViolation]:
         """The violations of one reply.
 
         Spec validation is skipped for `/foxess` paths, and only for them: the native cloud API
@@ -151,7 +153,10 @@ class SpecCheckedClient:
         exchange.elapsed_s = time.perf_counter() - started
         exchange.body = _decode(raw_reply, exchange.content_type)
         checked = time.perf_counter()
-        exchange.violations = self.check(method, path, exchange.status, raw_reply, exchange.content_type)
+        # Each reply is decoded once: an object or array goes to the validator as parsed; anything
+        # else (a scalar, text, a body that is not JSON) as the bytes, for it to judge.
+        decoded = exchange.body if isinstance(exchange.body, (dict, list)) else raw_reply
+        exchange.violations = self.check(method, path, exchange.status, decoded, exchange.content_type)
         exchange.validation_s = time.perf_counter() - checked
         return exchange
 

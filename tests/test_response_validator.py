@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import copy
 import json
-import statistics
-import time
 from typing import Any, Iterator
 
 import pytest
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 
 from amps_sim.contracts import ResponseValidator, SpecViolation, load_control, load_public
 
@@ -473,8 +474,15 @@ def _mutations(value: Any) -> Iterator[Any]:
                 yield value[:index] + [inner] + value[index + 1 :]
 
 
+def _reference_validator(spec: ResponseValidator, pointer: str) -> Draft202012Validator:
+    """The Python jsonschema package, as an independent second opinion on every verdict."""
+    base = "urn:amps-sim:reference"
+    resource = Resource.from_contents(spec.document, default_specification=DRAFT202012)
+    return Draft202012Validator({"$ref": f"{base}#{pointer}"}, registry=Registry().with_resource(base, resource))
+
+
 @pytest.mark.parametrize("loader", [load_public, load_control], ids=["public", "control"])
-def test_fast_predicate_agrees_with_jsonschema(loader: Any) -> None:
+def test_verdicts_agree_with_jsonschema(loader: Any) -> None:
     spec = loader()
     seen: set[tuple[str, str]] = set()
     compared = 0
@@ -483,28 +491,9 @@ def test_fast_predicate_agrees_with_jsonschema(loader: Any) -> None:
         if key in seen:
             continue
         seen.add(key)
-        accepts = spec.fast_predicate(pointer)
-        assert accepts is not None, pointer
-        validator = spec.schema_validator(pointer)
+        ours = spec.schema_validator(pointer)
+        reference = _reference_validator(spec, pointer)
         for candidate in _mutations(example):
-            assert accepts(candidate) == validator.is_valid(candidate), (pointer, candidate)
+            assert ours.is_valid(candidate) == reference.is_valid(candidate), (pointer, candidate)
             compared += 1
     assert compared > 1000
-
-
-def test_validate_is_fast(public: ResponseValidator) -> None:
-    device = public.document["components"]["examples"]["DeviceReadValue"]["value"]
-    cases = [
-        ("GET", "/actions/act_pending_001", 200, FULL_CANCELLED_ACTION),
-        ("POST", "/battery/dev_abc123", 409, json.dumps(SEED_CONFLICT_PENDING).encode()),
-        ("GET", "/battery/dev_abc123", 200, device),
-    ]
-    for method, path, status, body in cases:
-        public.validate(method, path, status, body, JSON)
-        samples = []
-        for _ in range(30):
-            started = time.perf_counter()
-            for _ in range(20):
-                public.validate(method, path, status, body, JSON)
-            samples.append((time.perf_counter() - started) / 20)
-        assert statistics.median(samples) < 0.0002, (path, statistics.median(samples))
