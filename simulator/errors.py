@@ -7,7 +7,8 @@ error bodies.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any
 
 STATUS_BY_CODE: dict[str, int] = {
@@ -78,12 +79,18 @@ def invalid_request(errors: list[dict[str, str]], message: str = "The request is
     return ApiError("INVALID_REQUEST", message, {"errors": errors})
 
 
+@lru_cache(maxsize=4096)
 def format_instant(moment: datetime) -> str:
-    """UTC, millisecond precision, `Z` suffix: the only timestamp form on the wire."""
-    from datetime import timezone
+    """UTC, millisecond precision, `Z` suffix: the only timestamp form on the wire.
 
+    Every reply carries several; records repeat the same few instants, so they are cached (an
+    aware datetime hashes by its instant, and the text depends on nothing else)."""
     utc = moment.astimezone(timezone.utc)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    # The year unpadded, as strftime's %Y prints it on glibc (years below 1000 never reach here).
+    return (
+        f"{utc.year}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}."
+        f"{utc.microsecond // 1000:03d}Z"
+    )
 
 
 def envelope(error: ApiError, *, request_id: str, timestamp: datetime, path: str, latency_ms: int) -> dict[str, Any]:

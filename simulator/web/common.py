@@ -6,6 +6,7 @@ import json
 import time
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from ..errors import ApiError, invalid_request
@@ -61,8 +62,14 @@ async def json_body(request: web.Request, *, required: bool = True) -> Any:
 
 
 def render(body: Any, status: int = 200) -> web.Response:
-    return web.json_response(body, status=status, dumps=_dumps)
+    return web.Response(body=_dumps(body), status=status, content_type="application/json", charset="utf-8")
 
 
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"), allow_nan=False)
+def _dumps(obj: Any) -> bytes:
+    # orjson writes the same compact JSON as json.dumps(separators=(",", ":")) several times
+    # faster, which is a large share of a small reply's cost. What it refuses (integers past
+    # 64 bits, non-string keys) goes through the standard library as before.
+    try:
+        return orjson.dumps(obj)
+    except TypeError:
+        return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode("utf-8")

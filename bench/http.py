@@ -1,0 +1,178 @@
+"""HTTP path benchmark: the simulator against a bare aiohttp handler, side by side.
+
+For each operation, a bare aiohttp server (bench/bare.py: checks the key, answers a JSON body of
+the simulator's reply size) and `amps-sim serve` are both pinned to one CPU and loaded in turn by
+wrk (one thread, 16 connections, pinned to the other CPU), in interleaved pairs of short runs.
+This host loses CPU to steal and to neighbours, so only the median of the paired ratios means
+anything; every pair is printed too.
+
+Operations: `GET /actions/{id}`, and `POST /battery/{id}` (a windowed push with
+`onConflict: cancel_and_replace` to one device, so its history grows by one action per request;
+the per-pair ratios show whether the push slows down as it grows).
+
+`python -m bench.http [--pairs 6] [--seconds 3] [--connections 16]`
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+KEY = "sk_live_abc123xyz"  # the default world's key
+DEVICE = "dev_abc123"
+PUSH_BODY = {
+    "action": {
+        "command": "charge",
+        "start": "2026-05-09T01:00:00Z",
+        "end": "2026-05-09T05:00:00Z",
+        "parameters": {"target": {"value": 90, "unit": "percent"}},
+    },
+    "onConflict": "cancel_and_replace",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cpus() -> tuple[str, str]:
+    """(CPU for the load generator, CPU for the servers)."""
+    available = sorted(os.sched_getaffinity(0))
+    if len(available) < 2:
+        return str(available[0]), str(available[0])
+    return str(available[0]), str(available[1])
+
+
+@contextmanager
+def serving(argv: list[str], port: int, cpu: str) -> Iterator[str]:
+    command = ["taskset", "-c", cpu, *argv] if shutil.which("taskset") else argv
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                if process.poll() is not None:
+                    raise RuntimeError(f"server exited: {process.stderr.read().decode() if process.stderr else ''}")
+                time.sleep(0.05)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def request(base: str, method: str, path: str, body: object = None) -> tuple[int, bytes]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(base + path, data=data, method=method, headers={"x-api-key": KEY, "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req) as reply:
+            return reply.status, reply.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def actions_on(base: str) -> int:
+    status, raw = request(base, "GET", f"/actions?deviceId={DEVICE}&limit=1")
+    assert status == 200, raw
+    return int(json.loads(raw)["total"])
+
+
+def wrk(url: str, seconds: float, connections: int, cpu: str, script: Path | None) -> float:
+    argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "-H", f"x-api-key: {KEY}"]
+    if script is not None:
+        argv += ["-s", str(script)]
+    argv.append(url)
+    if shutil.which("taskset"):
+        argv = ["taskset", "-c", cpu, *argv]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    match = re.search(r"Requests/sec:\s+([0-9.]+)", out)
+    if match is None:
+        raise RuntimeError(f"no Requests/sec in wrk output:\n{out}")
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if non2xx:
+        raise RuntimeError(f"{url}: {non2xx.group(1)} non-2xx replies")
+    return float(match.group(1))
+
+
+def post_script(directory: Path, body: object) -> Path:
+    path = directory / "post.lua"
+    text = json.dumps(json.dumps(body))  # a Lua string literal is a JSON string literal here
+    path.write_text(f'wrk.method = "POST"\nwrk.body = {text}\nwrk.headers["Content-Type"] = "application/json"\n')
+    return path
+
+
+def compare(name: str, sim: str, bare: str, path: str, args: argparse.Namespace, script: Path | None, load_cpu: str) -> list[float]:
+    ratios = []
+    for pair in range(args.pairs):
+        # Alternate which server goes first, so drift in the host's load falls on both sides.
+        order = [(bare, "bare"), (sim, "sim")] if pair % 2 == 0 else [(sim, "sim"), (bare, "bare")]
+        rates = {}
+        for base, label in order:
+            rates[label] = wrk(base + path, args.seconds, args.connections, load_cpu, script)
+        ratio = rates["sim"] / rates["bare"]
+        ratios.append(ratio)
+        print(f"  {name} pair {pair + 1}: simulator {rates['sim']:,.0f} req/s, bare {rates['bare']:,.0f} req/s, ratio {ratio:.2f}", flush=True)
+    print(f"{name}: median ratio {statistics.median(ratios):.2f} (range {min(ratios):.2f}-{max(ratios):.2f}, {args.pairs} pairs)", flush=True)
+    return ratios
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pairs", type=int, default=6)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--preload", type=int, default=20_000, help="pushes to the device before the late push pairs")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed (Debian: apt-get install -y wrk)")
+    load_cpu, server_cpu = cpus()
+    sim_port = free_port()
+    serve = [sys.executable, "-m", "amps_sim.cli", "serve", "--port", str(sim_port), "--seed", "1"]
+    with tempfile.TemporaryDirectory() as tmp, serving(serve, sim_port, server_cpu) as sim:
+        status, raw = request(sim, "POST", f"/battery/{DEVICE}", PUSH_BODY)
+        assert status == 202, raw
+        push_size = len(raw)
+        action_id = json.loads(raw)["actionId"]
+        status, raw = request(sim, "GET", f"/actions/{action_id}")
+        assert status == 200, raw
+        read_size = len(raw)
+        script = post_script(Path(tmp), PUSH_BODY)
+        results = {}
+        for name, path, size, status_code, lua in (
+            ("GET /actions/{id}", f"/actions/{action_id}", read_size, 200, None),
+            ("POST /battery/{id}", f"/battery/{DEVICE}", push_size, 202, script),
+        ):
+            bare_port = free_port()
+            bare_argv = [sys.executable, "-m", "bench.bare", str(bare_port), KEY, str(size), str(status_code)]
+            with serving(bare_argv, bare_port, server_cpu) as bare:
+                results[name] = compare(name, sim, bare, path, args, lua, load_cpu)
+                if lua is not None and args.preload:
+                    # Push on (at full speed) until the device's history holds `preload` actions.
+                    while (total := actions_on(sim)) < args.preload:
+                        wrk(sim + path, args.seconds, args.connections, load_cpu, lua)
+                    print(f"  ({total:,} actions on {DEVICE} now)", flush=True)
+                    results[name + " after preload"] = compare(name + " (after preload)", sim, bare, path, args, lua, load_cpu)
+        print(f"actions on {DEVICE} at the end: {actions_on(sim):,}")
+        print("summary (median of paired ratios, simulator / bare aiohttp):")
+        for name, ratios in results.items():
+            print(f"  {name}: {statistics.median(ratios):.2f}")
+
+
+if __name__ == "__main__":
+    main()
