@@ -184,6 +184,8 @@ class Device:
         self.segments_integrated = 0
         self._offset_window: tuple[datetime, datetime, timedelta] | None = None
         self._group_drives: dict[Group, Drive] = {}
+        # The platform's capabilities document for this device, built on first use (see Platform).
+        self.capabilities_view: dict[str, Any] | None = None
         self.scheduler = self._build_scheduler(spec.scheduler)
 
     def _build_scheduler(self, spec: SchedulerSpec | None) -> NativeScheduler | None:

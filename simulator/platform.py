@@ -93,6 +93,13 @@ class Platform:
 
     @staticmethod
     def capabilities(device: Device) -> dict[str, Any]:
+        # A device's profile and power never change, so its capabilities are built once.
+        if device.capabilities_view is None:
+            device.capabilities_view = Platform._build_capabilities(device)
+        return device.capabilities_view
+
+    @staticmethod
+    def _build_capabilities(device: Device) -> dict[str, Any]:
         commands: dict[str, Any] = {}
         for name, cap in device.profile.commands.items():
             params = {
@@ -322,7 +329,7 @@ class Platform:
             digits.append(_SERIAL_ALPHABET[digit])
         prefix = "act_" + "".join(reversed(digits))
         while True:
-            candidate = prefix + "".join(self.rng.choice(_ID_ALPHABET) for _ in range(10))
+            candidate = prefix + random_text(self.rng, _ID_ALPHABET, 10)
             if candidate not in self.actions:
                 return candidate
 
@@ -608,6 +615,24 @@ class Platform:
             elif action.state == "acknowledged":
                 action.drop_pending()
                 self._fail(action, "DEVICE_NOT_FOUND", "The device was removed while the action was in flight.", None)
+
+
+def random_text(rng: random.Random, alphabet: str, length: int) -> str:
+    """`length` characters drawn as `rng.choice(alphabet)` draws them, in the same sequence (the
+    same ids for the same seed), without a method call and a bit count per character.
+
+    `Random.choice` takes `getrandbits(k)` for the alphabet's bit length `k` and draws again
+    while the value is out of range; this does the same, inline."""
+    size = len(alphabet)
+    bits = size.bit_length()
+    draw = rng.getrandbits
+    out = []
+    for _ in range(length):
+        value = draw(bits)
+        while value >= size:
+            value = draw(bits)
+        out.append(alphabet[value])
+    return "".join(out)
 
 
 def _views(groups: list[Group]) -> list[dict[str, Any]]:

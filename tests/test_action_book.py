@@ -41,3 +41,14 @@ def test_listings_match_a_plain_filter_after_random_transitions() -> None:
     for device in ("dev_0", "dev_1"):
         assert book.open_for(device) == [a for a in everything if a.device_id == device and not a.terminal]
         assert book.latest_for(device) == [a for a in everything if a.device_id == device][-1]
+
+
+def test_action_ids_are_drawn_as_random_choice_draws_them() -> None:
+    # Ids for a seed stay what they were when they came from rng.choice, character by character.
+    from amps_sim.simulator.platform import random_text
+
+    alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    for seed in range(20):
+        fast, slow = random.Random(seed), random.Random(seed)
+        for _ in range(50):
+            assert random_text(fast, alphabet, 16) == "".join(slow.choice(alphabet) for _ in range(16))

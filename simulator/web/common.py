@@ -54,6 +54,13 @@ async def json_body(request: web.Request, *, required: bool = True) -> Any:
             {"contentType": media or None} if media else None,
         )
     try:
+        # orjson takes strict JSON (no NaN/Infinity, valid UTF-8) several times faster; whatever it
+        # refuses goes through the standard library, which accepts exactly what it accepted
+        # before (e.g. big integers, lone surrogate escapes) and words the refusal as before.
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
+    try:
         text = raw.decode("utf-8")
         return json.loads(text, parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
