@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from importlib import resources
 from pathlib import Path
@@ -77,8 +78,19 @@ def run(args: argparse.Namespace) -> int:
         target=args.target,
         api_key=args.api_key,
         record_timeline=True if args.timeline else None,
+        jobs=args.jobs,
     )
     return run_main(options)
+
+
+def _jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of processes: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("the number of processes cannot be negative")
+    return value or (os.cpu_count() or 1)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--target", metavar="URL", help="run against a served simulator or deployment instead")
     p_run.add_argument("--api-key", metavar="KEY", help="with --target: the key for scenarios that need no control API")
     p_run.add_argument("--timeline", action="store_true", help="record device timelines even without --html")
+    p_run.add_argument("--jobs", "-j", type=_jobs, default=1, metavar="N",
+                       help="run scenario files in N processes, one merged report (0: one per CPU)")
     p_run.set_defaults(func=run)
     add_nginx_conf_command(sub)
     args = parser.parse_args(argv)

@@ -8,7 +8,10 @@ control API are skipped (with the reason) when the target does not serve it.
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -17,12 +20,13 @@ import aiohttp
 from aiohttp import web
 
 from amps_sim.contracts.embedded import EmbeddedSimulator
+from amps_sim.contracts.events import RunFinished, RunStarted, ScenarioFinished
 from amps_sim.contracts.keywords import KeywordError, compile_keywords
 from amps_sim.contracts.loader import LoadedScenario, load_suite
 from amps_sim.contracts.reporting.console import ConsoleReporter
 from amps_sim.contracts.reporting.html import write_html
 from amps_sim.contracts.reporting.junit import write_junit
-from amps_sim.contracts.results import RunSummary
+from amps_sim.contracts.results import RunSummary, ScenarioResult
 from amps_sim.contracts.runner import ScenarioRunner, Target, probe_control
 from amps_sim.contracts.transport import SpecCheckedClient
 
@@ -39,6 +43,9 @@ class RunOptions:
     api_key: str | None = None
     # The timeline reads cost a few requests per step; they are only needed for the HTML report.
     record_timeline: bool | None = None
+    # Scenario files run in this many worker processes (each with its own embedded simulator),
+    # merged into one report; 1 runs everything in this process.
+    jobs: int = 1
 
 
 def select(scenarios: list[LoadedScenario], keyword: str | None) -> list[LoadedScenario]:
@@ -68,14 +75,41 @@ async def run_scenarios(
         return await runner.run_all(scenarios, broken_files)
 
 
-async def run_suite(options: RunOptions, *, app: web.Application | None = None, stream: TextIO | None = None) -> RunSummary:
-    reporter = ConsoleReporter(stream)
+def _load(options: RunOptions, reporter: ConsoleReporter) -> tuple[list[LoadedScenario], list[str]]:
     scenarios, broken = load_suite(options.paths)
     for error in broken:
         reporter.broken_file(str(error))
-    scenarios = select(scenarios, options.keyword)
-    record = options.record_timeline if options.record_timeline is not None else options.html is not None
-    broken_text = [str(e) for e in broken]
+    return select(scenarios, options.keyword), [str(e) for e in broken]
+
+
+def _record(options: RunOptions) -> bool:
+    return options.record_timeline if options.record_timeline is not None else options.html is not None
+
+
+def _write_reports(options: RunOptions, summary: RunSummary, reporter: ConsoleReporter) -> None:
+    if options.junit:
+        print(f"JUnit XML: {write_junit(summary, options.junit)}", file=reporter.stream)
+    if options.html:
+        print(f"HTML report: {write_html(summary, options.html)}", file=reporter.stream)
+
+
+async def run_suite(options: RunOptions, *, app: web.Application | None = None, stream: TextIO | None = None) -> RunSummary:
+    reporter = ConsoleReporter(stream)
+    scenarios, broken_text = _load(options, reporter)
+    summary = await _run_loaded(options, scenarios, broken_text, reporter=reporter, app=app)
+    _write_reports(options, summary, reporter)
+    return summary
+
+
+async def _run_loaded(
+    options: RunOptions,
+    scenarios: list[LoadedScenario],
+    broken_text: list[str],
+    *,
+    reporter: ConsoleReporter | None,
+    app: web.Application | None = None,
+) -> RunSummary:
+    record = _record(options)
     if options.target:
         summary = await run_scenarios(
             scenarios, base_url=options.target, api_key=options.api_key, reporter=reporter,
@@ -87,10 +121,47 @@ async def run_suite(options: RunOptions, *, app: web.Application | None = None, 
                 scenarios, base_url=base_url, label=f"the embedded simulator ({base_url})", reporter=reporter,
                 record_timeline=record, broken_files=broken_text,
             )
-    if options.junit:
-        print(f"JUnit XML: {write_junit(summary, options.junit)}", file=reporter.stream)
-    if options.html:
-        print(f"HTML report: {write_html(summary, options.html)}", file=reporter.stream)
+    return summary
+
+
+def _run_group(options: RunOptions, scenarios: list[LoadedScenario]) -> list[ScenarioResult]:
+    """A worker process's share: its scenarios against its own embedded simulator (or the target)."""
+    return asyncio.run(_run_loaded(options, scenarios, [], reporter=None)).results
+
+
+def run_suite_parallel(options: RunOptions, *, stream: TextIO | None = None) -> RunSummary:
+    """Scenario files spread over `options.jobs` processes, reported as one run.
+
+    A file is the unit of work (its scenarios stay together and in order); the console shows each
+    file's scenarios as the file finishes, and the merged results keep the suite's own order, so
+    the JUnit and HTML reports read exactly as a one-process run's would.
+    """
+    reporter = ConsoleReporter(stream)
+    scenarios, broken_text = _load(options, reporter)
+    groups: dict[Path, list[LoadedScenario]] = {}
+    for loaded in scenarios:
+        groups.setdefault(loaded.path, []).append(loaded)
+    work = list(groups.values())
+    target = options.target or f"the embedded simulator ({options.jobs} processes, one each)"
+    total = len(scenarios)
+    started = time.perf_counter()
+    reporter(RunStarted(total=total, target=target))
+    finished: dict[int, list[ScenarioResult]] = {}
+    shown = 0
+    # fork where there is one: workers start at once with everything already imported.
+    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    with ProcessPoolExecutor(max_workers=options.jobs, mp_context=context) as pool:
+        pending = {pool.submit(_run_group, options, group): number for number, group in enumerate(work)}
+        for future in as_completed(pending):
+            results = future.result()
+            finished[pending[future]] = results
+            for result in results:
+                shown += 1
+                reporter(ScenarioFinished(result, shown, total))
+    merged = [result for number in range(len(work)) for result in finished[number]]
+    summary = RunSummary(merged, time.perf_counter() - started, target, broken_text)
+    reporter(RunFinished(summary))
+    _write_reports(options, summary, reporter)
     return summary
 
 
@@ -99,7 +170,10 @@ def main(options: RunOptions) -> int:
     try:
         if options.keyword:
             compile_keywords(options.keyword)
-        summary = asyncio.run(run_suite(options))
+        if options.jobs > 1:
+            summary = run_suite_parallel(options)
+        else:
+            summary = asyncio.run(run_suite(options))
     except (KeywordError, FileNotFoundError) as exc:
         print(f"amps-sim run: {exc}", file=sys.stderr)
         return 2

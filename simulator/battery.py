@@ -183,9 +183,21 @@ def _rate_table(battery_key: tuple[float, float], drive: Drive) -> _RateTable:
     )
 
 
-def integrate_span(battery: Battery, drive: Drive, local_hour: float, hours: float, at: datetime) -> int:
+@dataclass(frozen=True)
+class SpanResult:
+    """What one span's integration did: for the device to count and to see whether a day of spans
+    may be repeated by arithmetic."""
+
+    pieces: int
+    touched: bool  # on or past a limit at some moment
+    room_up: float  # how far the highest level stayed below the ceiling (meaningful when not touched)
+    room_down: float  # how far the lowest level stayed above the floor
+
+
+def integrate_span(battery: Battery, drive: Drive, local_hour: float, hours: float, at: datetime) -> SpanResult:
     """Apply `drive` for `hours`, starting `local_hour` hours after a plant-local midnight, with
-    the UTC offset constant throughout; leaves the battery at `at`. Returns the pieces computed.
+    the UTC offset constant throughout; leaves the battery at `at`. Returns the pieces computed,
+    and whether the SoC touched a limit or stayed free, with its highest and lowest level.
 
     The household table makes the unclamped rate piecewise constant by hour, so the SoC is a
     running sum clamped at the drive's limits. Whole days that reach neither limit are taken in
@@ -201,6 +213,8 @@ def integrate_span(battery: Battery, drive: Drive, local_hour: float, hours: flo
     pieces = 0
     rate, prefix = table.rate, table.prefix
     day_start: tuple[float, float] | None = None  # (position, SoC) at the last local midnight
+    touched = False  # on or past a limit at any moment (then the path is not a shifted copy)
+    peak = trough = soc
     while end - x > _X_EPSILON:
         pieces += 1
         if x % 24 == 0 and end - x >= 24:
@@ -213,9 +227,11 @@ def integrate_span(battery: Battery, drive: Drive, local_hour: float, hours: flo
         up_blocked = soc >= high - _SOC_EPSILON
         down_blocked = soc <= low + _SOC_EPSILON
         if up_blocked and down_blocked:
+            touched = True
             break
         hour_mark = math.floor(x)
         if up_blocked or down_blocked:
+            touched = True
             # On (or past) a limit: nothing moves until an hour whose rate leads away from it.
             waits = table.to_falling if up_blocked else table.to_rising
             wait = waits[hour_mark % 24]
@@ -242,6 +258,9 @@ def integrate_span(battery: Battery, drive: Drive, local_hour: float, hours: flo
         if x == hour_mark and hour == 0 and end - x >= 24:
             days = min(int((end - x) // 24), _free_days(table, soc, low, high))
             if days > 0:
+                for first_or_last in (soc, soc + (days - 1) * table.day):
+                    peak = max(peak, first_or_last + table.day_max)
+                    trough = min(trough, first_or_last + table.day_min)
                 soc += days * table.day
                 x += 24 * days
                 continue
@@ -256,6 +275,8 @@ def integrate_span(battery: Battery, drive: Drive, local_hour: float, hours: flo
         lowest = min(there, *knots) if knots else there
         top, bottom = high - _SOC_EPSILON, low + _SOC_EPSILON
         if soc + highest - here < top and soc + lowest - here > bottom:
+            peak = max(peak, soc + highest - here)
+            trough = min(trough, soc + lowest - here)
             soc += there - here
             x = stop
             continue
@@ -265,6 +286,7 @@ def integrate_span(battery: Battery, drive: Drive, local_hour: float, hours: flo
             level = soc + prefix[mark] - here
             if level >= top or level <= bottom:
                 break
+            peak, trough = max(peak, level), min(trough, level)
             jump = mark
         if jump > hour:
             soc += prefix[jump] - here
@@ -275,15 +297,18 @@ def integrate_span(battery: Battery, drive: Drive, local_hour: float, hours: flo
         moved = soc + r * (stop - x)
         if r > 0 and moved >= high:
             x += (high - soc) / r
-            soc = high
+            soc, touched = high, True
         elif r < 0 and moved <= low:
             x += (low - soc) / r
-            soc = low
+            soc, touched = low, True
         else:
             soc, x = moved, stop
+            peak, trough = max(peak, soc), min(trough, soc)
     battery.soc = min(FULL, max(battery.hard_floor, 0.0, soc))
     battery.updated_at = at
-    return pieces
+    if peak >= high - _SOC_EPSILON or trough <= low + _SOC_EPSILON:
+        touched = True
+    return SpanResult(pieces, touched, (high - _SOC_EPSILON) - peak, trough - (low + _SOC_EPSILON))
 
 
 def _free_days(table: _RateTable, soc: float, low: float, high: float) -> int:

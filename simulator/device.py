@@ -30,6 +30,7 @@ _ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+-]{0,31}(/[A-Za-z0-9_+-]{1,32}){0,
 # Device._offset_at looks for UTC offset changes a week at a time, up to a horizon.
 _OFFSET_PROBE = timedelta(days=7)
 _OFFSET_HORIZON = timedelta(days=63)
+_DAY = timedelta(days=1)
 _NOT_PLACES = frozenset({"localtime", "Factory", "posixrules"})  # files in the tz database that are not zones
 
 
@@ -286,17 +287,67 @@ class Device:
         return datetime.fromtimestamp(high, timezone.utc)
 
     def settle(self, now: datetime) -> None:
-        """Bring the SoC up to `now`, one span of constant drive and UTC offset at a time."""
+        """Bring the SoC up to `now`.
+
+        Spans of constant drive and UTC offset are integrated in closed form (see
+        `integrate_span`). With the scheduler on, the groups make every plant-local day the same
+        sequence of spans, so whole days are taken as units: a day that ends where it began (it
+        met a limit and recovered) repeats to the end at no cost, and a day that touched no limit
+        repeats as a shift by its net change for as many days as stay clear of every limit. So a
+        month costs a few days' spans, not thirty."""
         now = as_utc(now)
         cur = self.battery.updated_at
         if now <= cur:
             return  # the device never runs backwards
         battery = self.battery
         while cur < now:
-            end, minute, local_hour = self._next_change(cur, now)
+            offset, offset_until = self._offset_at(cur)
+            horizon = min(now, offset_until)
+            local = cur + offset
+            whole_days = (horizon - cur) // _DAY
+            at_midnight = not (local.hour or local.minute or local.second or local.microsecond)
+            if self.scheduler is None or not self.scheduler.enabled:
+                # One drive throughout: integrate_span takes the whole stretch (and its days) at once.
+                self._settle_spans(cur, horizon)
+                cur = horizon
+                continue
+            if not (at_midnight and whole_days >= 2):
+                next_midnight = local.replace(hour=0, minute=0, second=0, microsecond=0) + _DAY - offset
+                self._settle_spans(cur, min(horizon, next_midnight))
+                cur = min(horizon, next_midnight)
+                continue
+            began = battery.soc
+            touched, room_up, room_down = self._settle_spans(cur, cur + _DAY)
+            cur += _DAY
+            whole_days -= 1
+            if battery.soc == began:
+                repeat = whole_days  # the day is a fixed point: every later whole day is this day
+            elif not touched:
+                change = battery.soc - began
+                room = room_up if change > 0 else room_down
+                # One day fewer than the arithmetic allows, so rounding never skips past a limit.
+                repeat = max(0, min(whole_days, int(room / abs(change)) - 1))
+                battery.soc += repeat * change
+            else:
+                repeat = 0
+            if repeat:
+                cur += repeat * _DAY
+                battery.updated_at = cur
+
+    def _settle_spans(self, cur: datetime, until: datetime) -> tuple[bool, float, float]:
+        """Integrate span by span up to `until`; whether any span touched a limit, and the least
+        room any span left below its ceiling and above its floor."""
+        battery = self.battery
+        touched, room_up, room_down = False, math.inf, math.inf
+        while cur < until:
+            end, minute, local_hour = self._next_change(cur, until)
             drive = self._drive_at_minute(minute)
-            self.segments_integrated += integrate_span(battery, drive, local_hour, (end - cur).total_seconds() / 3600, end)
+            span = integrate_span(battery, drive, local_hour, (end - cur).total_seconds() / 3600, end)
+            self.segments_integrated += span.pieces
+            touched = touched or span.touched
+            room_up, room_down = min(room_up, span.room_up), min(room_down, span.room_down)
             cur = end
+        return touched, room_up, room_down
 
     # --- writes (each settles first so the past is integrated under the old drive) ---
 

@@ -53,3 +53,25 @@ def test_keyword_expressions() -> None:
     assert not compile_keywords("not seed")(text)
     with pytest.raises(KeywordError):
         compile_keywords("seed and")
+
+
+def _testcases(junit: Path) -> list[tuple[str, str, bool]]:
+    cases = ET.parse(junit).getroot().iter("testcase")
+    return [(c.get("classname") or "", c.get("name") or "", c.find("failure") is not None) for c in cases]
+
+
+def test_jobs_runs_files_in_processes_with_one_merged_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("a", "b", "c", "d"):
+        write(tmp_path, f"s/{name}_ok.yaml", PASSING)
+    write(tmp_path, "s/e_wrong.yaml", WRONG_EXPECTATION)
+    write(tmp_path, "s/f_bad.yaml", "name: [\n")
+    one, many = tmp_path / "one.xml", tmp_path / "many.xml"
+    assert main(["run", str(tmp_path / "s"), "--junit", str(one)]) == 1
+    single = capsys.readouterr().out
+    assert main(["run", str(tmp_path / "s"), "--jobs", "3", "--junit", str(many), "--html", str(tmp_path / "r.html")]) == 1
+    parallel = capsys.readouterr().out
+    assert "4 passed, 2 failed, 0 skipped" in single and "4 passed, 2 failed, 0 skipped" in parallel
+    assert "3 processes" in parallel and "f_bad.yaml:" in parallel
+    # The merged report lists the same scenarios, in the suite's order, with the same verdicts.
+    assert _testcases(many) == _testcases(one) and len(_testcases(one)) == 5
+    assert "<svg" in (tmp_path / "r.html").read_text(encoding="utf-8")  # timelines came back from the workers
