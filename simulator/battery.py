@@ -155,6 +155,7 @@ class _RateTable:
     # None when no hour of the day has such a rate.
     to_falling: tuple[int | None, ...]
     to_rising: tuple[int | None, ...]
+    constant: float | None  # the rate when it is the same every hour (the forced modes)
 
 
 def _hours_to(rate: tuple[float, ...], wanted: Callable[[float], bool]) -> tuple[int | None, ...]:
@@ -180,6 +181,7 @@ def _rate_table(battery_key: tuple[float, float], drive: Drive) -> _RateTable:
         day_min=min(prefix),
         to_falling=_hours_to(rate, lambda r: r < 0),
         to_rising=_hours_to(rate, lambda r: r > 0),
+        constant=rate[0] if all(r == rate[0] for r in rate) else None,
     )
 
 
@@ -211,6 +213,8 @@ def integrate_span(battery: Battery, drive: Drive, local_hour: float, hours: flo
     soc = battery.soc
     x, end = local_hour, local_hour + hours
     pieces = 0
+    if table.constant is not None:
+        return _constant_span(battery, table.constant * hours, low, high, at)
     rate, prefix = table.rate, table.prefix
     day_start: tuple[float, float] | None = None  # (position, SoC) at the last local midnight
     touched = False  # on or past a limit at any moment (then the path is not a shifted copy)
@@ -309,6 +313,23 @@ def integrate_span(battery: Battery, drive: Drive, local_hour: float, hours: flo
     if peak >= high - _SOC_EPSILON or trough <= low + _SOC_EPSILON:
         touched = True
     return SpanResult(pieces, touched, (high - _SOC_EPSILON) - peak, trough - (low + _SOC_EPSILON))
+
+
+def _constant_span(battery: Battery, rise: float, low: float, high: float, at: datetime) -> SpanResult:
+    """A span at one rate all along (a forced mode): move by `rise`, stopping on the limit ahead."""
+    soc = battery.soc
+    top, bottom = high - _SOC_EPSILON, low + _SOC_EPSILON
+    touched = soc >= top or soc <= bottom
+    if rise > 0 and soc < top:
+        end = min(soc + rise, high)
+    elif rise < 0 and soc > bottom:
+        end = max(soc + rise, low)
+    else:
+        end = soc  # no rate, or pushing into the limit it sits on
+    touched = touched or end >= top or end <= bottom
+    battery.soc = min(FULL, max(battery.hard_floor, 0.0, end))
+    battery.updated_at = at
+    return SpanResult(1, touched, top - max(soc, end), min(soc, end) - bottom)
 
 
 def _free_days(table: _RateTable, soc: float, low: float, high: float) -> int:
