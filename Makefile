@@ -38,8 +38,11 @@ fuzz-long: $(STAMP)
 	AMPS_FUZZ_SEEDS=$(FUZZ_LONG_SEEDS) AMPS_FUZZ_EXAMPLES=$(FUZZ_LONG_EXAMPLES) AMPS_FUZZ_TIMEOUT=7200 \
 		$(BIN)/python -m pytest -q -m fuzz tests/contract
 
+# Benchmarks print numbers (ratios measured side by side); see docs/performance.md. The HTTP one
+# needs wrk (Debian's package), installed here when missing. `make bench BENCH_ARGS=--quick`.
 bench: $(STAMP)
-	$(BIN)/python -m bench.run
+	command -v wrk >/dev/null 2>&1 || apt-get install -y wrk || sudo apt-get install -y wrk
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 	$(BIN)/python -m bench.webhooks
 
 # serve --state-dir killed with SIGKILL at random moments, many rounds (make test runs 3).

@@ -59,8 +59,8 @@ def cpus() -> tuple[str, str]:
 
 
 @contextmanager
-def serving(argv: list[str], port: int, cpu: str) -> Iterator[str]:
-    command = ["taskset", "-c", cpu, *argv] if shutil.which("taskset") else argv
+def serving(argv: list[str], port: int, cpu: str | None) -> Iterator[str]:
+    command = ["taskset", "-c", cpu, *argv] if cpu is not None and shutil.which("taskset") else argv
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:

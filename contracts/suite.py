@@ -28,6 +28,7 @@ from amps_sim.contracts.reporting.html import write_html
 from amps_sim.contracts.reporting.junit import write_junit
 from amps_sim.contracts.results import RunSummary, ScenarioResult
 from amps_sim.contracts.runner import ScenarioRunner, Target, probe_control
+from amps_sim.contracts.spec import load_control, load_public
 from amps_sim.contracts.transport import SpecCheckedClient
 
 DEFAULT_PATHS = ("scenarios",)
@@ -129,26 +130,40 @@ def _run_group(options: RunOptions, scenarios: list[LoadedScenario]) -> list[Sce
     return asyncio.run(_run_loaded(options, scenarios, [], reporter=None)).results
 
 
+def _chunks(scenarios: list[LoadedScenario], count: int) -> list[list[LoadedScenario]]:
+    """Runs of whole files, in suite order, about `count` of them with about as many scenarios
+    each: a few per worker, so one slow file does not leave the others idle at the end."""
+    files: dict[Path, list[LoadedScenario]] = {}
+    for loaded in scenarios:
+        files.setdefault(loaded.path, []).append(loaded)
+    size = max(1, -(-len(scenarios) // max(count, 1)))
+    chunks: list[list[LoadedScenario]] = [[]]
+    for group in files.values():
+        if chunks[-1] and len(chunks[-1]) + len(group) > size:
+            chunks.append([])
+        chunks[-1].extend(group)
+    return [chunk for chunk in chunks if chunk]
+
+
 def run_suite_parallel(options: RunOptions, *, stream: TextIO | None = None) -> RunSummary:
     """Scenario files spread over `options.jobs` processes, reported as one run.
 
-    A file is the unit of work (its scenarios stay together and in order); the console shows each
-    file's scenarios as the file finishes, and the merged results keep the suite's own order, so
+    Runs of whole files are the units of work (a file's scenarios stay together and in order); the
+    console shows each unit's scenarios as it finishes, and the merged results keep the suite's own order, so
     the JUnit and HTML reports read exactly as a one-process run's would.
     """
     reporter = ConsoleReporter(stream)
     scenarios, broken_text = _load(options, reporter)
-    groups: dict[Path, list[LoadedScenario]] = {}
-    for loaded in scenarios:
-        groups.setdefault(loaded.path, []).append(loaded)
-    work = list(groups.values())
+    work = _chunks(scenarios, options.jobs * 4)
     target = options.target or f"the embedded simulator ({options.jobs} processes, one each)"
     total = len(scenarios)
     started = time.perf_counter()
     reporter(RunStarted(total=total, target=target))
     finished: dict[int, list[ScenarioResult]] = {}
     shown = 0
-    # fork where there is one: workers start at once with everything already imported.
+    # Workers are forked where the platform can: they start with everything imported and both
+    # specs' validators compiled here once, instead of each compiling its own.
+    load_public(), load_control()
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     with ProcessPoolExecutor(max_workers=options.jobs, mp_context=context) as pool:
         pending = {pool.submit(_run_group, options, group): number for number, group in enumerate(work)}

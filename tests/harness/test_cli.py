@@ -73,5 +73,5 @@ def test_jobs_runs_files_in_processes_with_one_merged_report(tmp_path: Path, cap
     assert "4 passed, 2 failed, 0 skipped" in single and "4 passed, 2 failed, 0 skipped" in parallel
     assert "3 processes" in parallel and "f_bad.yaml:" in parallel
     # The merged report lists the same scenarios, in the suite's order, with the same verdicts.
-    assert _testcases(many) == _testcases(one) and len(_testcases(one)) == 5
+    assert _testcases(many) == _testcases(one) and len(_testcases(one)) == 6  # five scenarios, one broken file
     assert "<svg" in (tmp_path / "r.html").read_text(encoding="utf-8")  # timelines came back from the workers

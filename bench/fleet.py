@@ -1,0 +1,136 @@
+"""Fleet engine benchmark: numbers to report, not assertions.
+
+1. In process: N FoxESS devices, each with a homeowner's two daily native rows (scheduler on)
+   and a windowed charge pushed through the platform every day, advanced day by day through D
+   virtual days with every event run, then every device read. Prints wall time per phase, the
+   events run, and the memory the world holds (tracemalloc, measured in a separate pass because
+   tracing slows Python down).
+2. Over HTTP (the control API, `amps-sim serve` in a subprocess): N devices with the same two
+   daily rows, advanced D days with one `POST /_sim/clock/advance`, then read back with one
+   `GET /_sim/devices`; prints the wall time of each request.
+
+`python -m bench.fleet [--devices 10000] [--days 30] [--http-devices 10000] [--skip-memory]`
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import sys
+import tempfile
+import time
+import tracemalloc
+import urllib.request
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import yaml
+
+from amps_sim.simulator.world import TenantSpec, World
+
+START = datetime(2026, 5, 8, 8, 0, tzinfo=timezone.utc)
+HOMEOWNER_ROWS = [
+    {"start": "07:00", "end": "08:59", "workMode": "ForceDischarge", "fdSoc": 20, "fdPwr": 2000},
+    {"start": "17:00", "end": "19:59", "workMode": "Backup"},
+]
+
+
+def devices(count: int) -> list[dict[str, object]]:
+    return [
+        {"id": f"dev_{i:05d}", "profile": "foxess", "timeZone": "Europe/London", "timeZoneKnown": True,
+         "scheduler": {"enabled": True, "groups": HOMEOWNER_ROWS}}
+        for i in range(count)
+    ]
+
+
+def build(count: int) -> World:
+    spec = TenantSpec.model_validate({"clock": {"mode": "virtual", "now": "2026-05-08T08:00:00Z"}, "devices": devices(count)})
+    return World(spec, api_key="bench", seed=1, created_at=START, monotonic=time.monotonic)
+
+
+def run_days(world: World, count: int, days: int) -> tuple[float, float, float, int]:
+    pushing = advancing = 0.0
+    events = 0
+    for day in range(days):
+        date = (START + timedelta(days=day + 1)).date().isoformat()
+        began = time.perf_counter()
+        for i in range(count):
+            body = {"action": {"command": "charge", "start": f"{date}T01:00:00+01:00", "end": f"{date}T05:00:00+01:00",
+                               "parameters": {"target": {"value": 95, "unit": "percent"}}}}
+            world.platform.push(f"dev_{i:05d}", body)
+        pushing += time.perf_counter() - began
+        began = time.perf_counter()
+        events += world.clock.advance_to(world.clock.now + timedelta(days=1))
+        advancing += time.perf_counter() - began
+    began = time.perf_counter()
+    for device_id in world.slots:
+        world.device_view(device_id)
+    reading = time.perf_counter() - began
+    return pushing, advancing, reading, events
+
+
+def in_process(count: int, days: int, memory: bool) -> None:
+    began = time.perf_counter()
+    world = build(count)
+    setup = time.perf_counter() - began
+    pushing, advancing, reading, events = run_days(world, count, days)
+    total = pushing + advancing + reading
+    print(f"fleet in process: {count:,} devices x {days} days (2 native rows each + a daily windowed charge pushed)")
+    print(f"  {total:.2f} s wall: {pushing:.2f} s pushing {count * days:,} actions, {advancing:.2f} s advancing "
+          f"({events:,} events), {reading:.2f} s reading every device (setup {setup:.2f} s, not counted)")
+    print(f"  queue holds {len(world.clock.queue):,} live events; {len(world.platform.actions):,} actions retained")
+    if memory:
+        del world
+        gc.collect()
+        tracemalloc.start()
+        world = build(count)
+        base = tracemalloc.get_traced_memory()[0]
+        run_days(world, count, days)
+        held = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        retained = len(world.platform.actions)
+        print(f"  memory: {base / 2**20:.0f} MiB after setup, {held / 2**20:.0f} MiB at the end; "
+              f"{(held - base) / max(retained, 1):,.0f} bytes per retained action (record, indexes, handles)")
+
+
+def over_http(count: int, days: int) -> None:
+    from bench.http import free_port, serving
+
+    world = {"apiKey": "sk_bench", "clock": {"mode": "virtual", "now": "2026-05-08T00:00:00Z"}, "devices": devices(count)}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "fleet.yaml"
+        path.write_text(yaml.safe_dump(world), encoding="utf-8")
+        port = free_port()
+        argv = [sys.executable, "-m", "amps_sim.cli", "serve", "--port", str(port), "--seed", "1", "--world", str(path)]
+        with serving(argv, port, cpu=None) as base:
+            def call(method: str, route: str, body: object = None) -> tuple[float, bytes]:
+                data = json.dumps(body).encode() if body is not None else None
+                request = urllib.request.Request(base + route, data=data, method=method,
+                                                 headers={"x-api-key": "sk_bench", "Content-Type": "application/json"})
+                began = time.perf_counter()
+                with urllib.request.urlopen(request, timeout=3600) as reply:
+                    raw = reply.read()
+                return time.perf_counter() - began, raw
+
+            advance_s, _ = call("POST", "/_sim/clock/advance", {"by": f"{days}d"})
+            read_s, raw = call("GET", "/_sim/devices")
+            listed = json.loads(raw)["devices"]
+    print(f"fleet over the control API: {count:,} devices with 2 daily native rows, advanced {days} days: "
+          f"advance {advance_s:.2f} s, GET /_sim/devices {read_s:.2f} s ({len(listed):,} devices, {len(raw) / 2**20:.1f} MiB)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--devices", type=int, default=10_000)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--http-devices", type=int, default=10_000)
+    parser.add_argument("--skip-memory", action="store_true")
+    args = parser.parse_args()
+    in_process(args.devices, args.days, not args.skip_memory)
+    if args.http_devices:
+        over_http(args.http_devices, args.days)
+
+
+if __name__ == "__main__":
+    main()
