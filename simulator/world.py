@@ -30,8 +30,8 @@ _SPAN_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 _SPAN_MAX_PARTS = 4
 # How far one advance may move a clock, and the instants a tenant's clock may show at all (far
 # enough from datetime's limits that every horizon and window computed from `now` exists).
-# Devices integrate their state lazily, hour by hour, on the next read: a year of it for a fleet
-# of ten takes about a second, so one step stays well inside a client's request timeout.
+# Devices integrate their state lazily on the next read, in closed form per span of constant
+# drive (docs/performance.md), so one step stays well inside a client's request timeout.
 MAX_ADVANCE = timedelta(days=400)
 CLOCK_MIN = datetime(2000, 1, 1, tzinfo=timezone.utc)
 CLOCK_MAX = datetime(2200, 1, 1, tzinfo=timezone.utc)
