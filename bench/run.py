@@ -1,5 +1,7 @@
 """`make bench`: every benchmark, one after the other. Numbers to report, not assertions.
 
+- bench.history: push, read, cancel and list cost with 10 and with 100,000 actions on one
+  device, and the memory per retained action.
 - bench.http: `GET /actions/{id}` and `POST /battery/{id}` against a bare aiohttp handler under
   wrk, pinned, in interleaved pairs; prints the median of the paired ratios.
 - bench.fleet: 10,000 devices x 30 days in process (pushes, events, reads, memory), and the
@@ -23,10 +25,11 @@ def main() -> None:
     args = parser.parse_args()
     quick = {
         "bench.http": ["--pairs", "2", "--seconds", "2", "--preload", "3000"],
-        "bench.fleet": ["--devices", "1000", "--days", "7", "--http-devices", "1000", "--skip-memory"],
+        "bench.fleet": ["--devices", "1000", "--days", "7", "--http-devices", "1000", "--memory-devices", "200"],
         "bench.harness": ["--pairs", "2"],
+        "bench.history": ["--actions", "20000", "--repeat", "500"],
     }
-    for module in ("bench.http", "bench.fleet", "bench.harness"):
+    for module in ("bench.history", "bench.http", "bench.fleet", "bench.harness"):
         print(f"== {module}", flush=True)
         subprocess.run([sys.executable, "-m", module, *(quick[module] if args.quick else [])], check=True)
 
