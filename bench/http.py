@@ -101,7 +101,13 @@ def wrk(url: str, seconds: float, connections: int, cpu: str, script: Path | Non
     argv.append(url)
     if shutil.which("taskset"):
         argv = ["taskset", "-c", cpu, *argv]
-    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    for attempt in range(3):  # wrk now and then exits 1 on a starved host; try again
+        done = subprocess.run(argv, capture_output=True, text=True)
+        if done.returncode == 0:
+            break
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stdout[-500:]} {done.stderr[-500:]}")
+    out = done.stdout
     match = re.search(r"Requests/sec:\s+([0-9.]+)", out)
     if match is None:
         raise RuntimeError(f"no Requests/sec in wrk output:\n{out}")
