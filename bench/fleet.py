@@ -126,12 +126,13 @@ def over_http(count: int, days: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--devices", type=int, default=10_000)
+    parser.add_argument("--devices", type=int, default=10_000, help="in-process fleet size (0: skip)")
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--http-devices", type=int, default=10_000)
     parser.add_argument("--memory-devices", type=int, default=1000, help="fleet size for the memory pass (0: skip)")
     args = parser.parse_args()
-    in_process(args.devices, args.days, args.memory_devices)
+    if args.devices:
+        in_process(args.devices, args.days, args.memory_devices)
     if args.http_devices:
         over_http(args.http_devices, args.days)
 

@@ -64,7 +64,9 @@ def serving(argv: list[str], port: int, cpu: str | None) -> Iterator[str]:
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(200):
+        # A big world (the 10,000-device fleet) takes a while to build before the port opens.
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                     break
