@@ -92,7 +92,7 @@ class ResponseValidator:
         self.document = document
         self.source = source
         self._base_uri = "urn:amps-sim:openapi"
-        self._registry = jsonschema_rs.Registry([(self._base_uri, document)])
+        self._registry = jsonschema_rs.Registry([(self._base_uri, dict(document))])
         self._templates = self._compile_templates(document.get("paths") or {})
         self._validators: dict[tuple[str, str, str, str], _Validator | None] = {}
         self._compile_all()
@@ -302,11 +302,11 @@ def _violations_from(error: jsonschema_rs.ValidationError) -> Iterator[SpecViola
         yield SpecViolation(f"{where}/{_escape(str(name))}", "required", f"required property {name!r} is missing")
         return
     if isinstance(kind, jsonschema_rs.ValidationErrorKind.AdditionalProperties):
-        for extra in kind.unexpected or [None]:
-            if extra is None:
-                yield SpecViolation(where, rule, error.message)
-            else:
-                yield SpecViolation(f"{where}/{_escape(extra)}", rule, f"property {extra!r} is not allowed here")
+        extras: list[str] = list(kind.unexpected or [])
+        if not extras:
+            yield SpecViolation(where, rule, error.message)
+        for extra in extras:
+            yield SpecViolation(f"{where}/{_escape(extra)}", rule, f"property {extra!r} is not allowed here")
         return
     if isinstance(kind, jsonschema_rs.ValidationErrorKind.PropertyNames):
         # propertyNames checks a key without descending into it; point at that key.

@@ -127,7 +127,9 @@ async def _run_loaded(
 
 def _run_group(options: RunOptions, scenarios: list[LoadedScenario]) -> list[ScenarioResult]:
     """A worker process's share: its scenarios against its own embedded simulator (or the target)."""
-    return asyncio.run(_run_loaded(options, scenarios, [], reporter=None)).results
+    summary: RunSummary = asyncio.run(_run_loaded(options, scenarios, [], reporter=None))
+    results: list[ScenarioResult] = summary.results
+    return results
 
 
 def _chunks(scenarios: list[LoadedScenario], count: int) -> list[list[LoadedScenario]]:
