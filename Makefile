@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test serve fuzz fuzz-long bench bench-durability crash-loop clean
+.PHONY: run test lint serve fuzz fuzz-long bench bench-durability crash-loop clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -19,8 +19,20 @@ run: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/amps-sim serve
 
-test: $(STAMP)
+test: lint
 	$(BIN)/python -m pytest -q
+
+# mypy --strict over the one import name, and ruff. mypy reads build/typecheck/amps_sim, a tree
+# of links in the wheel's layout (amps_sim/ with simulator/ and contracts/ inside), because in a
+# checkout those two folders join amps_sim only at run time (see pyproject.toml, [tool.mypy]).
+TYPECHECK := build/typecheck/amps_sim
+lint: $(STAMP)
+	rm -rf $(TYPECHECK) && mkdir -p $(TYPECHECK)
+	for entry in amps_sim/*; do case "$$entry" in *__pycache__) ;; *) ln -s "$(CURDIR)/$$entry" $(TYPECHECK)/;; esac; done
+	ln -s $(CURDIR)/simulator $(TYPECHECK)/simulator
+	ln -s $(CURDIR)/contracts $(TYPECHECK)/contracts
+	$(BIN)/mypy
+	$(BIN)/ruff check .
 
 # Schemathesis against a served simulator, every check and phase, both specs (tests/contract).
 # `make test` includes a CI-sized run (one seed, 50 examples per operation); `make fuzz` runs

@@ -7,14 +7,18 @@ import os
 import sys
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from .deploy import add_nginx_conf_command
 from .hosting import add_hosting_options, build_served_app
 
+if TYPE_CHECKING:
+    from .simulator.world import WorldFile
 
-def load_world_file(path: str | None):
+
+def load_world_file(path: str | None) -> WorldFile:
     from .simulator.validation import parse_model
     from .simulator.world import WorldFile
 

@@ -17,7 +17,7 @@ class KeywordError(ValueError):
 
 
 def compile_keywords(expression: str) -> Callable[[str], bool]:
-    tokens = [t for t in _TOKEN.findall(expression) if t]
+    tokens: list[str] = [t for t in _TOKEN.findall(expression) if t]
     position = 0
 
     def peek() -> str | None:

@@ -170,9 +170,7 @@ def _locate(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
                 best = score
             return
         part = loc[index]
-        if isinstance(node, dict) and part in node:
-            walk(index + 1, node[part], found + (part,))
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        if isinstance(node, dict) and part in node or isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             walk(index + 1, node[part], found + (part,))
         walk(index + 1, node, found)  # or read the part as a tag
 
@@ -257,7 +255,7 @@ def _check_variables(data: dict[str, Any], scenario: Scenario, lines: dict[tuple
     known = set(BUILTIN_VARIABLES)
     if scenario.uses_webhooks:
         known.update(WEBHOOK_VARIABLES)
-    for index, (raw, step) in enumerate(zip(data.get("steps", []), scenario.steps)):
+    for index, (raw, step) in enumerate(zip(data.get("steps", []), scenario.steps, strict=True)):
         if not isinstance(raw, dict):
             continue
         for path, text in _strings({k: v for k, v in raw.items() if k != "save"}, ("steps", index)):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 _ANY_PATTERNS = {
     # Ids in this API are a lower-case prefix, an underscore, then letters and digits (act_…, req_…, sk_test_…).
@@ -150,7 +150,7 @@ def _match(expected: Any, actual: Any, path: str) -> Iterator[Mismatch]:
         if len(expected) != len(actual):
             yield Mismatch(path, f"expected {len(expected)} item(s), got {len(actual)}: {show(actual)}")
             return
-        for index, (want, got) in enumerate(zip(expected, actual)):
+        for index, (want, got) in enumerate(zip(expected, actual, strict=True)):
             yield from _match(want, got, f"{path}[{index}]")
         return
     if not _same_scalar(expected, actual):
@@ -197,7 +197,7 @@ def _apply(matcher: dict[str, Any], actual: Any, path: str) -> Iterator[Mismatch
 def _any_of_kind(kind: str, actual: Any) -> bool:
     if kind in _ANY_PATTERNS:
         return isinstance(actual, str) and _ANY_PATTERNS[kind].fullmatch(actual) is not None
-    return {
+    checks: dict[str, Callable[[], bool]] = {
         "string": lambda: isinstance(actual, str),
         "number": lambda: _is_number(actual),
         "integer": lambda: isinstance(actual, int) and not isinstance(actual, bool),
@@ -205,7 +205,8 @@ def _any_of_kind(kind: str, actual: Any) -> bool:
         "array": lambda: isinstance(actual, list),
         "object": lambda: isinstance(actual, dict),
         "value": lambda: True,
-    }[kind]()
+    }
+    return checks[kind]()
 
 
 # ---- reply paths --------------------------------------------------------------------------------

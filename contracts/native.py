@@ -167,18 +167,3 @@ def envelope_violations(status: int, raw: bytes | dict[str, Any] | list[Any], co
     if "msg" in body and not isinstance(body["msg"], str):
         found.append(SpecViolation("/msg", "type", f"msg must be a string, got {json.dumps(body['msg'])}"))
     return found
-
-
-__all__ = [
-    "CALLS",
-    "NativeCall",
-    "PARTIES",
-    "PREFIX",
-    "envelope_violations",
-    "is_native_path",
-    "row_problems",
-    "row_to_group",
-    "rows_to_groups",
-    "sign",
-    "signed_headers",
-]

@@ -248,7 +248,7 @@ class ScenarioRunner:
         scenario = loaded.scenario
         native = NativeAccess(self.client, scenario, keys)
         stopped = False
-        for step, record in zip(scenario.steps, result.steps):
+        for step, record in zip(scenario.steps, result.steps, strict=True):
             if stopped:
                 continue
             step_started = time.perf_counter()

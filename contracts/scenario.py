@@ -725,9 +725,8 @@ class Scenario(_Strict):
         """The devices a party's key is scoped to: every device its native steps (as that tenant) name."""
         found: dict[str, None] = {}
         for step in self.steps:
-            if isinstance(step, NativeStep) and step.native.party == party and native_tenant(step) == tenant:
-                if step.native.device is not None:
-                    found[step.native.device] = None
+            if isinstance(step, NativeStep) and step.native.party == party and native_tenant(step) == tenant and step.native.device is not None:
+                found[step.native.device] = None
         return list(found)
 
     @property

@@ -71,7 +71,7 @@ def plan_request(step: Any, variables: Variables) -> RequestPlan:
     if kind == "read_device":
         return RequestPlan("GET", f"/battery/{_segment(resolve(step.read_device))}")
     if kind == "list_actions":
-        query = {k: v for k, v in resolve(step.list_actions.model_dump(exclude_none=True)).items()}
+        query = dict(resolve(step.list_actions.model_dump(exclude_none=True)))
         return RequestPlan("GET", "/actions", query=query or None)
     if kind == "advance":
         advance = step.advance
@@ -134,7 +134,7 @@ def plan_native(spec: NativeSpec, *, serial: str | None, token: str, timestamp: 
 def describe(step: Any) -> str:
     """A short label for reports (before interpolation, so it reads like the file)."""
     if step.name:
-        return step.name
+        return str(step.name)
     kind = step_kind(step)
     if kind == "push":
         spec = step.push
@@ -339,7 +339,7 @@ def _prune(expected: Any, actual: Any) -> Any:
     """The part of `actual` that `expected` talks about, so a diff shows only what was compared."""
     if is_matcher(expected) or not isinstance(expected, dict) or not isinstance(actual, dict):
         if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
-            return [_prune(e, a) for e, a in zip(expected, actual)]
+            return [_prune(e, a) for e, a in zip(expected, actual, strict=True)]
         return actual
     return {key: _prune(value, actual[key]) for key, value in expected.items() if key in actual}
 
@@ -352,7 +352,7 @@ def _reconcile(expected: Any, actual: Any) -> Any:
     if isinstance(expected, dict) and isinstance(actual, dict):
         return {k: _reconcile(v, actual[k]) if k in actual else v for k, v in expected.items()}
     if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
-        return [_reconcile(e, a) for e, a in zip(expected, actual)]
+        return [_reconcile(e, a) for e, a in zip(expected, actual, strict=True)]
     return expected
 
 

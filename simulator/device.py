@@ -439,17 +439,3 @@ class Device:
             scheduler=scheduler,
             serialNumber=self.serial_number,
         )
-
-
-__all__ = [
-    "BatterySpec",
-    "Device",
-    "DeviceSpec",
-    "GroupSpec",
-    "SchedulerSpec",
-    "as_utc",
-    "command_for_drive",
-    "drive_for_command",
-    "drive_for_group",
-    "group_for_drive",
-]

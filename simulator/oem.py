@@ -186,17 +186,3 @@ class DirectLink:
 
     def gateway(self, slot: DeviceSlot) -> OemGateway:
         return DirectGateway(slot.device, slot.faults)
-
-
-__all__ = [
-    "DirectGateway",
-    "DirectLink",
-    "FAULT_KINDS",
-    "Fault",
-    "FaultKind",
-    "FaultPlan",
-    "OemFailure",
-    "OemGateway",
-    "OemLink",
-    "SchedulerBlocked",
-]

@@ -32,7 +32,7 @@ _DURATION = re.compile(r"(?P<whole>[0-9]+)(?:\.(?P<frac>[0-9]{1,2}))?(?P<unit>[s
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def parse_duration(text: str) -> timedelta | None:
+def parse_duration(text: object) -> timedelta | None:
     """A relative duration such as `30m`, `1.5h`, `0.25h`, `90s` or `1d`; None if `text` is not one.
 
     The number is positive, written with ASCII digits, at most two decimals, and is followed

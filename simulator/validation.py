@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -143,7 +143,11 @@ def shape_error(exc: ValidationError, message: str = "The request body does not 
     return invalid_request(errors, message)
 
 
-def parse_model(model: type[BaseModel], data: object, message: str | None = None):
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_model(model: type[M], data: object, message: str | None = None) -> M:
+    """`data` as a `model`, or the ApiError (400, or a refusal's own code) that says what is wrong."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:

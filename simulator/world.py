@@ -15,7 +15,8 @@ from pydantic import Field, StrictBool, StrictStr, field_validator
 from .clock import Clock
 from .device import Device, DeviceSpec, GroupSpec
 from .errors import ApiError, format_instant
-from .foxess import NativeCloud, QuotaSpec, new_key
+from .foxess.cloud import NativeCloud, new_key
+from .foxess.quotas import QuotaSpec
 from .native_scheduler import Group, NativeError
 from .oem import FaultKind
 from .platform import DeviceSlot, Platform

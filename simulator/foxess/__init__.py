@@ -11,8 +11,3 @@ Its HTTP face, the sub-app mounted at ``/foxess``, is :mod:`simulator.web.foxess
 Imports point one way: ``cloud`` → (``adapter``, ``shapes``, ``quotas``, ``codes``) →
 the device model. Nothing here imports the platform or the world at run time.
 """
-
-from .cloud import NativeCloud, NativeKey, NativeSession, is_foxess_class, new_key
-from .quotas import QuotaSpec
-
-__all__ = ["NativeCloud", "NativeKey", "NativeSession", "QuotaSpec", "is_foxess_class", "new_key"]

@@ -100,6 +100,3 @@ class FoxessLink:
 
     def gateway(self, slot: DeviceSlot) -> OemGateway:
         return FoxessGateway(self.cloud, slot)
-
-
-__all__ = ["FoxessGateway", "FoxessLink", "failure_for"]

@@ -222,6 +222,3 @@ class NativeSession:
         if scheduler is None:  # not reachable for the foxess profiles, which all have one
             raise bad_parameter("this device has no scheduler")
         return scheduler
-
-
-__all__ = ["NativeCloud", "NativeKey", "NativeSession", "OemKeyRequest", "PLATFORM_OWNER", "is_foxess_class", "new_key"]

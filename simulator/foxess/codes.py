@@ -55,25 +55,3 @@ def refuse(errno: int, detail: str | None = None) -> NativeError:
 
 def bad_parameter(detail: str) -> NativeError:
     return refuse(ERRNO_BAD_PARAMETER, detail)
-
-
-__all__ = [
-    "ERRNO_BAD_PARAMETER",
-    "ERRNO_BAD_SIGNATURE",
-    "ERRNO_BAD_TOKEN",
-    "ERRNO_BUSY",
-    "ERRNO_DAILY_LIMIT",
-    "ERRNO_DEVICE_OFFLINE",
-    "ERRNO_DEVICE_TIMEOUT",
-    "ERRNO_OK",
-    "ERRNO_SCHEDULE_ACTIVE",
-    "ERRNO_TIME_OVERLAP",
-    "ERRNO_TOO_FREQUENT",
-    "ERRNO_TRANSIENT",
-    "FAULT_ERRNOS",
-    "MESSAGES",
-    "NativeError",
-    "TRANSIENT_ERRNOS",
-    "bad_parameter",
-    "refuse",
-]

@@ -76,6 +76,3 @@ class QuotaLedger:
         self.used += 1
         if kind != "read":
             self.last[scope] = now
-
-
-__all__ = ["CallKind", "DEFAULT_DAILY_CALLS", "QuotaLedger", "QuotaSpec"]

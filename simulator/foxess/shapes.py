@@ -28,7 +28,6 @@ VERSIONS = (0, 1, 2, 3)
 INVALID_MODE = "Invalid"
 _TIME_KEYS = ("startHour", "startMinute", "endHour", "endMinute")
 _PARAMS = ("minSocOnGrid", "fdSoc", "fdPwr", "maxSoc")
-_ATTRS = {"minSocOnGrid": "min_soc_on_grid", "fdSoc": "fd_soc", "fdPwr": "fd_pwr", "maxSoc": "max_soc"}
 
 
 def _flat_params(version: int) -> tuple[str, ...]:
@@ -100,13 +99,16 @@ def _parse_group(version: int, item: Any, owner: str, where: str) -> Group | Non
         return None  # an unused slot, whatever it says
     if mode == INVALID_MODE:
         raise bad_parameter(f"{where}: an enabled group needs a real work mode, not {INVALID_MODE!r}")
-    values = {_ATTRS[key]: _param(value, f"{where}.{key}") for key, value in params.items() if value is not None}
+    values = {key: _param(value, f"{where}.{key}") for key, value in params.items() if value is not None}
     return Group(
         start=start_hour * 60 + start_minute,
         end=end_hour * 60 + end_minute,
         work_mode=mode,
         owner=owner,
-        **values,
+        min_soc_on_grid=values.get("minSocOnGrid"),
+        fd_soc=values.get("fdSoc"),
+        fd_pwr=values.get("fdPwr"),
+        max_soc=values.get("maxSoc"),
     )
 
 
@@ -143,7 +145,7 @@ def render_group(version: int, group: Group, device: Device) -> dict[str, Any]:
 
 def _unused_row(version: int) -> dict[str, Any]:
     row: dict[str, Any] = {"enable": 0, "startHour": 0, "startMinute": 0, "endHour": 0, "endMinute": 0, "workMode": INVALID_MODE}
-    row.update({key: 0 for key in _flat_params(version)})
+    row.update(dict.fromkeys(_flat_params(version), 0))
     return row
 
 
@@ -292,21 +294,3 @@ def real_row(device: Device, now: datetime, variables: list[str] | None) -> dict
             for name in names
         ],
     }
-
-
-__all__ = [
-    "INVALID_MODE",
-    "REAL_VARIABLES",
-    "VERSIONS",
-    "device_detail",
-    "device_summary",
-    "device_type",
-    "generation",
-    "parse_groups",
-    "properties",
-    "rated_power_w",
-    "real_row",
-    "render_group",
-    "render_schedule",
-    "shown_params",
-]

@@ -23,6 +23,3 @@ def sign(path: str, token: str, timestamp: str) -> str:
 def signature_matches(path: str, token: str, timestamp: str, signature: str) -> bool:
     """Whether `signature` is the exact lower-case signature; compared in constant time."""
     return hmac.compare_digest(sign(path, token, timestamp).encode("ascii"), signature.encode("utf-8", "replace"))
-
-
-__all__ = ["SEPARATOR", "sign", "signature_matches"]

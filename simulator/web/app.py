@@ -14,12 +14,13 @@ from aiohttp import web
 
 from ..errors import ApiError, envelope
 from ..lifecycle import RateLimiter, TenantLimits
-from .foxess import PREFIX as FOXESS_PREFIX, create_native_app
 from ..webhooks.allow import AllowList
 from ..world import Tenants
 from . import control, public, webhooks
-from .delivery import DELIVERY, Delivery
 from .common import LIMITS, MAX_BODY_BYTES, RATES, TENANTS, WORLD_KEY, render
+from .delivery import DELIVERY, Delivery
+from .foxess import PREFIX as FOXESS_PREFIX
+from .foxess import create_native_app
 
 log = logging.getLogger("amps_sim.web")
 REQUEST_IDS: web.AppKey[random.Random] = web.AppKey("request_ids", random.Random)

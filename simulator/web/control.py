@@ -7,11 +7,11 @@ from typing import Any
 from aiohttp import web
 
 from ..errors import format_instant
-from ..world import TenantSpec, World
 from ..validation import parse_model
+from ..world import TenantSpec, World
 from .common import LIMITS, TENANTS, json_body, render, tenant
-from .specs import CONTROL_SPEC_PATH
 from .delivery import DELIVERY
+from .specs import CONTROL_SPEC_PATH
 
 routes = web.RouteTableDef()
 

@@ -21,13 +21,22 @@ from typing import Any, Callable, Mapping
 from aiohttp import web
 
 from ..battery import Drive
-from ..native_scheduler import NativeError
-from .common import TENANTS, render
-from ..world import World
 from ..foxess import shapes
 from ..foxess.cloud import NativeSession
-from ..foxess.codes import ERRNO_BAD_PARAMETER, ERRNO_BAD_SIGNATURE, ERRNO_BAD_TOKEN, ERRNO_OK, ERRNO_TRANSIENT, MESSAGES, bad_parameter, refuse
+from ..foxess.codes import (
+    ERRNO_BAD_PARAMETER,
+    ERRNO_BAD_SIGNATURE,
+    ERRNO_BAD_TOKEN,
+    ERRNO_OK,
+    ERRNO_TRANSIENT,
+    MESSAGES,
+    bad_parameter,
+    refuse,
+)
 from ..foxess.signature import signature_matches
+from ..native_scheduler import NativeError
+from ..world import World
+from .common import TENANTS, render
 
 PREFIX = "/foxess"
 log = logging.getLogger("amps_sim.foxess")
@@ -281,6 +290,3 @@ def create_native_app() -> web.Application:
     app = web.Application(middlewares=[native_envelope])
     app.router.add_route("*", "/{tail:.*}", dispatch)
     return app
-
-
-__all__ = ["PREFIX", "ROUTES", "create_native_app"]

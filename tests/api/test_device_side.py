@@ -185,7 +185,7 @@ async def test_foreign_rows_survive_cleanup_even_if_rewritten(api: Api) -> None:
     reply = await api.push("dev_fox", "charge", start="1h", end="1h")
     await api.advance(by="1h5s")
     truth = await api.truth("dev_fox")
-    mine = [dict((k, v) for k, v in g.items() if k != "actionId") for g in truth["scheduler"]["groups"]]
+    mine = [{k: v for k, v in g.items() if k != "actionId"} for g in truth["scheduler"]["groups"]]
     # The homeowner app rewrites the list, keeping a look-alike of our row but as its own.
     for row in mine:
         row["owner"] = "homeowner_app"

@@ -85,7 +85,7 @@ def odd_fleet() -> list[dict[str, Any]]:
          "battery": {"capacityKwh": 1000, "soc": 100, "maxPowerKw": 100},
          "scheduler": {"enabled": True, "maxGroupCount": 8, "groups": [
              *({"start": start, "end": end, "workMode": mode}
-               for (start, end), mode in zip(hours, ["SelfUse", "Backup", "Feedin", "SelfUse", "Backup", "Feedin", "SelfUse"])),
+               for (start, end), mode in zip(hours, ["SelfUse", "Backup", "Feedin", "SelfUse", "Backup", "Feedin", "SelfUse"], strict=True)),
              {"start": "07:00", "end": "23:59", "workMode": "ForceCharge", "fdPwr": 10500, "maxSoc": 100}]}},
         {"id": "dev_kathmandu", "profile": "direct", "timeZone": "Asia/Kathmandu", "timeZoneKnown": True,
          "battery": {"capacityKwh": 0.001, "soc": 100, "maxPowerKw": 100}},

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from amps_sim.contracts.keywords import KeywordError, compile_keywords
 from amps_sim.cli import main
+from amps_sim.contracts.keywords import KeywordError, compile_keywords
 from tests.harness.helpers import PASSING, WRONG_EXPECTATION, write
 
 

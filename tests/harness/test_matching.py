@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from amps_sim.contracts.matching import MatcherSyntaxError, check_expected_syntax, lookup, match, MISSING
+from amps_sim.contracts.matching import MISSING, MatcherSyntaxError, check_expected_syntax, lookup, match
 
 
 def test_partial_objects_and_exact_lists() -> None:

@@ -106,7 +106,7 @@ async def test_html_renders_in_headless_chromium(tmp_path: Path) -> None:
 def _over_lane(colour: tuple[int, int, int], opacity: float = 0.85) -> tuple[int, int, int]:
     """A row bar's colour as drawn: at 85 % opacity over the lane's #f8fafc."""
     lane = (0xF8, 0xFA, 0xFC)
-    r, g, b = (round(c * opacity + l * (1 - opacity)) for c, l in zip(colour, lane))
+    r, g, b = (round(c * opacity + under * (1 - opacity)) for c, under in zip(colour, lane, strict=True))
     return r, g, b
 
 
