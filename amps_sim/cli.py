@@ -15,12 +15,12 @@ from .deploy import add_nginx_conf_command
 from .hosting import add_hosting_options, build_served_app
 
 if TYPE_CHECKING:
-    from .simulator.world import WorldFile
+    from .simulator.world.tenants import WorldFile
 
 
 def load_world_file(path: str | None) -> WorldFile:
     from .simulator.validation import parse_model
-    from .simulator.world import WorldFile
+    from .simulator.world.tenants import WorldFile
 
     if path is None:
         text = resources.files("amps_sim.simulator").joinpath("worlds/default.yaml").read_text(encoding="utf-8")
@@ -49,7 +49,7 @@ def _allow_list(text: str):  # type: ignore[no-untyped-def]
 def serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from .simulator.world import ClockSpec
+    from .simulator.world.tenants import ClockSpec
 
     world_file = load_world_file(args.world)
     if args.clock:
@@ -69,8 +69,8 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from amps_sim.contracts.suite import RunOptions
-    from amps_sim.contracts.suite import main as run_main
+    from amps_sim.suite import RunOptions
+    from amps_sim.suite import main as run_main
 
     if args.api_key and not args.target:
         raise SystemExit("amps-sim run: --api-key goes with --target")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from .simulator.world import shard_oem_mark
+from .simulator.world.tenants import shard_oem_mark
 
 
 def _shard_address(text: str) -> tuple[str, str]:

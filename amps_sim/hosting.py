@@ -9,15 +9,15 @@ from __future__ import annotations
 import argparse
 import random
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aiohttp import web
-from datetime import timedelta
 
 from .simulator.lifecycle import TenantLimits
 from .simulator.validation import parse_model
-from .simulator.world import WorldFile, parse_span
+from .simulator.world.tenants import WorldFile, parse_span
 
 if TYPE_CHECKING:
     from .simulator.persistence.store import StateStore

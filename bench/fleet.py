@@ -27,7 +27,7 @@ from pathlib import Path
 
 import yaml
 
-from amps_sim.simulator.world import TenantSpec, World
+from amps_sim.simulator.world.tenants import TenantSpec, World
 
 START = datetime(2026, 5, 8, 8, 0, tzinfo=timezone.utc)
 HOMEOWNER_ROWS = [

@@ -15,7 +15,7 @@ import tracemalloc
 from datetime import datetime, timezone
 from typing import Callable
 
-from amps_sim.simulator.world import TenantSpec, World
+from amps_sim.simulator.world.tenants import TenantSpec, World
 
 START = datetime(2026, 5, 8, 8, 0, tzinfo=timezone.utc)
 DEVICE = "dev_history"

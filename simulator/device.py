@@ -19,7 +19,8 @@ from zoneinfo import ZoneInfo, available_timezones
 from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr, field_validator
 
 from .battery import Battery, Drive, integrate_span
-from .native_scheduler import Group, NativeError, NativeScheduler
+from .errnos import NativeError
+from .native_scheduler import Group, NativeScheduler
 from .profiles import DeviceProfile, load_profile, profile_names
 from .validation import ClosedModel, JsonInt, refusal
 

@@ -11,15 +11,12 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from .errnos import ERRNO_BAD_PARAMETER, ERRNO_TIME_OVERLAP, NativeError
 from .profiles import GroupLimits
 
 MINUTES_PER_DAY = 24 * 60
 LAST_MINUTE = MINUTES_PER_DAY - 1
 
-# FoxESS errno codes the scheduler itself can produce.
-ERRNO_BAD_PARAMETER = 40257
-ERRNO_TIME_OVERLAP = 42023
-ERRNO_SCHEDULE_ACTIVE = 44096  # raised by the OEM layer, listed here so every errno lives in one place
 
 _HHMM = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 
@@ -38,15 +35,6 @@ def parse_minute(text: str) -> int:
     if match is None:
         raise ValueError(f"not a wall-clock time HH:MM between 00:00 and 23:59: {text!r}")
     return int(match.group(1)) * 60 + int(match.group(2))
-
-
-class NativeError(Exception):
-    """A refusal from the OEM, carrying the FoxESS errno."""
-
-    def __init__(self, errno: int, message: str) -> None:
-        super().__init__(f"errno {errno}: {message}")
-        self.errno = errno
-        self.message = message
 
 
 # view key ↔ Group attribute for the optional numeric parameters.

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Callable, Literal, Protocol, Sequence, get_arg
 
 from .battery import Drive
 from .device import Device
-from .native_scheduler import Group, NativeError
+from .errnos import NativeError
+from .native_scheduler import Group
 
 if TYPE_CHECKING:
     from .platform import DeviceSlot

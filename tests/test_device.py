@@ -6,7 +6,8 @@ from pydantic import ValidationError
 
 from amps_sim.simulator.battery import LOAD_KW, SOLAR_KW, Drive
 from amps_sim.simulator.device import Device, DeviceSpec, drive_for_command, group_for_drive
-from amps_sim.simulator.native_scheduler import Group, NativeError
+from amps_sim.simulator.errnos import NativeError
+from amps_sim.simulator.native_scheduler import Group
 
 UTC = timezone.utc
 T0 = datetime(2026, 5, 4, 0, 0, tzinfo=UTC)  # 01:00 BST

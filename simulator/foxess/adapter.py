@@ -17,9 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Callable, Sequence, TypeVar
 
 from ..battery import Drive
-from ..native_scheduler import Group, NativeError
-from ..oem import OemFailure, OemGateway, SchedulerBlocked
-from .codes import (
+from ..errnos import (
     ERRNO_BUSY,
     ERRNO_DAILY_LIMIT,
     ERRNO_DEVICE_OFFLINE,
@@ -27,7 +25,10 @@ from .codes import (
     ERRNO_SCHEDULE_ACTIVE,
     ERRNO_TOO_FREQUENT,
     ERRNO_TRANSIENT,
+    NativeError,
 )
+from ..native_scheduler import Group
+from ..oem import OemFailure, OemGateway, SchedulerBlocked
 
 if TYPE_CHECKING:
     from ..platform import DeviceSlot

@@ -19,12 +19,12 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from ..battery import Drive
 from ..clock import Clock
 from ..device import Device
+from ..errnos import ERRNO_SCHEDULE_ACTIVE, FAULT_ERRNOS, bad_parameter, refuse
 from ..errors import ApiError
-from ..native_scheduler import ERRNO_SCHEDULE_ACTIVE, Group, NativeScheduler
+from ..native_scheduler import Group, NativeScheduler
 from ..oem import DirectLink, OemLink
 from ..validation import parse_model
 from .adapter import FoxessLink
-from .codes import FAULT_ERRNOS, bad_parameter, refuse
 from .quotas import CallKind, QuotaLedger, QuotaSpec
 
 if TYPE_CHECKING:

@@ -19,8 +19,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
+from ..errnos import ERRNO_DAILY_LIMIT, ERRNO_TOO_FREQUENT, refuse
 from ..validation import JsonInt
-from .codes import ERRNO_DAILY_LIMIT, ERRNO_TOO_FREQUENT, refuse
 
 CallKind = Literal["read", "query", "write"]
 DEFAULT_DAILY_CALLS = 1440

@@ -21,8 +21,8 @@ from typing import Any
 
 from ..battery import DEFAULT_FLOOR, FULL, LOAD_KW, SOLAR_KW
 from ..device import Device
+from ..errnos import bad_parameter
 from ..native_scheduler import Group, NativeScheduler
-from .codes import bad_parameter
 
 VERSIONS = (0, 1, 2, 3)
 INVALID_MODE = "Invalid"

@@ -23,6 +23,7 @@ import types
 from pathlib import Path
 from typing import Any
 
+
 def code_fingerprint() -> str:
     """A hash of every Python file of the simulator package: the code a snapshot belongs to."""
     root = Path(__file__).resolve().parents[1]

@@ -15,7 +15,7 @@ from aiohttp import web
 from ..errors import ApiError, envelope
 from ..lifecycle import RateLimiter, TenantLimits
 from ..webhooks.allow import AllowList
-from ..world import Tenants
+from ..world.tenants import Tenants
 from . import control, public, webhooks
 from .common import LIMITS, MAX_BODY_BYTES, RATES, TENANTS, WORLD_KEY, render
 from .delivery import DELIVERY, Delivery

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from ..errors import ApiError, invalid_request
 from ..lifecycle import RateLimiter, TenantLimits
-from ..world import Tenants, World
+from ..world.tenants import Tenants, World
 
 TENANTS: web.AppKey[Tenants] = web.AppKey("tenants", Tenants)
 LIMITS: web.AppKey[TenantLimits] = web.AppKey("limits", TenantLimits)

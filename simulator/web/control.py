@@ -8,7 +8,7 @@ from aiohttp import web
 
 from ..errors import format_instant
 from ..validation import parse_model
-from ..world import TenantSpec, World
+from ..world.tenants import TenantSpec, World
 from .common import LIMITS, TENANTS, json_body, render, tenant
 from .delivery import DELIVERY
 from .specs import CONTROL_SPEC_PATH

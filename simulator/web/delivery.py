@@ -27,7 +27,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from ..errors import ApiError
 from ..webhooks.allow import DEFAULT_ALLOW, AllowList, IpAddress
 from ..webhooks.hub import Outgoing, SendResult, WebhookHub, url_refusal
-from ..world import World
+from ..world.tenants import World
 
 log = logging.getLogger("amps_sim.webhooks")
 # How long the background task may sleep before looking at realtime tenants again (new events

@@ -31,8 +31,8 @@ from yarl import URL
 from ..errors import ApiError
 from ..persistence.snapshot import code_fingerprint, dump_state, load_state
 from ..persistence.store import Snapshot, StateStore
-from .app import error_envelope
 from ..webhooks.hub import Outgoing, SendResult
+from .app import error_envelope
 from .common import LIMITS, TENANTS, WORLD_KEY
 from .delivery import DELIVERY
 from .expiry import EXPIRY_HOOKS

@@ -21,21 +21,21 @@ from typing import Any, Callable, Mapping
 from aiohttp import web
 
 from ..battery import Drive
-from ..foxess import shapes
-from ..foxess.cloud import NativeSession
-from ..foxess.codes import (
+from ..errnos import (
     ERRNO_BAD_PARAMETER,
     ERRNO_BAD_SIGNATURE,
     ERRNO_BAD_TOKEN,
     ERRNO_OK,
     ERRNO_TRANSIENT,
     MESSAGES,
+    NativeError,
     bad_parameter,
     refuse,
 )
+from ..foxess import shapes
+from ..foxess.cloud import NativeSession
 from ..foxess.signature import signature_matches
-from ..native_scheduler import NativeError
-from ..world import World
+from ..world.tenants import World
 from .common import TENANTS, render
 
 PREFIX = "/foxess"

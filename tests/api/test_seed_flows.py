@@ -13,7 +13,7 @@ import pytest
 from amps_sim.cli import load_world_file
 from amps_sim.simulator.web.app import create_app
 from amps_sim.simulator.web.common import TENANTS
-from amps_sim.simulator.world import TenantSpec
+from amps_sim.simulator.world.tenants import TenantSpec
 from tests.conftest import WALL, Api
 
 # The bodies exactly as the docs' curl commands send them.

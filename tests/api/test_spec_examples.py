@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from typing import Any, Awaitable, Callable, Iterator, Mapping
+from typing import Any, Awaitable, Callable, Iterator
 
 import pytest
 

@@ -24,7 +24,7 @@ from aiohttp import web
 from amps_sim.cli import load_world_file
 from amps_sim.simulator.web.app import create_app
 from amps_sim.simulator.web.common import TENANTS
-from amps_sim.simulator.world import TenantSpec
+from amps_sim.simulator.world.tenants import TenantSpec
 
 
 async def _serve(seed: int | None) -> None:

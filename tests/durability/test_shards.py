@@ -149,7 +149,7 @@ def test_tenants_spread_over_shards_and_survive_a_shard_kill(cluster: tuple[str,
 
 def test_native_keys_route_to_their_shard(cluster: tuple[str, dict[str, Shard]]) -> None:
     """FoxESS keys stay UUIDs but carry their shard's mark, so the proxy routes `token` too."""
-    from amps_sim.simulator.world import shard_oem_mark
+    from amps_sim.simulator.world.tenants import shard_oem_mark
 
     base, _ = cluster
     for _ in range(4):

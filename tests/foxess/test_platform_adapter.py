@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from amps_sim.simulator.errnos import refuse
 from amps_sim.simulator.foxess.adapter import FoxessGateway, failure_for
-from amps_sim.simulator.foxess.codes import refuse
 from amps_sim.simulator.oem import DirectGateway, SchedulerBlocked
 from amps_sim.simulator.web.common import TENANTS
 from tests.conftest import NOW, Api, direct

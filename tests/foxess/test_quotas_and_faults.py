@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from amps_sim.simulator.foxess.codes import NativeError
+from amps_sim.simulator.errnos import NativeError
 from amps_sim.simulator.foxess.quotas import QuotaLedger, QuotaSpec
 from tests.conftest import NOW, Api
 from tests.foxess.conftest import DEVICE_ID, SERIAL, NativeClient, fox_device, oem_key, v3_group

@@ -10,7 +10,7 @@ from aiohttp import web
 from amps_sim.contracts.embedded import EmbeddedSimulator
 from amps_sim.contracts.loader import load_suite
 from amps_sim.contracts.results import RunSummary
-from amps_sim.contracts.suite import run_scenarios
+from amps_sim.suite import run_scenarios
 
 FOX = "{id: dev_fox, profile: foxess, timeZone: Europe/London, timeZoneKnown: true}"
 

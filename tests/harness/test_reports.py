@@ -16,7 +16,7 @@ from amps_sim.contracts.reporting.console import ConsoleReporter
 from amps_sim.contracts.reporting.html import render_html, write_html
 from amps_sim.contracts.reporting.junit import write_junit
 from amps_sim.contracts.results import RunSummary
-from amps_sim.contracts.suite import RunOptions, run_suite
+from amps_sim.suite import RunOptions, run_suite
 from tests.harness.helpers import PASSING, WRONG_EXPECTATION, write
 from tests.harness.png import count_near, read_png
 

@@ -13,11 +13,11 @@ from amps_sim.contracts.embedded import EmbeddedSimulator
 from amps_sim.contracts.events import RunFinished, RunStarted, ScenarioFinished, ScenarioStarted, StepDone
 from amps_sim.contracts.loader import load_suite
 from amps_sim.contracts.runner import ScenarioRunner, Target, probe_control
-from amps_sim.contracts.suite import run_scenarios
 from amps_sim.contracts.transport import SpecCheckedClient
 from amps_sim.simulator.web.app import create_app
 from amps_sim.simulator.web.common import TENANTS
-from amps_sim.simulator.world import TenantSpec
+from amps_sim.simulator.world.tenants import TenantSpec
+from amps_sim.suite import run_scenarios
 from tests.harness.helpers import FOX, PASSING, WRONG_EXPECTATION, run_folder, write
 
 

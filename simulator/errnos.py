@@ -1,16 +1,16 @@
-"""Every errno the simulated FoxESS cloud answers with, and the text it gives for each.
+"""The one errno table: every errno a FoxESS-class device and its cloud answer with, the text
+the cloud gives for each, and :class:`NativeError`, the refusal that carries one.
 
-The scheduler's own refusals (40257, 42023, 44096) are defined beside the rules that raise them
-in :mod:`simulator.native_scheduler`; they are re-exported here so this module is the one table.
-Codes marked *ours* are not documented anywhere public; they are the simulator's choice.
+It sits at the bottom of the simulator because the device's own scheduler raises some of them
+(40257, 42023) as well as the cloud. Codes marked *ours* are not documented anywhere public;
+they are the simulator's choice.
 """
 
 from __future__ import annotations
 
-from ..native_scheduler import ERRNO_BAD_PARAMETER, ERRNO_SCHEDULE_ACTIVE, ERRNO_TIME_OVERLAP, NativeError
-
 ERRNO_OK = 0
 ERRNO_BAD_SIGNATURE = 40256
+ERRNO_BAD_PARAMETER = 40257
 ERRNO_TOO_FREQUENT = 40400
 ERRNO_DAILY_LIMIT = 40402
 ERRNO_TRANSIENT = 41200
@@ -18,6 +18,8 @@ ERRNO_DEVICE_OFFLINE = 41201
 ERRNO_BUSY = 41202  # listed for completeness; no injected fault produces it
 ERRNO_DEVICE_TIMEOUT = 41203
 ERRNO_BAD_TOKEN = 41809  # ours: the key names no tenant
+ERRNO_TIME_OVERLAP = 42023
+ERRNO_SCHEDULE_ACTIVE = 44096
 
 TRANSIENT_ERRNOS: frozenset[int] = frozenset({ERRNO_TRANSIENT, ERRNO_DEVICE_OFFLINE, ERRNO_BUSY, ERRNO_DEVICE_TIMEOUT})
 
@@ -45,6 +47,15 @@ FAULT_ERRNOS: dict[str, int] = {
     "oem_timeout": ERRNO_DEVICE_TIMEOUT,
     "oem_reject": ERRNO_BAD_PARAMETER,
 }
+
+
+class NativeError(Exception):
+    """A refusal from the OEM, carrying the FoxESS errno."""
+
+    def __init__(self, errno: int, message: str) -> None:
+        super().__init__(f"errno {errno}: {message}")
+        self.errno = errno
+        self.message = message
 
 
 def refuse(errno: int, detail: str | None = None) -> NativeError:

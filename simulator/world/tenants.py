@@ -12,16 +12,17 @@ from typing import Annotated, Any, Callable, Literal
 
 from pydantic import Field, StrictBool, StrictStr, field_validator
 
-from .clock import Clock
-from .device import Device, DeviceSpec, GroupSpec
-from .errors import ApiError, format_instant
-from .foxess.cloud import NativeCloud, new_key
-from .foxess.quotas import QuotaSpec
-from .native_scheduler import Group, NativeError
-from .oem import FaultKind
-from .platform import DeviceSlot, Platform
-from .webhooks.hub import WebhookHub
-from .validation import ClosedModel, IsoInstant, JsonInt, NotNull, parse_model, refusal
+from ..clock import Clock
+from ..device import Device, DeviceSpec, GroupSpec
+from ..errnos import NativeError
+from ..errors import ApiError, format_instant
+from ..foxess.cloud import NativeCloud, new_key
+from ..foxess.quotas import QuotaSpec
+from ..native_scheduler import Group
+from ..oem import FaultKind
+from ..platform import DeviceSlot, Platform
+from ..validation import ClosedModel, IsoInstant, JsonInt, NotNull, parse_model, refusal
+from ..webhooks.hub import WebhookHub
 
 MAX_TENANTS = 5000
 # One part of a clock step, as the control spec's `by` pattern has it: up to five ASCII digits,
