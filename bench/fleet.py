@@ -64,7 +64,7 @@ def run_days(world: World, count: int, days: int) -> tuple[float, float, float, 
         events += world.clock.advance_to(world.clock.now + timedelta(days=1))
         advancing += time.perf_counter() - began
     began = time.perf_counter()
-    for device_id in world.slots:
+    for device_id in world.devices:
         world.device_view(device_id)
     reading = time.perf_counter() - began
     return pushing, advancing, reading, events

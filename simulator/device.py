@@ -362,11 +362,13 @@ class Device:
         self.settle(now)
         self.scheduler.replace(groups)
 
-    def set_scheduler_enabled(self, flag: bool, now: datetime) -> None:
+    def set_scheduler_enabled(self, flag: bool, now: datetime, *, by: str | None = None) -> None:
+        """Switch the native flag; `by` is who did (the platform's owner name, or a foreign party's)."""
         if self.scheduler is None:
             raise ValueError(f"device {self.id} has no native scheduler")
         self.settle(now)
         self.scheduler.set_enabled(flag)
+        self.scheduler.flag_owner = by
 
     # --- reads ---
 

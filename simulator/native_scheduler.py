@@ -14,6 +14,8 @@ from typing import Any, Iterable
 from .errnos import ERRNO_BAD_PARAMETER, ERRNO_TIME_OVERLAP, NativeError
 from .profiles import GroupLimits
 
+# The owner of the rows (and of the flag) the Amps platform writes; anything else is a foreign party.
+PLATFORM_OWNER = "amps"
 MINUTES_PER_DAY = 24 * 60
 LAST_MINUTE = MINUTES_PER_DAY - 1
 
@@ -141,6 +143,8 @@ class NativeScheduler:
         self.work_modes = tuple(work_modes)
         self.readback_reorder = readback_reorder
         self.enabled = enabled
+        # Who last switched the flag, as rows carry who wrote them (None: as the device was built).
+        self.flag_owner: str | None = None
         self.groups: tuple[Group, ...] = ()
         self._boundaries: list[int] = []
         self._valid: set[Group] = set()

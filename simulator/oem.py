@@ -3,7 +3,7 @@
 The platform never touches a device's state directly; it calls an :class:`OemGateway`. Each
 gateway method is one OEM call, and every implementation applies the device's own rules (the
 native scheduler's errno refusals, the imperative-write block while the scheduler flag is on)
-and any injected faults. A device slot holds an :class:`OemLink` that opens its gateway:
+and any injected faults. A managed device holds an :class:`OemLink` that opens its gateway:
 :class:`DirectLink` for batteries the platform drives directly, and the FoxESS link
 (:mod:`simulator.foxess.adapter`) for FoxESS-class devices, which also obeys the cloud's quotas.
 An injected fault is consumed by the next OEM call to the device, whichever it is.
@@ -12,17 +12,14 @@ An injected fault is consumed by the next OEM call to the device, whichever it i
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Callable, Literal, Protocol, Sequence, get_args
+from typing import Any, Callable, Literal, Protocol, Sequence, get_args
 
 from .battery import Drive
 from .device import Device
 from .errnos import NativeError
-from .native_scheduler import Group
-
-if TYPE_CHECKING:
-    from .platform import DeviceSlot
+from .native_scheduler import PLATFORM_OWNER, Group
 
 FaultKind = Literal["oem_timeout", "oem_reject", "offline", "transient"]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
@@ -139,9 +136,9 @@ class OemGateway(ABC):
 
 
 class OemLink(Protocol):
-    """How a device slot reaches its OEM: opens the gateway for one platform operation."""
+    """How a managed device reaches its OEM: opens the gateway for one platform operation."""
 
-    def gateway(self, slot: DeviceSlot) -> OemGateway: ...
+    def gateway(self, managed: ManagedDevice) -> OemGateway: ...
 
 
 class DirectGateway(OemGateway):
@@ -172,7 +169,7 @@ class DirectGateway(OemGateway):
 
     def set_scheduler_enabled(self, flag: bool, now: datetime) -> None:
         self._call()
-        self.device.set_scheduler_enabled(flag, now)
+        self.device.set_scheduler_enabled(flag, now, by=PLATFORM_OWNER)
 
     def write_mode(self, drive: Drive, now: datetime) -> None:
         self._call()
@@ -185,5 +182,27 @@ class DirectGateway(OemGateway):
 class DirectLink:
     """The link of a device the platform drives without an OEM cloud (the `direct` profile)."""
 
-    def gateway(self, slot: DeviceSlot) -> OemGateway:
-        return DirectGateway(slot.device, slot.faults)
+    def gateway(self, managed: ManagedDevice) -> OemGateway:
+        return DirectGateway(managed.device, managed.faults)
+
+
+@dataclass
+class ManagedDevice:
+    """A device under the platform's management: the device, how the platform reaches its OEM,
+    the faults queued for its next OEM calls, and the warnings the platform noted about it."""
+
+    device: Device
+    faults: FaultPlan = field(default_factory=FaultPlan)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    # How the platform reaches the device's OEM; the world links FoxESS-class devices to their cloud.
+    link: OemLink = field(default_factory=DirectLink)
+
+    @property
+    def gateway(self) -> OemGateway:
+        return self.link.gateway(self)
+
+    @property
+    def flag_set_by_platform(self) -> bool:
+        """Whether the platform was the last to switch the native flag (on or off)."""
+        scheduler = self.device.scheduler
+        return scheduler is not None and scheduler.flag_owner == PLATFORM_OWNER

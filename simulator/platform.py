@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import random
 import string
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
@@ -19,8 +18,8 @@ from .battery import Drive
 from .clock import PRIORITY_WINDOW_END, Clock
 from .device import Device, drive_for_command, group_for_drive
 from .errors import ApiError, failure_result, format_instant
-from .native_scheduler import Group
-from .oem import DirectLink, FaultPlan, OemFailure, OemGateway, OemLink, SchedulerBlocked
+from .native_scheduler import PLATFORM_OWNER, Group
+from .oem import ManagedDevice, OemFailure, OemGateway, SchedulerBlocked
 from .timewindow import resolve_window, wall_rows, wall_to_instant
 from .validation import PushRequest, parse_model
 
@@ -48,28 +47,11 @@ MSG_BLOCKING_IMPERATIVE = (
 )
 
 
-@dataclass
-class DeviceSlot:
-    """A device as the platform sees it: the OEM boundary plus what the platform noted about it."""
-
-    device: Device
-    faults: FaultPlan = field(default_factory=FaultPlan)
-    warnings: list[dict[str, Any]] = field(default_factory=list)
-    # True while the native flag is on because the platform switched it on for its own rows.
-    platform_enabled_flag: bool = False
-    # How the platform reaches the device's OEM; the world links FoxESS-class devices to their cloud.
-    link: OemLink = field(default_factory=DirectLink)
-
-    @property
-    def gateway(self) -> OemGateway:
-        return self.link.gateway(self)
-
-
 class Platform:
-    def __init__(self, clock: Clock, rng: random.Random, slots: dict[str, DeviceSlot]) -> None:
+    def __init__(self, clock: Clock, rng: random.Random, devices: dict[str, ManagedDevice]) -> None:
         self.clock = clock
         self.rng = rng
-        self.slots = slots
+        self.devices = devices
         # Indexed so that push, read, cancel and list cost the same after 100,000 actions as after 10.
         self.actions = ActionBook()
         # Per device, the windowed actions whose rows the platform wrote and has not yet removed.
@@ -79,11 +61,11 @@ class Platform:
         self.terminal_observers: list[Callable[[Action], None]] = []
 
     # ----------------------------------------------------------------- reads
-    def slot(self, device_id: str) -> DeviceSlot:
-        slot = self.slots.get(device_id)
-        if slot is None:
+    def managed_device(self, device_id: str) -> ManagedDevice:
+        managed = self.devices.get(device_id)
+        if managed is None:
             raise ApiError("DEVICE_NOT_FOUND", f"Device '{device_id}' was not found.")
-        return slot
+        return managed
 
     def action(self, action_id: str) -> Action:
         action = self.actions.get(action_id)
@@ -114,11 +96,11 @@ class Platform:
         return commands
 
     def device_read(self, device_id: str) -> dict[str, Any]:
-        slot = self.slot(device_id)
-        device = slot.device
+        managed = self.managed_device(device_id)
+        device = managed.device
         now = self.clock.now
         state = device.reading(now)
-        if slot.faults.offline:
+        if managed.faults.offline:
             state["status"] = "offline"
         latest = self.actions.latest_for(device_id)
         return {
@@ -144,9 +126,9 @@ class Platform:
 
     # ------------------------------------------------------------------ push
     def push(self, device_id: str, body: object) -> Action:
-        slot = self.slot(device_id)
+        managed = self.managed_device(device_id)
         request = parse_model(PushRequest, body)
-        device = slot.device
+        device = managed.device
         now = self.clock.now
         command = request.action.command
         caps = self.capabilities(device)
@@ -214,13 +196,13 @@ class Platform:
                         start_wall, end_wall = self._shift_walls(device, start_wall, end_wall, shift, start, end)
 
         if execution == "immediate" and strategy != "cancel_and_replace":
-            self._imperative_preflight(slot)
+            self._imperative_preflight(managed)
         drive = drive_for_command(command, target=values.get("target"), power_kw=values.get("power"), reserve=values.get("reserve"))
         if execution == "windowed" and device.scheduler is not None and profile.foreign_state_read:
             assert start_wall is not None and end_wall is not None
             rows = self._rows(drive, start_wall, end_wall, action_id="(candidate)")
             try:
-                _, current = slot.gateway.read_scheduler()
+                _, current = managed.gateway.read_scheduler()
             except OemFailure:
                 current = None  # unreadable now: the dispatch-time merge still guards the write
             if current is not None:
@@ -245,7 +227,7 @@ class Platform:
         )
         self.actions.add(action)
         if execution == "windowed" and wall_clock and not device.tz_known and start_wall is not None and start is not None:
-            self._note_drift(slot, action)
+            self._note_drift(managed, action)
         if execution == "immediate":
             self._dispatch(action)
         else:
@@ -338,7 +320,7 @@ class Platform:
         action = self.actions.get(group.action_id) if group.action_id is not None else None
         return action is not None and action.device_id == device_id
 
-    def _imperative_preflight(self, slot: DeviceSlot) -> None:
+    def _imperative_preflight(self, managed: ManagedDevice) -> None:
         """Refuse a direct command at submission while a foreign row runs on a blocking scheduler.
 
         Only when the device's reported settings say the scheduler is on (what GET /battery shows)
@@ -346,7 +328,7 @@ class Platform:
         nothing that could block the write. An unreadable device is let through: the write itself
         still meets the OEM's refusal (seed 002's path).
         """
-        device = slot.device
+        device = managed.device
         profile = device.profile
         scheduler = device.scheduler
         if scheduler is None or not scheduler.enabled:
@@ -354,7 +336,7 @@ class Platform:
         if not (profile.foreign_state_read and profile.blocks_imperative_while_scheduled):
             return
         try:
-            enabled, current = slot.gateway.read_scheduler()
+            enabled, current = managed.gateway.read_scheduler()
         except OemFailure:
             return
         minute = device.local_minute(self.clock.now)
@@ -375,20 +357,20 @@ class Platform:
             },
         )
 
-    def _note_drift(self, slot: DeviceSlot, action: Action) -> None:
+    def _note_drift(self, managed: ManagedDevice, action: Action) -> None:
         assert action.start is not None and action.start_wall is not None
-        effective = wall_to_instant(action.start_wall, slot.device.tz)
+        effective = wall_to_instant(action.start_wall, managed.device.tz)
         drift = effective - action.start
         if drift == timedelta(0):
             return
         minutes = int(drift.total_seconds() // 60)
-        slot.warnings.append(
+        managed.warnings.append(
             {
                 "kind": "time_drift",
                 "actionId": action.id,
                 "message": (
                     f"The platform writes wall-clock {action.start_wall:%H:%M} for this window, which the plant in "
-                    f"{slot.device.tz.key} reaches at {format_instant(effective)}, {minutes:+d} min from the instant the "
+                    f"{managed.device.tz.key} reaches at {format_instant(effective)}, {minutes:+d} min from the instant the "
                     "client meant."
                 ),
                 "intendedStart": format_instant(action.start),
@@ -401,7 +383,7 @@ class Platform:
     @staticmethod
     def _rows(drive: Drive, start_wall: datetime, end_wall: datetime, *, action_id: str) -> list[Group]:
         return [
-            group_for_drive(drive, first, last, owner="amps", action_id=action_id)
+            group_for_drive(drive, first, last, owner=PLATFORM_OWNER, action_id=action_id)
             for first, last in wall_rows(start_wall, end_wall)
         ]
 
@@ -459,11 +441,11 @@ class Platform:
     def _dispatch(self, action: Action) -> None:
         now = self.clock.now
         action.attempts += 1
-        slot = self.slots.get(action.device_id)
-        if slot is None:
+        managed = self.devices.get(action.device_id)
+        if managed is None:
             self._fail(action, "DEVICE_NOT_FOUND", "The device was removed before the action could run.", None)
             return
-        latencies = slot.device.profile.latencies
+        latencies = managed.device.profile.latencies
         if action.attempts == 1:
             self._at(action, latencies.acknowledge_s, lambda: self._acknowledge(action))
         drive = drive_for_command(
@@ -473,17 +455,17 @@ class Platform:
             reserve=_value(action.parameters, "reserve"),
         )
         try:
-            if action.execution == "windowed" and slot.device.scheduler is not None:
-                self._write_window(slot, action, drive, now)
+            if action.execution == "windowed" and managed.device.scheduler is not None:
+                self._write_window(managed, action, drive, now)
             elif action.execution == "windowed":
-                previous = slot.device.imperative
-                slot.gateway.write_mode(drive, now)
+                previous = managed.device.imperative
+                managed.gateway.write_mode(drive, now)
                 assert action.end is not None
-                self.clock.schedule(action.end, lambda: self._revert(slot, action, previous, drive, 1), PRIORITY_WINDOW_END)
+                self.clock.schedule(action.end, lambda: self._revert(managed, action, previous, drive, 1), PRIORITY_WINDOW_END)
             else:
-                gateway = slot.gateway
-                if slot.device.scheduler is not None:
-                    self._clear_for_direct(slot, gateway, action, now)
+                gateway = managed.gateway
+                if managed.device.scheduler is not None:
+                    self._clear_for_direct(managed, gateway, action, now)
                 gateway.write_mode(drive, now)
         except ApiError as refusal:
             code, message, result = refusal.code, refusal.message, failure_result(refusal.code, refusal.message, refusal.details)
@@ -501,7 +483,7 @@ class Platform:
             return
         self._at(action, delay, lambda: self._fail(action, code, message, result))
 
-    def _clear_for_direct(self, slot: DeviceSlot, gateway: OemGateway, action: Action, now: datetime) -> None:
+    def _clear_for_direct(self, managed: ManagedDevice, gateway: OemGateway, action: Action, now: datetime) -> None:
         """Before a direct write: remove the platform's own rows left by earlier windows (and the
         flag if the platform set it), so only foreign rows or someone else's flag can block it.
         Under cancel_and_replace the flag goes off whoever set it; foreign rows stay stored."""
@@ -514,24 +496,22 @@ class Platform:
         if len(remaining) != len(current):
             gateway.write_groups(remaining, now)
         self.rows_written.pop(device_id, None)
-        if enabled and (replace or slot.platform_enabled_flag):
+        if enabled and (replace or managed.flag_set_by_platform):
             gateway.set_scheduler_enabled(False, now)
-            slot.platform_enabled_flag = False
 
-    def _write_window(self, slot: DeviceSlot, action: Action, drive: Drive, now: datetime) -> None:
+    def _write_window(self, managed: ManagedDevice, action: Action, drive: Drive, now: datetime) -> None:
         assert action.start_wall is not None and action.end_wall is not None and action.end is not None
-        gateway = slot.gateway
+        gateway = managed.gateway
         enabled, current = gateway.read_scheduler()
         rows = self._rows(drive, action.start_wall, action.end_wall, action_id=action.id)
-        merged = self._merge(slot.device, current, rows, action.on_conflict == "cancel_and_replace", "dispatch_time")
+        merged = self._merge(managed.device, current, rows, action.on_conflict == "cancel_and_replace", "dispatch_time")
         gateway.write_groups(merged, now)
         self.rows_written.setdefault(action.device_id, set()).add(action.id)
         if not enabled:
             gateway.set_scheduler_enabled(True, now)
-            slot.platform_enabled_flag = True
         if not action.cleanup_scheduled:
             action.cleanup_scheduled = True
-            self.clock.schedule(action.end, lambda: self._cleanup(slot, action, 1), PRIORITY_WINDOW_END)
+            self.clock.schedule(action.end, lambda: self._cleanup(managed, action, 1), PRIORITY_WINDOW_END)
 
     def _acknowledge(self, action: Action) -> None:
         if action.acknowledged_at is None:
@@ -562,35 +542,34 @@ class Platform:
         for observer in self.terminal_observers:
             observer(action)
 
-    def _cleanup(self, slot: DeviceSlot, action: Action, attempt: int) -> None:
+    def _cleanup(self, managed: ManagedDevice, action: Action, attempt: int) -> None:
         """Remove this action's rows at window end; idempotent, retried on OEM failures."""
-        if self.slots.get(action.device_id) is not slot:
+        if self.devices.get(action.device_id) is not managed:
             return
         now = self.clock.now
-        gateway = slot.gateway
+        gateway = managed.gateway
         try:
             enabled, current = gateway.read_scheduler()
             remaining = [g for g in current if g.action_id != action.id]
             if len(remaining) != len(current):
                 gateway.write_groups(remaining, now)
             self.rows_written.get(action.device_id, set()).discard(action.id)
-            if enabled and slot.platform_enabled_flag and not any(g.action_id for g in remaining):
+            if enabled and managed.flag_set_by_platform and not any(g.action_id for g in remaining):
                 gateway.set_scheduler_enabled(False, now)
-                slot.platform_enabled_flag = False
         except OemFailure:
             if attempt < CLEANUP_MAX_ATTEMPTS:
-                self.clock.schedule(now + CLEANUP_RETRY_DELAY, lambda: self._cleanup(slot, action, attempt + 1))
+                self.clock.schedule(now + CLEANUP_RETRY_DELAY, lambda: self._cleanup(managed, action, attempt + 1))
 
-    def _revert(self, slot: DeviceSlot, action: Action, previous: Drive, ours: Drive, attempt: int) -> None:
+    def _revert(self, managed: ManagedDevice, action: Action, previous: Drive, ours: Drive, attempt: int) -> None:
         """End of a window on a device without a native scheduler: restore the earlier mode."""
-        if self.slots.get(action.device_id) is not slot or slot.device.imperative != ours:
+        if self.devices.get(action.device_id) is not managed or managed.device.imperative != ours:
             return
         now = self.clock.now
         try:
-            slot.gateway.write_mode(previous, now)
+            managed.gateway.write_mode(previous, now)
         except OemFailure:
             if attempt < CLEANUP_MAX_ATTEMPTS:
-                self.clock.schedule(now + CLEANUP_RETRY_DELAY, lambda: self._revert(slot, action, previous, ours, attempt + 1))
+                self.clock.schedule(now + CLEANUP_RETRY_DELAY, lambda: self._revert(managed, action, previous, ours, attempt + 1))
 
     # ---------------------------------------------------------------- cancel
     def cancel(self, action_id: str) -> Action:

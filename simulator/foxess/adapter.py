@@ -14,7 +14,7 @@ marker is the simulator's bookkeeping, which native reads by clients never show.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Callable, Sequence, TypeVar
+from typing import Callable, Sequence, TypeVar
 
 from ..battery import Drive
 from ..errnos import (
@@ -28,11 +28,8 @@ from ..errnos import (
     NativeError,
 )
 from ..native_scheduler import Group
-from ..oem import OemFailure, OemGateway, SchedulerBlocked
-
-if TYPE_CHECKING:
-    from ..platform import DeviceSlot
-    from .cloud import NativeCloud
+from ..oem import ManagedDevice, OemFailure, OemGateway, SchedulerBlocked
+from .cloud import NativeCloud
 
 T = TypeVar("T")
 
@@ -67,9 +64,9 @@ def failure_for(exc: NativeError, what: str) -> OemFailure:
 
 
 class FoxessGateway(OemGateway):
-    def __init__(self, cloud: NativeCloud, slot: DeviceSlot) -> None:
-        self.slot = slot
-        self.session = cloud.platform_session({slot.device.id: slot})
+    def __init__(self, cloud: NativeCloud, managed: ManagedDevice) -> None:
+        self.managed_device = managed
+        self.session = cloud.platform_session({managed.device.id: managed})
 
     @staticmethod
     def _native(what: str, call: Callable[[], T]) -> T:
@@ -80,17 +77,17 @@ class FoxessGateway(OemGateway):
 
     def read_scheduler(self) -> tuple[bool, list[Group]]:
         # One v3 scheduler read carries the flag too, so this is one call, not two.
-        scheduler = self._native("read", lambda: self.session.read_schedule(self.slot))
+        scheduler = self._native("read", lambda: self.session.read_schedule(self.managed_device))
         return scheduler.enabled, scheduler.read_back()
 
     def write_groups(self, groups: Sequence[Group], now: datetime) -> None:
-        self._native("schedule", lambda: self.session.write_schedule(self.slot, list(groups), now))
+        self._native("schedule", lambda: self.session.write_schedule(self.managed_device, list(groups), now))
 
     def set_scheduler_enabled(self, flag: bool, now: datetime) -> None:
-        self._native("scheduler flag", lambda: self.session.set_flag(self.slot, flag, now))
+        self._native("scheduler flag", lambda: self.session.set_flag(self.managed_device, flag, now))
 
     def write_mode(self, drive: Drive, now: datetime) -> None:
-        self._native("command", lambda: self.session.set_work_mode(self.slot, drive, now))
+        self._native("command", lambda: self.session.set_work_mode(self.managed_device, drive, now))
 
 
 class FoxessLink:
@@ -99,5 +96,5 @@ class FoxessLink:
     def __init__(self, cloud: NativeCloud) -> None:
         self.cloud = cloud
 
-    def gateway(self, slot: DeviceSlot) -> OemGateway:
-        return FoxessGateway(self.cloud, slot)
+    def gateway(self, managed: ManagedDevice) -> OemGateway:
+        return FoxessGateway(self.cloud, managed)

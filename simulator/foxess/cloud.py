@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Iterable, Literal, Mapping
+from typing import Iterable, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
@@ -21,23 +21,17 @@ from ..clock import Clock
 from ..device import Device
 from ..errnos import ERRNO_SCHEDULE_ACTIVE, FAULT_ERRNOS, bad_parameter, refuse
 from ..errors import ApiError
-from ..native_scheduler import Group, NativeScheduler
-from ..oem import DirectLink, OemLink
+from ..native_scheduler import PLATFORM_OWNER, Group, NativeScheduler
+from ..oem import ManagedDevice
 from ..validation import parse_model
-from .adapter import FoxessLink
 from .quotas import CallKind, QuotaLedger, QuotaSpec
 
-if TYPE_CHECKING:
-    from ..platform import DeviceSlot
-
-PLATFORM_OWNER = "amps"
 Party = Literal["homeowner_app", "third_party"]
 
 
 def is_foxess_class(device: Device) -> bool:
-    """Whether the device sits behind the FoxESS cloud (the `foxess*` profiles)."""
-    profile = device.profile
-    return profile.native_scheduler and profile.name.split("_", 1)[0] == "foxess"
+    """Whether the device sits behind the FoxESS cloud (its profile says `oem_cloud: foxess`)."""
+    return device.profile.oem_cloud == "foxess"
 
 
 class OemKeyRequest(BaseModel):
@@ -89,33 +83,29 @@ class NativeCloud:
             raise RuntimeError("the native cloud is not attached to a clock yet")
         return self._clock
 
-    def issue(self, key: str, body: object, slots: Mapping[str, DeviceSlot]) -> NativeKey:
+    def issue(self, key: str, body: object, devices: Mapping[str, ManagedDevice]) -> NativeKey:
         request = parse_model(OemKeyRequest, body, "The OEM key request is not valid.")
         for device_id in request.devices:
-            slot = slots.get(device_id)
-            if slot is None:
+            managed = devices.get(device_id)
+            if managed is None:
                 raise ApiError("DEVICE_NOT_FOUND", f"Device '{device_id}' was not found.")
-            if not is_foxess_class(slot.device):
+            if not is_foxess_class(managed.device):
                 raise ApiError(
                     "NATIVE_API_UNAVAILABLE",
-                    f"Device '{device_id}' (profile {slot.device.profile.name}) has no FoxESS cloud API.",
-                    {"deviceId": device_id, "profile": slot.device.profile.name},
+                    f"Device '{device_id}' (profile {managed.device.profile.name}) has no FoxESS cloud API.",
+                    {"deviceId": device_id, "profile": managed.device.profile.name},
                 )
         record = NativeKey(key, request.party, tuple(dict.fromkeys(request.devices)))
         self.keys[key] = record
         self.ledgers[key] = QuotaLedger()
         return record
 
-    def session(self, key: NativeKey, slots: Mapping[str, DeviceSlot]) -> NativeSession:
+    def session(self, key: NativeKey, devices: Mapping[str, ManagedDevice]) -> NativeSession:
         ledger = self.ledgers.setdefault(key.key, QuotaLedger())
-        return NativeSession(self, ledger, slots, owner=key.party, device_ids=key.device_ids)
+        return NativeSession(self, ledger, devices, owner=key.party, device_ids=key.device_ids)
 
-    def platform_session(self, slots: Mapping[str, DeviceSlot]) -> NativeSession:
-        return NativeSession(self, self.platform_ledger, slots, owner=PLATFORM_OWNER, device_ids=None)
-
-    def link_for(self, device: Device) -> OemLink:
-        """How the platform reaches `device`: through this cloud when it is FoxESS-class."""
-        return FoxessLink(self) if is_foxess_class(device) else DirectLink()
+    def platform_session(self, devices: Mapping[str, ManagedDevice]) -> NativeSession:
+        return NativeSession(self, self.platform_ledger, devices, owner=PLATFORM_OWNER, device_ids=None)
 
 
 class NativeSession:
@@ -123,14 +113,14 @@ class NativeSession:
         self,
         cloud: NativeCloud,
         ledger: QuotaLedger,
-        slots: Mapping[str, DeviceSlot],
+        devices: Mapping[str, ManagedDevice],
         *,
         owner: str,
         device_ids: tuple[str, ...] | None,
     ) -> None:
         self.cloud = cloud
         self.ledger = ledger
-        self.slots = slots
+        self.devices = devices
         self.owner = owner
         self.device_ids = device_ids  # None: every FoxESS-class device of the tenant
 
@@ -139,29 +129,29 @@ class NativeSession:
         return self.cloud.clock.now
 
     # ------------------------------------------------------------------ which devices
-    def visible(self) -> list[DeviceSlot]:
-        ids = self.device_ids if self.device_ids is not None else tuple(self.slots)
-        found = (self.slots.get(device_id) for device_id in ids)
-        return [slot for slot in found if slot is not None and is_foxess_class(slot.device)]
+    def visible(self) -> list[ManagedDevice]:
+        ids = self.device_ids if self.device_ids is not None else tuple(self.devices)
+        found = (self.devices.get(device_id) for device_id in ids)
+        return [managed for managed in found if managed is not None and is_foxess_class(managed.device)]
 
-    def slot_for(self, serial: object) -> DeviceSlot:
+    def managed_for(self, serial: object) -> ManagedDevice:
         """The visible device with this serial number; an unknown one is a bad parameter."""
         if not isinstance(serial, str) or not serial:
             raise bad_parameter("deviceSN must be a non-empty string")
-        for slot in self.visible():
-            if slot.device.serial_number == serial:
-                return slot
+        for managed in self.visible():
+            if managed.device.serial_number == serial:
+                return managed
         raise bad_parameter(f"no device {serial!r} on this account")
 
     # --------------------------------------------------------------------- admission
-    def _call(self, kind: CallKind, scope: tuple[str, ...], *targets: DeviceSlot) -> None:
+    def _call(self, kind: CallKind, scope: tuple[str, ...], *targets: ManagedDevice) -> None:
         """Admit one call: quotas first (a refused call never reaches a device), then any fault
         injected for the device, which the call consumes whatever its kind."""
         self.ledger.admit(self.cloud.quotas, kind, scope, self.now)
-        for slot in targets:
-            kind_of_fault = slot.faults.take_kind()
+        for managed in targets:
+            kind_of_fault = managed.faults.take_kind()
             if kind_of_fault is not None:
-                raise refuse(FAULT_ERRNOS[kind_of_fault], f"injected {kind_of_fault} on {slot.device.serial_number}")
+                raise refuse(FAULT_ERRNOS[kind_of_fault], f"injected {kind_of_fault} on {managed.device.serial_number}")
 
     def access_count(self) -> tuple[int, int]:
         """(total, remaining) today. Asking is free, as it must be to be useful."""
@@ -169,56 +159,54 @@ class NativeSession:
         return quotas.dailyCalls, self.ledger.remaining(quotas, self.now)
 
     # ---------------------------------------------------------------------- reads
-    def list_devices(self) -> list[DeviceSlot]:
+    def list_devices(self) -> list[ManagedDevice]:
         self._call("read", ())
         return self.visible()
 
-    def describe(self, slot: DeviceSlot) -> Device:
+    def describe(self, managed: ManagedDevice) -> Device:
         """Detail and generation reads: one call to the device, the device to render."""
-        self._call("read", (), slot)
-        return slot.device
+        self._call("read", (), managed)
+        return managed.device
 
-    def real_time(self, slots: list[DeviceSlot]) -> list[Device]:
-        self._call("query", ("real/query",), *slots)
-        return [slot.device for slot in slots]
+    def real_time(self, devices: list[ManagedDevice]) -> list[Device]:
+        self._call("query", ("real/query",), *devices)
+        return [managed.device for managed in devices]
 
-    def read_flag(self, slot: DeviceSlot) -> bool:
-        self._call("read", (), slot)
-        return self._scheduler(slot).enabled
+    def read_flag(self, managed: ManagedDevice) -> bool:
+        self._call("read", (), managed)
+        return self._scheduler(managed).enabled
 
-    def read_schedule(self, slot: DeviceSlot) -> NativeScheduler:
-        self._call("read", (), slot)
-        return self._scheduler(slot)
+    def read_schedule(self, managed: ManagedDevice) -> NativeScheduler:
+        self._call("read", (), managed)
+        return self._scheduler(managed)
 
-    def read_work_mode(self, slot: DeviceSlot) -> str:
-        self._call("read", (), slot)
-        return slot.device.imperative.work_mode
+    def read_work_mode(self, managed: ManagedDevice) -> str:
+        self._call("read", (), managed)
+        return managed.device.imperative.work_mode
 
     # --------------------------------------------------------------------- writes
-    def write_schedule(self, slot: DeviceSlot, groups: list[Group], now: datetime | None = None) -> None:
+    def write_schedule(self, managed: ManagedDevice, groups: list[Group], now: datetime | None = None) -> None:
         """Replace the whole group list (40257 or 42023 when a rule fails; nothing changes then)."""
-        self._call("write", ("scheduler", slot.device.serial_number), slot)
-        self._scheduler(slot)
-        slot.device.replace_groups(groups, now or self.now)
+        self._call("write", ("scheduler", managed.device.serial_number), managed)
+        self._scheduler(managed)
+        managed.device.replace_groups(groups, now or self.now)
 
-    def set_flag(self, slot: DeviceSlot, enabled: bool, now: datetime | None = None) -> None:
-        self._call("write", ("flag", slot.device.serial_number), slot)
-        self._scheduler(slot)
-        slot.device.set_scheduler_enabled(enabled, now or self.now)
-        if self.owner != PLATFORM_OWNER:
-            slot.platform_enabled_flag = False  # whoever switched it last owns the flag now
+    def set_flag(self, managed: ManagedDevice, enabled: bool, now: datetime | None = None) -> None:
+        self._call("write", ("flag", managed.device.serial_number), managed)
+        self._scheduler(managed)
+        managed.device.set_scheduler_enabled(enabled, now or self.now, by=self.owner)
 
-    def set_work_mode(self, slot: DeviceSlot, drive: Drive, now: datetime | None = None) -> None:
+    def set_work_mode(self, managed: ManagedDevice, drive: Drive, now: datetime | None = None) -> None:
         """An imperative setting write, refused (44096) while the scheduler runs."""
-        self._call("write", ("setting", slot.device.serial_number), slot)
-        device = slot.device
+        self._call("write", ("setting", managed.device.serial_number), managed)
+        device = managed.device
         if device.scheduler is not None and device.scheduler.enabled and device.profile.blocks_imperative_while_scheduled:
             raise refuse(ERRNO_SCHEDULE_ACTIVE)
         device.set_imperative(drive, now or self.now)
 
     @staticmethod
-    def _scheduler(slot: DeviceSlot) -> NativeScheduler:
-        scheduler = slot.device.scheduler
+    def _scheduler(managed: ManagedDevice) -> NativeScheduler:
+        scheduler = managed.device.scheduler
         if scheduler is None:  # not reachable for the foxess profiles, which all have one
             raise bad_parameter("this device has no scheduler")
         return scheduler

@@ -15,6 +15,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Execution = Literal["immediate", "scheduled", "windowed"]
+# The OEM cloud in front of a device: `foxess` devices are reached through the simulated FoxESS
+# cloud (its native API, keys and quotas); `none` devices are driven directly.
+OemCloud = Literal["none", "foxess"]
 
 
 class _Frozen(BaseModel):
@@ -59,6 +62,7 @@ class GroupLimits(_Frozen):
 class DeviceProfile(_Frozen):
     name: str
     description: str
+    oem_cloud: OemCloud
     native_scheduler: bool
     wall_clock_schedule: bool
     foreign_state_read: bool
@@ -77,6 +81,8 @@ class DeviceProfile(_Frozen):
         # A slot count without a scheduler (or the reverse) would be a contradiction in the file.
         if self.native_scheduler != (self.default_max_group_count > 0):
             raise ValueError("default_max_group_count must be > 0 exactly when native_scheduler is true")
+        if self.oem_cloud == "foxess" and not self.native_scheduler:
+            raise ValueError("a device behind the FoxESS cloud has a native scheduler (native_scheduler: true)")
         return self
 
 

@@ -49,7 +49,7 @@ def _tenant_view(request: web.Request, world: World) -> dict[str, Any]:
         "lastUsedAt": format_instant(last_used),
         "expiresAt": format_instant(last_used + ttl) if ttl is not None and not pinned else None,
         "clock": world.clock_view(),
-        "devices": len(world.slots),
+        "devices": len(world.devices),
         "actions": len(world.platform.actions),
     }
 
@@ -96,7 +96,7 @@ async def list_devices(request: web.Request) -> web.Response:
 @routes.post("/_sim/devices")
 async def create_device(request: web.Request) -> web.Response:
     world = tenant(request)
-    request.app[LIMITS].check_devices(len(world.slots) + 1)
+    request.app[LIMITS].check_devices(len(world.devices) + 1)
     body = await json_body(request)
     return render(world.add_device(body), status=201)
 
@@ -115,7 +115,7 @@ async def delete_device(request: web.Request) -> web.Response:
 @routes.put("/_sim/devices/{deviceId}/scheduler")
 async def put_scheduler(request: web.Request) -> web.Response:
     world = tenant(request)
-    world.platform.slot(request.match_info["deviceId"])
+    world.platform.managed_device(request.match_info["deviceId"])
     body = await json_body(request)
     world.clock.sync()
     return render(world.write_scheduler(request.match_info["deviceId"], body))
@@ -124,7 +124,7 @@ async def put_scheduler(request: web.Request) -> web.Response:
 @routes.post("/_sim/devices/{deviceId}/faults")
 async def inject_fault(request: web.Request) -> web.Response:
     world = tenant(request)
-    world.platform.slot(request.match_info["deviceId"])
+    world.platform.managed_device(request.match_info["deviceId"])
     body = await json_body(request)
     return render(world.inject_fault(request.match_info["deviceId"], body))
 

@@ -115,22 +115,22 @@ def device_list(call: NativeCall) -> dict[str, Any]:
     _fields(call.body, (), ("pageSize", "currentPage", "deviceType"))
     size = _page(call.body, "pageSize", 10, 100)
     page = _page(call.body, "currentPage", 1, 10_000)
-    slots = call.session.list_devices()
-    rows = [shapes.device_summary(s.device, s.faults.offline) for s in slots]
+    devices = call.session.list_devices()
+    rows = [shapes.device_summary(s.device, s.faults.offline) for s in devices]
     return {"currentPage": page, "pageSize": size, "total": len(rows), "data": rows[(page - 1) * size : page * size]}
 
 
 @_route("GET", "/op/v1/device/detail")
 def device_detail(call: NativeCall) -> dict[str, Any]:
-    slot = call.session.slot_for(_sn_query(call))
-    offline = slot.faults.offline
-    return shapes.device_detail(call.session.describe(slot), offline)
+    managed = call.session.managed_for(_sn_query(call))
+    offline = managed.faults.offline
+    return shapes.device_detail(call.session.describe(managed), offline)
 
 
 @_route("GET", "/op/v0/device/generation")
 def device_generation(call: NativeCall) -> dict[str, Any]:
-    slot = call.session.slot_for(_sn_query(call))
-    return shapes.generation(call.session.describe(slot), call.session.now)
+    managed = call.session.managed_for(_sn_query(call))
+    return shapes.generation(call.session.describe(managed), call.session.now)
 
 
 @_route("POST", "/op/v1/device/real/query")
@@ -145,40 +145,40 @@ def real_query(call: NativeCall) -> list[dict[str, Any]]:
         unknown = sorted(set(variables) - set(shapes.REAL_VARIABLES))
         if unknown:
             raise bad_parameter(f"unknown variable(s) {', '.join(unknown)}")
-    slots = [call.session.slot_for(sn) for sn in dict.fromkeys(sns)]
+    devices = [call.session.managed_for(sn) for sn in dict.fromkeys(sns)]
     now = call.session.now
-    return [shapes.real_row(device, now, variables) for device in call.session.real_time(slots)]
+    return [shapes.real_row(device, now, variables) for device in call.session.real_time(devices)]
 
 
 @_route("POST", "/op/v0/device/scheduler/get/flag", "/op/v1/device/scheduler/get/flag")
 def get_flag(call: NativeCall) -> dict[str, Any]:
     _fields(call.body, ("deviceSN",))
-    slot = call.session.slot_for(call.body["deviceSN"])
-    return {"enable": int(call.session.read_flag(slot)), "support": True}
+    managed = call.session.managed_for(call.body["deviceSN"])
+    return {"enable": int(call.session.read_flag(managed)), "support": True}
 
 
 @_route("POST", "/op/v0/device/scheduler/set/flag", "/op/v1/device/scheduler/set/flag")
 def set_flag(call: NativeCall) -> None:
     _fields(call.body, ("deviceSN", "enable"))
     enable = _flag(call.body["enable"], "enable")
-    slot = call.session.slot_for(call.body["deviceSN"])
-    call.session.set_flag(slot, bool(enable))
+    managed = call.session.managed_for(call.body["deviceSN"])
+    call.session.set_flag(managed, bool(enable))
 
 
 def get_schedule(call: NativeCall, version: int) -> dict[str, Any]:
     _fields(call.body, ("deviceSN",))
-    slot = call.session.slot_for(call.body["deviceSN"])
-    scheduler = call.session.read_schedule(slot)
-    return shapes.render_schedule(version, scheduler, slot.device)
+    managed = call.session.managed_for(call.body["deviceSN"])
+    scheduler = call.session.read_schedule(managed)
+    return shapes.render_schedule(version, scheduler, managed.device)
 
 
 def write_schedule(call: NativeCall, version: int) -> None:
     _fields(call.body, ("deviceSN", "groups"), ("isDefault",) if version == 3 else ())
     if "isDefault" in call.body and not isinstance(call.body["isDefault"], bool):
         raise bad_parameter("isDefault must be true or false")
-    slot = call.session.slot_for(call.body["deviceSN"])
+    managed = call.session.managed_for(call.body["deviceSN"])
     groups = shapes.parse_groups(version, call.body["groups"], call.session.owner)
-    call.session.write_schedule(slot, groups)
+    call.session.write_schedule(managed, groups)
 
 
 for _v in shapes.VERSIONS:
@@ -191,8 +191,8 @@ def get_setting(call: NativeCall) -> dict[str, Any]:
     _fields(call.body, ("sn", "key"))
     if call.body["key"] != "WorkMode":
         raise bad_parameter(f"setting {call.body['key']!r} is not simulated; WorkMode is")
-    slot = call.session.slot_for(call.body["sn"])
-    return {"value": call.session.read_work_mode(slot), "unit": "", "precision": 1.0, "range": None}
+    managed = call.session.managed_for(call.body["sn"])
+    return {"value": call.session.read_work_mode(managed), "unit": "", "precision": 1.0, "range": None}
 
 
 @_route("POST", "/op/v0/device/setting/set")
@@ -203,8 +203,8 @@ def set_setting(call: NativeCall) -> None:
     value = call.body["value"]
     if value not in SETTABLE_WORK_MODES:
         raise bad_parameter(f"WorkMode must be one of {', '.join(SETTABLE_WORK_MODES)}")
-    slot = call.session.slot_for(call.body["sn"])
-    call.session.set_work_mode(slot, Drive(value))
+    managed = call.session.managed_for(call.body["sn"])
+    call.session.set_work_mode(managed, Drive(value))
 
 
 ERROR_MESSAGES_PATH = "/c/v0/errors/message"
@@ -275,12 +275,12 @@ async def dispatch(request: web.Request) -> web.Response:
         return _envelope(ERRNO_OK, MESSAGES[ERRNO_OK], error_messages())
     token = _token(request, path)
     world = request.config_dict[TENANTS].world_for_oem_key(token)
-    key = world.oem.keys.get(token) if world is not None else None
+    key = world.native_cloud.keys.get(token) if world is not None else None
     if world is None or key is None:
         raise refuse(ERRNO_BAD_TOKEN)
     body = await _body(request)
     world.clock.sync()
-    call = NativeCall(world, world.oem.session(key, world.slots), body, request.query)
+    call = NativeCall(world, world.native_cloud.session(key, world.devices), body, request.query)
     result = route.handler(call)
     return _envelope(ERRNO_OK, MESSAGES[ERRNO_OK], result)
 

@@ -21,7 +21,7 @@ LIST_LIMIT_MAX = 50
 @routes.get("/battery")
 async def list_batteries(request: web.Request) -> web.Response:
     world = tenant(request)
-    return render({"devices": [world.platform.device_read(device_id) for device_id in world.slots]})
+    return render({"devices": [world.platform.device_read(device_id) for device_id in world.devices]})
 
 
 @routes.get("/battery/{deviceId}")
@@ -34,7 +34,7 @@ async def get_battery(request: web.Request) -> web.Response:
 async def push(request: web.Request) -> web.Response:
     world = tenant(request)
     device_id = request.match_info["deviceId"]
-    world.platform.slot(device_id)
+    world.platform.managed_device(device_id)
     request.app[LIMITS].check_actions(len(world.platform.actions))
     body = await json_body(request)
     # Time may have moved while the body arrived; the push is judged at the instant it is handled.

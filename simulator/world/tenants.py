@@ -16,11 +16,12 @@ from ..clock import Clock
 from ..device import Device, DeviceSpec, GroupSpec
 from ..errnos import NativeError
 from ..errors import ApiError, format_instant
-from ..foxess.cloud import NativeCloud, new_key
+from ..foxess.adapter import FoxessLink
+from ..foxess.cloud import NativeCloud, is_foxess_class, new_key
 from ..foxess.quotas import QuotaSpec
 from ..native_scheduler import Group
-from ..oem import FaultKind
-from ..platform import DeviceSlot, Platform
+from ..oem import DirectLink, FaultKind, ManagedDevice, OemLink
+from ..platform import Platform
 from ..validation import ClosedModel, IsoInstant, JsonInt, NotNull, parse_model, refusal
 from ..webhooks.hub import WebhookHub
 
@@ -146,7 +147,7 @@ class World:
         self._seed = seed
         self.created_at = created_at
         self._monotonic = monotonic
-        self.oem = NativeCloud()  # outlives resets: the OEM keys issued for this tenant stay valid
+        self.native_cloud = NativeCloud()  # outlives resets: the OEM keys issued for this tenant stay valid
         # Outlives resets too: endpoints are account settings; the delivery log starts afresh.
         self.webhooks = WebhookHub(random.Random(f"{seed}:webhooks"), signing_clock or (lambda: self.clock.now))
         self._build()
@@ -155,10 +156,10 @@ class World:
         clock_spec = self.spec.clock or ClockSpec()
         start = clock_spec.now or self.created_at
         self.clock = Clock(start, clock_spec.mode, monotonic=self._monotonic, speed=clock_spec.speed)
-        self.oem.start(self.clock, self.spec.oemQuotas)
+        self.native_cloud.start(self.clock, self.spec.oemQuotas)
         self.rng = random.Random(self._seed)
-        self.slots: dict[str, DeviceSlot] = {}
-        self.platform = Platform(self.clock, self.rng, self.slots)
+        self.devices: dict[str, ManagedDevice] = {}
+        self.platform = Platform(self.clock, self.rng, self.devices)
         self.webhooks.attach(self.clock)
         self.platform.terminal_observers.append(self.webhooks.on_action_terminal)
         for device_spec in self.spec.devices:
@@ -168,8 +169,8 @@ class World:
         self._build()
 
     # ------------------------------------------------------------ devices
-    def _install(self, spec: DeviceSpec) -> DeviceSlot:
-        if spec.id in self.slots:
+    def _install(self, spec: DeviceSpec) -> ManagedDevice:
+        if spec.id in self.devices:
             raise ApiError("DEVICE_EXISTS", f"Device '{spec.id}' already exists in this tenant.")
         try:
             device = Device(spec, self.clock.now)
@@ -178,11 +179,16 @@ class World:
             errno = cause.errno if isinstance(cause, NativeError) else 40257
             reason = cause.message if isinstance(cause, NativeError) else str(exc)
             raise ApiError("SCHEDULE_REJECTED", f"The device's schedule was refused: {exc}", {"errno": errno, "reason": reason}) from None
-        slot = DeviceSlot(device, link=self.oem.link_for(device))
+        managed = ManagedDevice(device, link=self._oem_link(device))
         device_id = spec.id
-        slot.faults.on_offline_change = lambda offline: self.webhooks.on_connectivity(device_id, offline)
-        self.slots[spec.id] = slot
-        return slot
+        managed.faults.on_offline_change = lambda offline: self.webhooks.on_connectivity(device_id, offline)
+        self.devices[spec.id] = managed
+        return managed
+
+    def _oem_link(self, device: Device) -> OemLink:
+        """How the platform reaches `device`: through this tenant's FoxESS cloud when its profile
+        says so, else directly."""
+        return FoxessLink(self.native_cloud) if is_foxess_class(device) else DirectLink()
 
     def add_device(self, body: object) -> dict[str, Any]:
         spec = parse_model(DeviceSpec, body, "The device spec is not valid.")
@@ -191,27 +197,27 @@ class World:
         return self.device_view(spec.id)
 
     def remove_device(self, device_id: str) -> None:
-        self.platform.slot(device_id)
-        del self.slots[device_id]
+        self.platform.managed_device(device_id)
+        del self.devices[device_id]
         self.platform.forget_device(device_id)
 
     def device_view(self, device_id: str) -> dict[str, Any]:
-        slot = self.platform.slot(device_id)
-        view = slot.device.view(self.clock.now)
-        if slot.faults.offline:
+        managed = self.platform.managed_device(device_id)
+        view = managed.device.view(self.clock.now)
+        if managed.faults.offline:
             view["battery"]["status"] = "offline"
-        view["warnings"] = list(slot.warnings)
-        view["faults"] = slot.faults.view()
+        view["warnings"] = list(managed.warnings)
+        view["faults"] = managed.faults.view()
         return view
 
     def device_views(self) -> list[dict[str, Any]]:
-        return [self.device_view(device_id) for device_id in self.slots]
+        return [self.device_view(device_id) for device_id in self.devices]
 
     def write_scheduler(self, device_id: str, body: object) -> dict[str, Any]:
         """A foreign party (the homeowner's app, another optimiser) rewrites the native schedule."""
-        slot = self.platform.slot(device_id)
+        managed = self.platform.managed_device(device_id)
         write = parse_model(SchedulerWrite, body, "The scheduler write is not valid.")
-        device = slot.device
+        device = managed.device
         if device.scheduler is None:
             raise ApiError(
                 "SCHEDULE_REJECTED",
@@ -232,15 +238,14 @@ class World:
                 "SCHEDULE_REJECTED", f"The device refused the schedule (errno {exc.errno}): {exc.message}", {"errno": exc.errno, "reason": exc.message}
             ) from None
         if write.enabled is not None:
-            device.set_scheduler_enabled(write.enabled, now)
-            slot.platform_enabled_flag = False
+            device.set_scheduler_enabled(write.enabled, now, by=write.owner)
         return self.device_view(device_id)
 
     def inject_fault(self, device_id: str, body: object) -> dict[str, Any]:
-        slot = self.platform.slot(device_id)
+        managed = self.platform.managed_device(device_id)
         request = parse_model(FaultRequest, body, "The fault request is not valid.")
-        slot.faults.add(request.kind, request.times)
-        return {"deviceId": device_id, "faults": slot.faults.view()}
+        managed.faults.add(request.kind, request.times)
+        return {"deviceId": device_id, "faults": managed.faults.view()}
 
     # -------------------------------------------------------------- clock
     def clock_view(self) -> dict[str, Any]:
@@ -354,7 +359,7 @@ class Tenants:
         world = self._worlds.pop(api_key, None)
         if world is None:
             return False
-        for oem_key in world.oem.keys:
+        for oem_key in world.native_cloud.keys:
             self._oem_keys.pop(oem_key, None)
         self.pinned.discard(api_key)
         self.last_used.pop(api_key, None)
@@ -370,7 +375,7 @@ class Tenants:
     def issue_oem_key(self, world: World, body: object) -> dict[str, str]:
         """A FoxESS cloud key for a party, scoped to some of `world`'s devices."""
         key = new_key(self._rng, self._oem_keys, self._oem_prefix)
-        world.oem.issue(key, body, world.slots)
+        world.native_cloud.issue(key, body, world.devices)
         self._oem_keys[key] = world.api_key
         return {"apiKey": key}
 

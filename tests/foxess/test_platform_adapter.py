@@ -42,8 +42,8 @@ def test_native_errnos_become_amps_failures() -> None:
 async def test_each_device_gets_the_gateway_of_its_oem(sim: Api) -> None:
     api = await sim.tenant([fox_device(), direct()])
     world = sim.client.server.app[TENANTS].get(api.key)
-    assert isinstance(world.slots[DEVICE_ID].gateway, FoxessGateway)
-    assert isinstance(world.slots["dev_direct"].gateway, DirectGateway)
+    assert isinstance(world.devices[DEVICE_ID].gateway, FoxessGateway)
+    assert isinstance(world.devices["dev_direct"].gateway, DirectGateway)
 
 
 async def test_platform_rows_carry_ownership_that_native_reads_never_show(tenant: Api, native: NativeClient) -> None:
