@@ -8,11 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from amps_sim.contracts.transport import Exchange
+from amps_sim.contracts.exchange import Exchange
+from amps_sim.contracts.timeline import ScenarioTimeline
 
 if TYPE_CHECKING:
     from amps_sim.contracts.loader import LoadedScenario
-    from amps_sim.contracts.timeline import ScenarioTimeline
 
 FailureKind = Literal["expectation", "spec", "transport", "setup"]
 StepStatus = Literal["passed", "failed", "not_run"]
@@ -63,7 +63,7 @@ class ScenarioResult:
     failures: list[Failure] = field(default_factory=list)
     skip_reason: str | None = None
     duration_s: float = 0.0
-    timeline: "ScenarioTimeline | None" = None
+    timeline: ScenarioTimeline | None = None
 
     @property
     def exchanges(self) -> list[Exchange]:

@@ -23,8 +23,10 @@ from typing import Any, Iterable
 from urllib.parse import quote
 
 from amps_sim.contracts.events import Listener, RunFinished, RunStarted, ScenarioFinished, ScenarioStarted, StepDone
+from amps_sim.contracts.exchange import Exchange
 from amps_sim.contracts.loader import LoadedScenario
 from amps_sim.contracts.matching import lookup
+from amps_sim.contracts.recorder import TimelineRecorder
 from amps_sim.contracts.results import Failure, RunSummary, ScenarioResult, StepRecord
 from amps_sim.contracts.scenario import (
     DEFAULT_NOW,
@@ -38,8 +40,7 @@ from amps_sim.contracts.scenario import (
     step_kind,
 )
 from amps_sim.contracts.steps import RequestPlan, describe, judge_native, judge_reply, judge_truth, plan_native, plan_request
-from amps_sim.contracts.timeline import TimelineRecorder
-from amps_sim.contracts.transport import Exchange, SpecCheckedClient
+from amps_sim.contracts.transport import SpecCheckedClient
 from amps_sim.contracts.variables import UnknownVariable, Variables
 from amps_sim.contracts.webhook_steps import ScenarioWebhooks
 

@@ -1,7 +1,7 @@
 """Sending a scenario's requests and checking every reply against the OpenAPI documents.
 
-Each request becomes an :class:`Exchange`: what was sent, what came back, and the spec
-violations of the reply. Public paths are checked against `openapi.yaml`, `/_sim/...` paths
+Each request becomes an :class:`~contracts.exchange.Exchange`: what was sent, what came back,
+and the spec violations of the reply. Public paths are checked against `openapi.yaml`, `/_sim/...` paths
 against the control spec, both through :mod:`contracts.spec`, the one place that knows how.
 Paths under `/foxess` (the device's own cloud) are the one exception: see
 :meth:`SpecCheckedClient.check`. The time spent validating is measured per exchange so the run
@@ -13,51 +13,18 @@ from __future__ import annotations
 import io
 import json
 import time
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
 
+from amps_sim.contracts.exchange import Exchange, Purpose
 from amps_sim.contracts.native import envelope_violations, is_native_path
 from amps_sim.contracts.spec import ResponseValidator, SpecViolation, load_control, load_public
 
-Purpose = Literal["setup", "step", "record"]
 _KEPT_HEADERS = ("content-type", "allow", "content-length")
 # Credentials are shown only by their shape: the tenant key, and the native API's token.
 _SECRET_HEADERS = ("x-api-key", "token")
-
-
-@dataclass
-class Exchange:
-    """One request and its reply, as the reports show it."""
-
-    purpose: Purpose
-    method: str
-    path: str  # with the query string, as sent
-    request_headers: dict[str, str]
-    request_body: Any  # parsed JSON, raw text, or None
-    status: int = 0
-    response_headers: dict[str, str] = field(default_factory=dict)
-    body: Any = None  # parsed JSON when the reply is JSON, else text (None when empty)
-    content_type: str | None = None
-    violations: list[SpecViolation] = field(default_factory=list)
-    validation_s: float = 0.0
-    elapsed_s: float = 0.0
-    error: str | None = None  # the transport failed (no reply at all)
-
-    @property
-    def bare_path(self) -> str:
-        return self.path.split("?", 1)[0]
-
-    @property
-    def native(self) -> bool:
-        """A call to the device's own cloud (`/foxess/...`), held to its envelope, not to a spec."""
-        return is_native_path(self.path)
-
-    def reply_view(self) -> dict[str, Any]:
-        """What expectations and `save` paths read: status, body, headers."""
-        return {"status": self.status, "body": self.body, "headers": dict(self.response_headers)}
 
 
 def _redact(key: str | None) -> str | None:

@@ -11,10 +11,10 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from amps_sim.contracts.exchange import Exchange
 from amps_sim.contracts.reporting.timeline_svg import MARKER_COLOURS, OWNER_COLOURS, STATE_COLOURS, TimelineRenderer
 from amps_sim.contracts.results import RunSummary, ScenarioResult, StepRecord
 from amps_sim.contracts.timeline import ScenarioTimeline, parse_instant
-from amps_sim.contracts.transport import Exchange
 
 _BODY_LIMIT = 6000
 _STATUS_TEXT = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP"}
