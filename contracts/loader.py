@@ -18,9 +18,9 @@ from typing import Any, Iterable, Iterator
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from amps_sim.contracts import scenario as model
+from amps_sim.contracts import expectations, scenario, steps
 from amps_sim.contracts.matching import MatcherSyntaxError
-from amps_sim.contracts.scenario import Scenario, step_kind
+from amps_sim.contracts.scenario import Scenario
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
@@ -180,7 +180,7 @@ def _locate(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
 
 def _vocabulary() -> list[str]:
     names: set[str] = set()
-    for value in vars(model).values():
+    for value in (*vars(scenario).values(), *vars(steps).values(), *vars(expectations).values()):
         if isinstance(value, type) and issubclass(value, BaseModel):
             # The names a file spells: a field's alias when it has one (`as` for a native party).
             names.update(field.alias or name for name, field in value.model_fields.items())
@@ -271,7 +271,6 @@ def _check_variables(data: dict[str, Any], scenario: Scenario, lines: dict[tuple
         save = getattr(step, "save", None)
         if save:
             known.update(save)
-        step_kind(step)
     return problems
 
 

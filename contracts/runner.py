@@ -28,18 +28,8 @@ from amps_sim.contracts.loader import LoadedScenario
 from amps_sim.contracts.matching import lookup
 from amps_sim.contracts.recorder import TimelineRecorder
 from amps_sim.contracts.results import Failure, RunSummary, ScenarioResult, StepRecord
-from amps_sim.contracts.scenario import (
-    DEFAULT_NOW,
-    KeyAuth,
-    NativeStep,
-    Scenario,
-    TenantAuth,
-    TenantGiven,
-    WebhookStep,
-    native_tenant,
-    step_kind,
-)
-from amps_sim.contracts.steps import RequestPlan, describe, judge_native, judge_reply, judge_truth, plan_native, plan_request
+from amps_sim.contracts.scenario import DEFAULT_NOW, Scenario, TenantGiven
+from amps_sim.contracts.steps import KeyAuth, NativeStep, RequestPlan, Step, TenantAuth, WebhookStep, describe, plan_native
 from amps_sim.contracts.transport import SpecCheckedClient
 from amps_sim.contracts.variables import UnknownVariable, Variables
 from amps_sim.contracts.webhook_steps import ScenarioWebhooks
@@ -199,7 +189,7 @@ class ScenarioRunner:
         scenario = loaded.scenario
         result = ScenarioResult(loaded=loaded, status="passed")
         result.steps = [
-            StepRecord(index=i, kind=step_kind(step), label=describe(step), line=loaded.step_line(i))
+            StepRecord(index=i, kind=step.kind, label=describe(step), line=loaded.step_line(i))
             for i, step in enumerate(scenario.steps)
         ]
         reason = self._skip_reason(loaded)
@@ -294,7 +284,7 @@ class ScenarioRunner:
         return keys
 
     async def _run_step(
-        self, step: Any, record: StepRecord, keys: dict[str, str], variables: Variables, native: NativeAccess
+        self, step: Step, record: StepRecord, keys: dict[str, str], variables: Variables, native: NativeAccess
     ) -> None:
         def fail(kind: Any, message: str, **more: Any) -> None:
             record.failures.append(Failure(kind, message, step=record.index, line=record.line, **more))
@@ -304,7 +294,7 @@ class ScenarioRunner:
             if isinstance(step, NativeStep):
                 plan = await self._plan_native(step, record, variables, native)
             else:
-                plan = plan_request(step, variables)
+                plan = step.plan(variables)
                 key = self._key_for(step.auth, keys)
         except UnknownVariable as exc:
             fail("expectation", f"${{{exc.args[0]}}} has no value (did the step that saves it fail?)")
@@ -328,12 +318,7 @@ class ScenarioRunner:
             return
         reply = exchange.reply_view()
         try:
-            if record.kind == "truth":
-                verdict = judge_truth(step.expect, reply, variables)
-            elif record.kind == "native":
-                verdict = judge_native(step.expect, reply, variables)
-            else:
-                verdict = judge_reply(step.expect, reply, variables)
+            verdict = step.judge(reply, variables)
         except UnknownVariable as exc:
             fail("expectation", f"${{{exc.args[0]}}} has no value (did the step that saves it fail?)")
             return
@@ -347,7 +332,7 @@ class ScenarioRunner:
         save = getattr(step, "save", None)
         if save:
             # Native paths (result.groups) start inside the cloud's envelope, the reply's body.
-            source = exchange.body if record.kind == "native" and isinstance(exchange.body, dict) else reply
+            source = exchange.body if isinstance(step, NativeStep) and isinstance(exchange.body, dict) else reply
             missing = variables.save_from(source, save)
             if missing:
                 fail("expectation", f"cannot save {', '.join(missing)}: not in the reply", details=[_short(exchange.body)])
@@ -356,7 +341,7 @@ class ScenarioRunner:
     async def _plan_native(step: NativeStep, record: StepRecord, variables: Variables, native: NativeAccess) -> RequestPlan:
         """Fetch what the call signs with (the party's key, the device's serial), then plan it."""
         spec = step.native
-        tenant = native_tenant(step)
+        tenant = step.tenant
         device = str(variables.resolve(spec.device)) if spec.device is not None else None
         serial = await native.serial(tenant, device, record.exchanges) if device is not None else None
         token = await native.token(tenant, spec.party, device, variables, record.exchanges)

@@ -14,7 +14,8 @@ from typing import Any
 
 from amps_sim.contracts.matching import lookup, match
 from amps_sim.contracts.results import Failure, ScenarioResult, StepRecord
-from amps_sim.contracts.scenario import WebhooksGiven, WebhookStep
+from amps_sim.contracts.scenario import WebhooksGiven
+from amps_sim.contracts.steps import WebhookStep
 from amps_sim.contracts.timeline import Marker, parse_instant
 from amps_sim.contracts.transport import Exchange, SpecCheckedClient
 from amps_sim.contracts.variables import Variables

@@ -46,12 +46,14 @@ WORLD_LAYERS: list[tuple[str, ...]] = [
 HARNESS_LAYERS: list[tuple[str, ...]] = [
     ("pytest_plugin",),
     ("runner", "reporting"),  # reporters never see the runner: they read events and results
-    ("recorder", "steps", "embedded"),
+    ("recorder", "embedded"),
     ("events",),
     ("results",),  # plain data
     ("loader", "timeline", "transport"),
-    ("exchange", "scenario"),
-    ("variables", "keywords"),
+    ("scenario", "exchange"),
+    ("steps",),  # every step kind, declared once
+    ("expectations",),
+    ("fileformat", "variables", "keywords"),
     ("native", "matching"),
     ("spec",),
 ]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from amps_sim.contracts.loader import ScenarioFileError, load_scenario, load_suite
-from amps_sim.contracts.scenario import PushStep
+from amps_sim.contracts.steps import PushStep
 from tests.harness.helpers import PASSING, write
 
 HEADER = "name: n\ndescription: d\nsource: s\n"

@@ -13,8 +13,7 @@ from aiohttp import web
 from amps_sim.contracts.loader import ScenarioFileError, load_scenario
 from amps_sim.contracts.native import envelope_violations, is_native_path, row_problems, row_to_group, sign
 from amps_sim.contracts.reporting.html import render_html
-from amps_sim.contracts.scenario import NativeSpec, NativeStep
-from amps_sim.contracts.steps import describe, native_body, plan_native
+from amps_sim.contracts.steps import NativeSpec, NativeStep, describe, native_body, plan_native
 from amps_sim.contracts.transport import SpecCheckedClient
 from amps_sim.contracts.variables import Variables
 from amps_sim.simulator.foxess import shapes
