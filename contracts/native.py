@@ -33,7 +33,7 @@ def is_native_path(path: str) -> bool:
 
 
 @dataclass(frozen=True)
-class NativeCall:
+class NativeEndpoint:
     """One call a `native` step can make: its endpoint per API version and where the serial goes."""
 
     method: str
@@ -47,16 +47,16 @@ class NativeCall:
         return self.template.format(v=version)
 
 
-CALLS: dict[str, NativeCall] = {
-    "scheduler.read": NativeCall("POST", "/op/v{v}/device/scheduler/get", (0, 1, 2, 3), 3, "deviceSN"),
-    "scheduler.write": NativeCall("POST", "/op/v{v}/device/scheduler/enable", (0, 1, 2, 3), 3, "deviceSN"),
-    "flag.read": NativeCall("POST", "/op/v{v}/device/scheduler/get/flag", (0, 1), 1, "deviceSN"),
-    "flag.set": NativeCall("POST", "/op/v{v}/device/scheduler/set/flag", (0, 1), 1, "deviceSN"),
-    "setting.read": NativeCall("POST", "/op/v{v}/device/setting/get", (0,), 0, "sn"),
-    "setting.set": NativeCall("POST", "/op/v{v}/device/setting/set", (0,), 0, "sn"),
-    "device.list": NativeCall("POST", "/op/v{v}/device/list", (0,), 0, None, needs_device=False),
-    "device.detail": NativeCall("GET", "/op/v{v}/device/detail", (1,), 1, "sn"),
-    "access.count": NativeCall("GET", "/op/v{v}/user/getAccessCount", (0,), 0, None, needs_device=False),
+CALLS: dict[str, NativeEndpoint] = {
+    "scheduler.read": NativeEndpoint("POST", "/op/v{v}/device/scheduler/get", (0, 1, 2, 3), 3, "deviceSN"),
+    "scheduler.write": NativeEndpoint("POST", "/op/v{v}/device/scheduler/enable", (0, 1, 2, 3), 3, "deviceSN"),
+    "flag.read": NativeEndpoint("POST", "/op/v{v}/device/scheduler/get/flag", (0, 1), 1, "deviceSN"),
+    "flag.set": NativeEndpoint("POST", "/op/v{v}/device/scheduler/set/flag", (0, 1), 1, "deviceSN"),
+    "setting.read": NativeEndpoint("POST", "/op/v{v}/device/setting/get", (0,), 0, "sn"),
+    "setting.set": NativeEndpoint("POST", "/op/v{v}/device/setting/set", (0,), 0, "sn"),
+    "device.list": NativeEndpoint("POST", "/op/v{v}/device/list", (0,), 0, None, needs_device=False),
+    "device.detail": NativeEndpoint("GET", "/op/v{v}/device/detail", (1,), 1, "sn"),
+    "access.count": NativeEndpoint("GET", "/op/v{v}/user/getAccessCount", (0,), 0, None, needs_device=False),
 }
 
 # The group parameters each version spells flat (v0, v1) or inside `extraParam` (v2, v3).

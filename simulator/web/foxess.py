@@ -35,7 +35,6 @@ from ..errnos import (
 from ..foxess import shapes
 from ..foxess.cloud import NativeSession
 from ..foxess.signature import signature_matches
-from ..world.tenants import World
 from .common import TENANTS, render
 
 PREFIX = "/foxess"
@@ -45,14 +44,15 @@ SETTABLE_WORK_MODES = ("SelfUse", "Feedin", "Backup")
 
 
 @dataclass
-class NativeCall:
-    world: World
+class NativeRequest:
+    """One signed call, parsed as far as routing needs: the caller's session, body and query."""
+
     session: NativeSession
     body: dict[str, Any]
     query: Mapping[str, str]
 
 
-Handler = Callable[[NativeCall], Any]
+Handler = Callable[[NativeRequest], Any]
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ def _page(body: Mapping[str, Any], name: str, default: int, high: int) -> int:
     return value
 
 
-def _sn_query(call: NativeCall) -> str:
+def _sn_query(call: NativeRequest) -> str:
     unknown = sorted(set(call.query) - {"sn"})
     if unknown:
         raise bad_parameter(f"unknown query parameter(s) {', '.join(unknown)}")
@@ -105,13 +105,13 @@ def _sn_query(call: NativeCall) -> str:
 
 # ----------------------------------------------------------------------------- handlers
 @_route("GET", "/op/v0/user/getAccessCount")
-def access_count(call: NativeCall) -> dict[str, Any]:
+def access_count(call: NativeRequest) -> dict[str, Any]:
     total, remaining = call.session.access_count()
     return {"total": total, "remaining": remaining}
 
 
 @_route("POST", "/op/v0/device/list")
-def device_list(call: NativeCall) -> dict[str, Any]:
+def device_list(call: NativeRequest) -> dict[str, Any]:
     _fields(call.body, (), ("pageSize", "currentPage", "deviceType"))
     size = _page(call.body, "pageSize", 10, 100)
     page = _page(call.body, "currentPage", 1, 10_000)
@@ -121,20 +121,20 @@ def device_list(call: NativeCall) -> dict[str, Any]:
 
 
 @_route("GET", "/op/v1/device/detail")
-def device_detail(call: NativeCall) -> dict[str, Any]:
+def device_detail(call: NativeRequest) -> dict[str, Any]:
     managed = call.session.managed_for(_sn_query(call))
     offline = managed.faults.offline
     return shapes.device_detail(call.session.describe(managed), offline)
 
 
 @_route("GET", "/op/v0/device/generation")
-def device_generation(call: NativeCall) -> dict[str, Any]:
+def device_generation(call: NativeRequest) -> dict[str, Any]:
     managed = call.session.managed_for(_sn_query(call))
     return shapes.generation(call.session.describe(managed), call.session.now)
 
 
 @_route("POST", "/op/v1/device/real/query")
-def real_query(call: NativeCall) -> list[dict[str, Any]]:
+def real_query(call: NativeRequest) -> list[dict[str, Any]]:
     _fields(call.body, ("sns",), ("variables",))
     sns, variables = call.body["sns"], call.body.get("variables")
     if not isinstance(sns, list) or not sns:
@@ -151,28 +151,28 @@ def real_query(call: NativeCall) -> list[dict[str, Any]]:
 
 
 @_route("POST", "/op/v0/device/scheduler/get/flag", "/op/v1/device/scheduler/get/flag")
-def get_flag(call: NativeCall) -> dict[str, Any]:
+def get_flag(call: NativeRequest) -> dict[str, Any]:
     _fields(call.body, ("deviceSN",))
     managed = call.session.managed_for(call.body["deviceSN"])
     return {"enable": int(call.session.read_flag(managed)), "support": True}
 
 
 @_route("POST", "/op/v0/device/scheduler/set/flag", "/op/v1/device/scheduler/set/flag")
-def set_flag(call: NativeCall) -> None:
+def set_flag(call: NativeRequest) -> None:
     _fields(call.body, ("deviceSN", "enable"))
     enable = _flag(call.body["enable"], "enable")
     managed = call.session.managed_for(call.body["deviceSN"])
     call.session.set_flag(managed, bool(enable))
 
 
-def get_schedule(call: NativeCall, version: int) -> dict[str, Any]:
+def get_schedule(call: NativeRequest, version: int) -> dict[str, Any]:
     _fields(call.body, ("deviceSN",))
     managed = call.session.managed_for(call.body["deviceSN"])
     scheduler = call.session.read_schedule(managed)
     return shapes.render_schedule(version, scheduler, managed.device)
 
 
-def write_schedule(call: NativeCall, version: int) -> None:
+def write_schedule(call: NativeRequest, version: int) -> None:
     _fields(call.body, ("deviceSN", "groups"), ("isDefault",) if version == 3 else ())
     if "isDefault" in call.body and not isinstance(call.body["isDefault"], bool):
         raise bad_parameter("isDefault must be true or false")
@@ -187,7 +187,7 @@ for _v in shapes.VERSIONS:
 
 
 @_route("POST", "/op/v0/device/setting/get")
-def get_setting(call: NativeCall) -> dict[str, Any]:
+def get_setting(call: NativeRequest) -> dict[str, Any]:
     _fields(call.body, ("sn", "key"))
     if call.body["key"] != "WorkMode":
         raise bad_parameter(f"setting {call.body['key']!r} is not simulated; WorkMode is")
@@ -196,7 +196,7 @@ def get_setting(call: NativeCall) -> dict[str, Any]:
 
 
 @_route("POST", "/op/v0/device/setting/set")
-def set_setting(call: NativeCall) -> None:
+def set_setting(call: NativeRequest) -> None:
     _fields(call.body, ("sn", "key", "value"))
     if call.body["key"] != "WorkMode":
         raise bad_parameter(f"setting {call.body['key']!r} is not simulated; WorkMode is")
@@ -280,7 +280,7 @@ async def dispatch(request: web.Request) -> web.Response:
         raise refuse(ERRNO_BAD_TOKEN)
     body = await _body(request)
     world.clock.sync()
-    call = NativeCall(world, world.native_cloud.session(key, world.devices), body, request.query)
+    call = NativeRequest(world.native_cloud.session(key, world.devices), body, request.query)
     result = route.handler(call)
     return _envelope(ERRNO_OK, MESSAGES[ERRNO_OK], result)
 
