@@ -17,13 +17,14 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterator, Mapping
 from urllib.parse import quote
 
 import jsonschema_rs
 import yaml
 
-from ..simulator.specs import control_spec_path, public_spec_path
+from amps_sim.contracts.pointer import escape, follow_refs, pointer_to
+from amps_sim.simulator.specs import control_spec_path, public_spec_path
 
 __all__ = [
     "ResponseValidator",
@@ -59,14 +60,6 @@ class SpecViolation:
 
     def __str__(self) -> str:
         return f"{self.pointer or '/'} [{self.rule}] {self.message}"
-
-
-def _escape(token: str) -> str:
-    return token.replace("~", "~0").replace("/", "~1")
-
-
-def _pointer(parts: Iterable[Any]) -> str:
-    return "".join("/" + _escape(str(part)) for part in parts)
 
 
 def _media_type(content_type: str) -> str:
@@ -112,10 +105,10 @@ class ResponseValidator:
         for method, template, operation in self.operations():
             verb = method.lower()
             responses, responses_pointer = self._resolve(
-                operation.get("responses") or {}, f"/paths/{_escape(template)}/{verb}/responses"
+                operation.get("responses") or {}, f"/paths/{escape(template)}/{verb}/responses"
             )
             for status_key, response in responses.items():
-                response, response_pointer = self._resolve(response, f"{responses_pointer}/{_escape(status_key)}")
+                response, response_pointer = self._resolve(response, f"{responses_pointer}/{escape(status_key)}")
                 content = response.get("content") or {}
                 for media in content:
                     self._validator_for(template, verb, status_key, media, response_pointer, content)
@@ -125,7 +118,7 @@ class ResponseValidator:
     def _compile_templates(self, paths: Mapping[str, Any]) -> list[_Template]:
         compiled = []
         for template, item in paths.items():
-            item, _ = self._resolve(item, "/paths/" + _escape(template))
+            item, _ = self._resolve(item, "/paths/" + escape(template))
             pattern = "".join(
                 "[^/]+" if _TEMPLATE_PARAM.fullmatch(piece) else re.escape(piece)
                 for piece in re.split(r"(\{[^/{}]+\})", template)
@@ -171,7 +164,7 @@ class ResponseValidator:
             return [SpecViolation("", "operation-undocumented", f"{method.upper()} {path} is not documented")]
         template, operation = found
         verb = method.lower()
-        responses_pointer = f"/paths/{_escape(template)}/{verb}/responses"
+        responses_pointer = f"/paths/{escape(template)}/{verb}/responses"
         responses, responses_pointer = self._resolve(operation.get("responses") or {}, responses_pointer)
 
         status_key = next(
@@ -188,7 +181,7 @@ class ResponseValidator:
                 )
             ]
         response, response_pointer = self._resolve(
-            responses[status_key], f"{responses_pointer}/{_escape(status_key)}"
+            responses[status_key], f"{responses_pointer}/{escape(status_key)}"
         )
         content: Mapping[str, Any] = response.get("content") or {}
         has_body = body is not None and not (isinstance(body, (bytes, str)) and len(body) == 0)
@@ -262,7 +255,7 @@ class ResponseValidator:
             pass
         validator: _Validator | None = None
         if isinstance(content.get(media), Mapping) and "schema" in content[media]:
-            validator = self.schema_validator(f"{response_pointer}/content/{_escape(media)}/schema")
+            validator = self.schema_validator(f"{response_pointer}/content/{escape(media)}/schema")
         self._validators[key] = validator
         return validator
 
@@ -276,21 +269,14 @@ class ResponseValidator:
 
     def _resolve(self, node: Any, pointer: str) -> tuple[Any, str]:
         """Follow local ``$ref``s (responses, path items) to the object and the pointer it lives at."""
-        seen = set()
-        while isinstance(node, Mapping) and isinstance(node.get("$ref"), str):
-            ref = node["$ref"]
-            if not ref.startswith("#/") or ref in seen:
-                raise ValueError(f"{self.source}: cannot follow $ref {ref!r}")
-            seen.add(ref)
-            pointer = ref[1:]
-            node = self.document
-            for token in pointer.split("/")[1:]:
-                node = node[token.replace("~1", "/").replace("~0", "~")]
-        return node, pointer
+        try:
+            return follow_refs(self.document, node, pointer)
+        except ValueError as exc:
+            raise ValueError(f"{self.source}: {exc}") from None
 
 
 def _violations_from(error: jsonschema_rs.ValidationError) -> Iterator[SpecViolation]:
-    where = _pointer(error.instance_path)
+    where = pointer_to(error.instance_path)
     kind = error.kind
     path = error.schema_path
     if isinstance(kind, jsonschema_rs.ValidationErrorKind.FalseSchema):
@@ -299,20 +285,20 @@ def _violations_from(error: jsonschema_rs.ValidationError) -> Iterator[SpecViola
         rule = str(path[-1]) if path else type(kind).__name__
     if isinstance(kind, jsonschema_rs.ValidationErrorKind.Required):
         name = kind.property
-        yield SpecViolation(f"{where}/{_escape(str(name))}", "required", f"required property {name!r} is missing")
+        yield SpecViolation(f"{where}/{escape(str(name))}", "required", f"required property {name!r} is missing")
         return
     if isinstance(kind, jsonschema_rs.ValidationErrorKind.AdditionalProperties):
         extras: list[str] = list(kind.unexpected or [])
         if not extras:
             yield SpecViolation(where, rule, error.message)
         for extra in extras:
-            yield SpecViolation(f"{where}/{_escape(extra)}", rule, f"property {extra!r} is not allowed here")
+            yield SpecViolation(f"{where}/{escape(extra)}", rule, f"property {extra!r} is not allowed here")
         return
     if isinstance(kind, jsonschema_rs.ValidationErrorKind.PropertyNames):
         # propertyNames checks a key without descending into it; point at that key.
         inner = kind.error
         name = inner.instance if isinstance(inner.instance, str) else ""
-        yield SpecViolation(f"{where}/{_escape(name)}", rule, f"property name {inner.message}")
+        yield SpecViolation(f"{where}/{escape(name)}", rule, f"property name {inner.message}")
         return
     yield SpecViolation(where, rule, error.message)
 

@@ -56,6 +56,7 @@ HARNESS_LAYERS: list[tuple[str, ...]] = [
     ("fileformat", "variables", "keywords"),
     ("native", "matching"),
     ("spec",),
+    ("pointer",),
 ]
 # The only imports from the harness into the world: the spec files' locator (data), and the
 # in-process server the embedded target runs. Otherwise the harness knows the world over HTTP.

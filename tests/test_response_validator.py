@@ -12,6 +12,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from amps_sim.contracts import ResponseValidator, SpecViolation, load_control, load_public
+from amps_sim.contracts.pointer import escape, follow_refs
 
 JSON = "application/json"
 
@@ -434,15 +435,10 @@ def _media_schemas(spec: ResponseValidator) -> Iterator[tuple[str, Any]]:
     document = spec.document
 
     def follow(node: Any, pointer: str) -> tuple[Any, str]:
-        while isinstance(node, dict) and "$ref" in node:
-            pointer = node["$ref"][1:]
-            node = document
-            for token in pointer.split("/")[1:]:
-                node = node[token.replace("~1", "/").replace("~0", "~")]
-        return node, pointer
+        return follow_refs(document, node, pointer)
 
     for method, template, operation in spec.operations():
-        escaped = template.replace("~", "~0").replace("/", "~1")
+        escaped = escape(template)
         for status, response in operation["responses"].items():
             response, pointer = follow(response, f"/paths/{escaped}/{method.lower()}/responses/{status}")
             for media, media_object in (response.get("content") or {}).items():

@@ -8,6 +8,7 @@ from typing import Any, Iterator, Mapping
 import pytest
 from openapi_spec_validator import validate as validate_openapi
 
+from amps_sim.contracts.pointer import escape, follow_refs
 from amps_sim.contracts.spec import ResponseValidator, control_spec_path, load_control, load_public, public_spec_path
 from amps_sim.simulator.errors import STATUS_BY_CODE
 
@@ -185,32 +186,19 @@ DOCUMENTS = {
 }
 
 
-def _escape(token: str) -> str:
-    return token.replace("~", "~0").replace("/", "~1")
-
-
-def _follow(document: Mapping[str, Any], node: Any, pointer: str) -> tuple[Any, str]:
-    while isinstance(node, Mapping) and "$ref" in node:
-        pointer = node["$ref"][1:]
-        node = document
-        for token in pointer.split("/")[1:]:
-            node = node[token.replace("~1", "/").replace("~0", "~")]
-    return node, pointer
-
-
 def _media_objects(spec: ResponseValidator) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
     """(where, pointer to the media type object, media type object) for every body in the document."""
     document = spec.document
     for method, template, operation in spec.operations():
-        base = f"/paths/{_escape(template)}/{method.lower()}"
+        base = f"/paths/{escape(template)}/{method.lower()}"
         if "requestBody" in operation:
-            body, pointer = _follow(document, operation["requestBody"], f"{base}/requestBody")
+            body, pointer = follow_refs(document, operation["requestBody"], f"{base}/requestBody")
             for media, media_object in body.get("content", {}).items():
-                yield f"{method} {template} request", f"{pointer}/content/{_escape(media)}", media_object
+                yield f"{method} {template} request", f"{pointer}/content/{escape(media)}", media_object
         for status, response in operation["responses"].items():
-            response, pointer = _follow(document, response, f"{base}/responses/{status}")
+            response, pointer = follow_refs(document, response, f"{base}/responses/{status}")
             for media, media_object in (response.get("content") or {}).items():
-                yield f"{method} {template} {status}", f"{pointer}/content/{_escape(media)}", media_object
+                yield f"{method} {template} {status}", f"{pointer}/content/{escape(media)}", media_object
 
 
 def _examples(spec: ResponseValidator) -> Iterator[tuple[str, str, Any]]:
@@ -219,16 +207,16 @@ def _examples(spec: ResponseValidator) -> Iterator[tuple[str, str, Any]]:
         if "example" in media_object:
             yield f"{where} example", f"{pointer}/schema", media_object["example"]
         for name, example in (media_object.get("examples") or {}).items():
-            example, _ = _follow(spec.document, example, "")
+            example, _ = follow_refs(spec.document, example, "")
             yield f"{where} examples/{name}", f"{pointer}/schema", example["value"]
 
 
 def _documented_codes(document: Mapping[str, Any], schema: Any) -> set[str]:
     """The `error.code` values an error schema admits: the enums narrowing the shared envelope."""
-    schema, _ = _follow(document, schema, "")
+    schema, _ = follow_refs(document, schema, "")
     codes: set[str] = set()
     for part in schema.get("allOf", []):
-        part, _ = _follow(document, part, "")
+        part, _ = follow_refs(document, part, "")
         code = part.get("properties", {}).get("error", {}).get("properties", {}).get("code", {})
         codes.update(code.get("enum", []))
     return codes
@@ -278,7 +266,7 @@ def test_every_operation_lists_exactly_the_agreed_statuses_and_codes(name: str) 
         for status, codes in statuses.items():
             if not codes:
                 continue
-            response, _ = _follow(spec.document, operation["responses"][status], "")
+            response, _ = follow_refs(spec.document, operation["responses"][status], "")
             schema = response["content"]["application/json"]["schema"]
             assert _documented_codes(spec.document, schema) == codes, (key, status)
             for code in codes:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from amps_sim.contracts.pointer import resolve
 from amps_sim.contracts.spec import load_control, load_public
 from tests.conftest import Api, foxess
 
@@ -35,10 +36,7 @@ def _link(document: dict[str, Any], source: str, status: str, target: str) -> di
 
 
 def _pointer(body: Any, pointer: str) -> Any:
-    for token in pointer.lstrip("/").split("/"):
-        token = token.replace("~1", "/").replace("~0", "~")
-        body = body[int(token)] if isinstance(body, list) else body[token]
-    return body
+    return resolve(body, pointer)
 
 
 def _evaluate(expression: str, *, request_path: dict[str, str], response: Any) -> Any:
