@@ -27,6 +27,7 @@ from pathlib import Path
 
 import yaml
 
+from amps_sim.simulator.validation import PushRequest
 from amps_sim.simulator.world.tenants import TenantSpec, World
 
 START = datetime(2026, 5, 8, 8, 0, tzinfo=timezone.utc)
@@ -58,7 +59,7 @@ def run_days(world: World, count: int, days: int) -> tuple[float, float, float, 
         for i in range(count):
             body = {"action": {"command": "charge", "start": f"{date}T01:00:00+01:00", "end": f"{date}T05:00:00+01:00",
                                "parameters": {"target": {"value": 95, "unit": "percent"}}}}
-            world.platform.push(f"dev_{i:05d}", body)
+            world.platform.push(f"dev_{i:05d}", PushRequest.model_validate(body))
         pushing += time.perf_counter() - began
         began = time.perf_counter()
         events += world.clock.advance_to(world.clock.now + timedelta(days=1))

@@ -15,14 +15,15 @@ import tracemalloc
 from datetime import datetime, timezone
 from typing import Callable
 
+from amps_sim.simulator.validation import PushRequest
 from amps_sim.simulator.world.tenants import TenantSpec, World
 
 START = datetime(2026, 5, 8, 8, 0, tzinfo=timezone.utc)
 DEVICE = "dev_history"
 WINDOW = {"command": "charge", "start": "2026-05-09T01:00:00Z", "end": "2026-05-09T05:00:00Z",
           "parameters": {"target": {"value": 90, "unit": "percent"}}}
-REPLACE = {"action": WINDOW, "onConflict": "cancel_and_replace"}
-PLAIN = {"action": WINDOW}
+REPLACE = PushRequest.model_validate({"action": WINDOW, "onConflict": "cancel_and_replace"})
+PLAIN = PushRequest.model_validate({"action": WINDOW})
 
 
 def build() -> World:

@@ -21,7 +21,7 @@ from .errors import ApiError, failure_result, format_instant
 from .native_scheduler import PLATFORM_OWNER, Group
 from .oem import ManagedDevice, OemFailure, OemGateway, SchedulerBlocked
 from .timewindow import resolve_window, wall_rows, wall_to_instant
-from .validation import PushRequest, parse_model
+from .validation import PushRequest
 
 DISPATCH_RETRY_DELAY = timedelta(seconds=10)
 DISPATCH_MAX_ATTEMPTS = 3
@@ -125,9 +125,8 @@ class Platform:
         return {"actions": [a.record() for a in page], "total": len(selected), "limit": limit, "offset": offset}
 
     # ------------------------------------------------------------------ push
-    def push(self, device_id: str, body: object) -> Action:
+    def push(self, device_id: str, request: PushRequest) -> Action:
         managed = self.managed_device(device_id)
-        request = parse_model(PushRequest, body)
         device = managed.device
         now = self.clock.now
         command = request.action.command

@@ -23,7 +23,6 @@ from ..errnos import ERRNO_SCHEDULE_ACTIVE, FAULT_ERRNOS, bad_parameter, refuse
 from ..errors import ApiError
 from ..native_scheduler import PLATFORM_OWNER, Group, NativeScheduler
 from ..oem import ManagedDevice
-from ..validation import parse_model
 from .quotas import CallKind, QuotaLedger, QuotaSpec
 
 Party = Literal["homeowner_app", "third_party"]
@@ -83,8 +82,7 @@ class NativeCloud:
             raise RuntimeError("the native cloud is not attached to a clock yet")
         return self._clock
 
-    def issue(self, key: str, body: object, devices: Mapping[str, ManagedDevice]) -> NativeKey:
-        request = parse_model(OemKeyRequest, body, "The OEM key request is not valid.")
+    def issue(self, key: str, request: OemKeyRequest, devices: Mapping[str, ManagedDevice]) -> NativeKey:
         for device_id in request.devices:
             managed = devices.get(device_id)
             if managed is None:

@@ -6,9 +6,11 @@ from typing import Any
 
 from aiohttp import web
 
+from ..device import DeviceSpec
 from ..errors import format_instant
+from ..foxess.cloud import OemKeyRequest
 from ..validation import parse_model
-from ..world.tenants import TenantSpec, World
+from ..world.tenants import AdvanceRequest, FaultRequest, SchedulerWrite, TenantSpec, World
 from .common import LIMITS, TENANTS, json_body, render, tenant
 from .delivery import DELIVERY
 from .specs import CONTROL_SPEC_PATH
@@ -58,8 +60,8 @@ def _tenant_view(request: web.Request, world: World) -> dict[str, Any]:
 async def create_oem_key(request: web.Request) -> web.Response:
     """A FoxESS cloud key for the homeowner's app or a third party, scoped to some devices."""
     world = tenant(request)
-    body = await json_body(request)
-    return render(request.app[TENANTS].issue_oem_key(world, body), status=201)
+    key_request = parse_model(OemKeyRequest, await json_body(request), "The OEM key request is not valid.")
+    return render(request.app[TENANTS].issue_oem_key(world, key_request), status=201)
 
 
 @routes.get("/_sim/clock")
@@ -70,11 +72,11 @@ async def get_clock(request: web.Request) -> web.Response:
 @routes.post("/_sim/clock/advance")
 async def advance_clock(request: web.Request) -> web.Response:
     world = tenant(request)
-    body = await json_body(request)
+    advance = parse_model(AdvanceRequest, await json_body(request), "Give exactly one of 'by' or 'to'.")
     delivery = request.app[DELIVERY]
     async with delivery.lock(world):
         world.clock.sync()
-        target = world.advance_target(body)
+        target = world.advance_target(advance)
         # Webhook attempts due on the way are sent at their instants before the reply.
         events, attempts = await delivery.run_until(world, target)
     return render({"now": format_instant(world.clock.now), "eventsProcessed": events, "webhookAttempts": attempts})
@@ -97,8 +99,8 @@ async def list_devices(request: web.Request) -> web.Response:
 async def create_device(request: web.Request) -> web.Response:
     world = tenant(request)
     request.app[LIMITS].check_devices(len(world.devices) + 1)
-    body = await json_body(request)
-    return render(world.add_device(body), status=201)
+    spec = parse_model(DeviceSpec, await json_body(request), "The device spec is not valid.")
+    return render(world.add_device(spec), status=201)
 
 
 @routes.get("/_sim/devices/{deviceId}")
@@ -115,18 +117,20 @@ async def delete_device(request: web.Request) -> web.Response:
 @routes.put("/_sim/devices/{deviceId}/scheduler")
 async def put_scheduler(request: web.Request) -> web.Response:
     world = tenant(request)
-    world.platform.managed_device(request.match_info["deviceId"])
-    body = await json_body(request)
+    device_id = request.match_info["deviceId"]
+    world.platform.managed_device(device_id)  # an unknown device is 404 whatever the body says
+    write = parse_model(SchedulerWrite, await json_body(request), "The scheduler write is not valid.")
     world.clock.sync()
-    return render(world.write_scheduler(request.match_info["deviceId"], body))
+    return render(world.write_scheduler(device_id, write))
 
 
 @routes.post("/_sim/devices/{deviceId}/faults")
 async def inject_fault(request: web.Request) -> web.Response:
     world = tenant(request)
-    world.platform.managed_device(request.match_info["deviceId"])
-    body = await json_body(request)
-    return render(world.inject_fault(request.match_info["deviceId"], body))
+    device_id = request.match_info["deviceId"]
+    world.platform.managed_device(device_id)  # an unknown device is 404 whatever the body says
+    fault = parse_model(FaultRequest, await json_body(request), "The fault request is not valid.")
+    return render(world.inject_fault(device_id, fault))
 
 
 @routes.get("/_sim/openapi.yaml")

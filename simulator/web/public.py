@@ -8,6 +8,7 @@ from aiohttp import web
 
 from ..actions import ACTION_STATES
 from ..errors import ApiError
+from ..validation import PushRequest, parse_model
 from .common import LIMITS, json_body, render, tenant
 from .specs import PUBLIC_SPEC_PATH
 
@@ -34,12 +35,12 @@ async def get_battery(request: web.Request) -> web.Response:
 async def push(request: web.Request) -> web.Response:
     world = tenant(request)
     device_id = request.match_info["deviceId"]
-    world.platform.managed_device(device_id)
+    world.platform.managed_device(device_id)  # an unknown device is 404 whatever the body says
     request.app[LIMITS].check_actions(len(world.platform.actions))
-    body = await json_body(request)
+    push_request = parse_model(PushRequest, await json_body(request))
     # Time may have moved while the body arrived; the push is judged at the instant it is handled.
     world.clock.sync()
-    action = world.platform.push(device_id, body)
+    action = world.platform.push(device_id, push_request)
     return render(action.accepted(), status=202)
 
 

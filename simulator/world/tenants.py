@@ -17,12 +17,12 @@ from ..device import Device, DeviceSpec, GroupSpec
 from ..errnos import NativeError
 from ..errors import ApiError, format_instant
 from ..foxess.adapter import FoxessLink
-from ..foxess.cloud import NativeCloud, is_foxess_class, new_key
+from ..foxess.cloud import NativeCloud, OemKeyRequest, is_foxess_class, new_key
 from ..foxess.quotas import QuotaSpec
 from ..native_scheduler import Group
 from ..oem import DirectLink, FaultKind, ManagedDevice, OemLink
 from ..platform import Platform
-from ..validation import ClosedModel, IsoInstant, JsonInt, NotNull, parse_model, refusal
+from ..validation import ClosedModel, IsoInstant, JsonInt, NotNull, refusal
 from ..webhooks.hub import WebhookHub
 
 MAX_TENANTS = 5000
@@ -190,8 +190,7 @@ class World:
         says so, else directly."""
         return FoxessLink(self.native_cloud) if is_foxess_class(device) else DirectLink()
 
-    def add_device(self, body: object) -> dict[str, Any]:
-        spec = parse_model(DeviceSpec, body, "The device spec is not valid.")
+    def add_device(self, spec: DeviceSpec) -> dict[str, Any]:
         self._install(spec)
         self.webhooks.on_device_added(spec.id)
         return self.device_view(spec.id)
@@ -213,10 +212,9 @@ class World:
     def device_views(self) -> list[dict[str, Any]]:
         return [self.device_view(device_id) for device_id in self.devices]
 
-    def write_scheduler(self, device_id: str, body: object) -> dict[str, Any]:
+    def write_scheduler(self, device_id: str, write: SchedulerWrite) -> dict[str, Any]:
         """A foreign party (the homeowner's app, another optimiser) rewrites the native schedule."""
         managed = self.platform.managed_device(device_id)
-        write = parse_model(SchedulerWrite, body, "The scheduler write is not valid.")
         device = managed.device
         if device.scheduler is None:
             raise ApiError(
@@ -241,9 +239,8 @@ class World:
             device.set_scheduler_enabled(write.enabled, now, by=write.owner)
         return self.device_view(device_id)
 
-    def inject_fault(self, device_id: str, body: object) -> dict[str, Any]:
+    def inject_fault(self, device_id: str, request: FaultRequest) -> dict[str, Any]:
         managed = self.platform.managed_device(device_id)
-        request = parse_model(FaultRequest, body, "The fault request is not valid.")
         managed.faults.add(request.kind, request.times)
         return {"deviceId": device_id, "faults": managed.faults.view()}
 
@@ -251,15 +248,14 @@ class World:
     def clock_view(self) -> dict[str, Any]:
         return {"now": format_instant(self.clock.now), "mode": self.clock.mode}
 
-    def advance(self, body: object) -> dict[str, Any]:
+    def advance(self, request: AdvanceRequest) -> dict[str, Any]:
         """Advance in one go (webhook attempts that fall due wait in the hub's ready queue)."""
-        target = self.advance_target(body)
+        target = self.advance_target(request)
         processed = self.clock.advance_to(target)
         return {"now": format_instant(self.clock.now), "eventsProcessed": processed}
 
-    def advance_target(self, body: object) -> datetime:
+    def advance_target(self, request: AdvanceRequest) -> datetime:
         """The instant an advance request asks for, refused if the clock cannot go there."""
-        request = parse_model(AdvanceRequest, body, "Give exactly one of 'by' or 'to'.")
         if (request.by is None) == (request.to is None):
             raise ApiError(
                 "INVALID_REQUEST",
@@ -372,10 +368,10 @@ class Tenants:
         """Every tenant, oldest first."""
         return list(self._worlds.values())
 
-    def issue_oem_key(self, world: World, body: object) -> dict[str, str]:
+    def issue_oem_key(self, world: World, request: OemKeyRequest) -> dict[str, str]:
         """A FoxESS cloud key for a party, scoped to some of `world`'s devices."""
         key = new_key(self._rng, self._oem_keys, self._oem_prefix)
-        world.native_cloud.issue(key, body, world.devices)
+        world.native_cloud.issue(key, request, world.devices)
         self._oem_keys[key] = world.api_key
         return {"apiKey": key}
 
