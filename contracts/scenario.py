@@ -4,7 +4,7 @@ A scenario is a small, ordered story told through HTTP: the world it starts from
 `steps` that call the public or control API and state what must come back. Every model forbids
 unknown keys (:mod:`contracts.fileformat`), so a typo is an error at load time. The steps are
 :mod:`contracts.steps`, their expectations :mod:`contracts.expectations`. The JSON Schema that editors use is generated from these models
-(`python -m contracts.scenario` rewrites `contracts/scenario.schema.json`); a test keeps the
+(`python -m amps_sim.contracts.scenario` rewrites `contracts/scenario.schema.json`); a test keeps the
 committed copy equal to the generated one.
 
 Loading (with line numbers) lives in :mod:`contracts.loader`; matching in

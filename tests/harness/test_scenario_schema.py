@@ -12,7 +12,7 @@ from amps_sim.contracts.spec import load_control
 
 def test_committed_schema_is_the_generated_one() -> None:
     committed = SCHEMA_PATH.read_text(encoding="utf-8")
-    assert committed == schema_text(), "run `python -m contracts.scenario` to regenerate contracts/scenario.schema.json"
+    assert committed == schema_text(), "run `python -m amps_sim.contracts.scenario` to regenerate contracts/scenario.schema.json"
 
 
 def test_schema_forbids_unknown_keys_everywhere() -> None:
