@@ -8,7 +8,9 @@ functions, and under `if TYPE_CHECKING:`; relative imports resolved. Then:
   share a layer), the world never imports the harness, and the harness reaches the world only
   through the two crossings named in CROSSINGS;
 - there is no cycle between modules, and none between folders;
-- nothing anywhere in the repository imports the bare names `simulator` or `contracts`.
+- nothing anywhere in the repository imports the bare names `simulator` or `contracts`;
+- only the HTTP faces (and the harness's client side) import aiohttp, and nothing in the world
+  below `web/` reads the host's clock or the global random source.
 
 The layers are written here once. A new module must be placed in them before this test passes,
 which is the point: where it sits is a decision, and ARCHITECTURE.md's picture should show it.
@@ -268,6 +270,43 @@ def test_nothing_imports_the_bare_folder_names() -> None:
             for name in names:
                 if name.split(".")[0] in ("simulator", "contracts"):
                     offenders.append(f"{path.relative_to(REPO)}:{node.lineno}: import {name}")
+    assert offenders == []
+
+
+# Who may speak HTTP: the world's HTTP faces, and the harness's client side.
+AIOHTTP_ALLOWED = ("amps_sim.simulator.web", "amps_sim.contracts.transport", "amps_sim.contracts.embedded",
+                   "amps_sim.contracts.pytest_plugin")
+# Reading the host's clock or the global random source; the domain takes both as arguments.
+_AMBIENT_CALLS = {("datetime", "now"), ("datetime", "utcnow"), ("datetime", "today"), ("date", "today"), ("time", "time"),
+                  ("time", "monotonic"), ("time", "perf_counter"), ("time", "time_ns"), ("random", "random"),
+                  ("random", "choice"), ("random", "randint"), ("random", "getrandbits"), ("random", "shuffle"),
+                  ("random", "uniform"), ("random", "seed")}
+
+
+def _third_party(module: Module) -> set[str]:
+    return {base.split(".")[0] for base, _ in imported_names(module) if not base.startswith("amps_sim")}
+
+
+def test_only_the_http_faces_import_aiohttp() -> None:
+    offenders = [
+        name for name, module in discover().items()
+        if area_of(name) != "root" and "aiohttp" in _third_party(module)
+        and not any(name == allowed or name.startswith(allowed + ".") for allowed in AIOHTTP_ALLOWED)
+    ]
+    assert offenders == []
+
+
+def test_the_domain_reads_no_wall_time_and_no_global_randomness() -> None:
+    """Below web/, time and randomness arrive as arguments (each World's Clock and Random)."""
+    offenders = []
+    for name, module in discover().items():
+        if area_of(name) != WORLD or name.startswith(f"{WORLD}.web"):
+            continue
+        tree = ast.parse(module.path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name):
+                if (node.func.value.id, node.func.attr) in _AMBIENT_CALLS:
+                    offenders.append(f"{name}:{node.lineno}: {node.func.value.id}.{node.func.attr}()")
     assert offenders == []
 
 
