@@ -1,7 +1,7 @@
 """The contract-test harness: OpenAPI documents and the response checks built on them, the
 scenario format, its loader and runner, and the reporters.
 
-The names below load on first use, so `import contracts.spec` stays as light as it was.
+The names below load on first use, so `import amps_sim.contracts.spec` stays as light as it was.
 """
 
 from __future__ import annotations
