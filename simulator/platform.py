@@ -13,6 +13,7 @@ import string
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
+from . import conflicts
 from .actions import Action, ActionBook
 from .battery import Drive
 from .clock import PRIORITY_WINDOW_END, Clock
@@ -20,31 +21,17 @@ from .device import Device, drive_for_command, group_for_drive
 from .errors import ApiError, failure_result, format_instant
 from .native_scheduler import PLATFORM_OWNER, Group
 from .oem import ManagedDevice, OemFailure, OemGateway, SchedulerBlocked
-from .timewindow import resolve_window, wall_rows, wall_to_instant
-from .validation import PushRequest
+from .timewindow import execution_for, resolve_window, wall_rows, wall_to_instant
+from .validation import ActionRequest, PushRequest
 
 DISPATCH_RETRY_DELAY = timedelta(seconds=10)
 DISPATCH_MAX_ATTEMPTS = 3
 CLEANUP_RETRY_DELAY = timedelta(seconds=30)
 CLEANUP_MAX_ATTEMPTS = 20
-RECOVER_WITH_MERGE = ["cancel_and_replace", "manual_clear_via_device_app"]
-HOMEOWNER = "homeowner_app"
 _ID_ALPHABET = string.ascii_letters + string.digits
 # Digits then letters in ASCII order, so a serial written with them sorts as text in issue order.
 _SERIAL_ALPHABET = string.digits + string.ascii_uppercase + string.ascii_lowercase
 _SERIAL_WIDTH = 6
-
-MSG_CONFLICT = (
-    "A conflicting action is already pending for this device. Provide onConflict to resolve "
-    "automatically, or cancel the existing action."
-)
-MSG_IN_FLIGHT = (
-    "The conflicting action is already in progress and cannot be cancelled. Wait for it to complete or fail."
-)
-MSG_BLOCKING_IMPERATIVE = (
-    "The device's native scheduler is running another party's program now, and the OEM refuses direct "
-    "commands while it runs."
-)
 
 
 class Platform:
@@ -126,10 +113,30 @@ class Platform:
 
     # ------------------------------------------------------------------ push
     def push(self, device_id: str, request: PushRequest) -> Action:
+        """Accept a push, refusing it at the first rule it breaks, in this order: the command and
+        its parameter values; the window's shape, the device's execution modes, the window itself;
+        the conflict policy; the preflight against the device's current native state. Then record
+        it and dispatch or schedule it."""
         managed = self.managed_device(device_id)
         device = managed.device
         now = self.clock.now
-        command = request.action.command
+        command, cap, values = self._command_values(device_id, device, request.action)
+        placement = self._window(device_id, device, request.action, cap, now)
+        pending = self.actions.open_for(device_id)
+        placement = conflicts.place(
+            placement,
+            request.onConflict,
+            pending,
+            strategies=device.profile.conflict_strategies,
+            zone=device.tz,
+            zone_known=device.tz_known,
+        )
+        self._preflight(managed, command, values, placement, replace=request.onConflict == "cancel_and_replace")
+        return self._record(device_id, managed, command, request, placement, now)
+
+    def _command_values(self, device_id: str, device: Device, action: ActionRequest) -> tuple[str, dict[str, Any], dict[str, float]]:
+        """The command's capability on this device, and its parameter values, checked against it."""
+        command = action.command
         caps = self.capabilities(device)
         cap = caps.get(command)
         if cap is None:
@@ -138,98 +145,76 @@ class Platform:
                 f"Command '{command}' is not supported by device '{device_id}'.",
                 {"command": command, "deviceCapabilities": caps},
             )
-        values = self._validate_parameters(command, cap, request.action.parameters or {})
+        return command, cap, self._validate_parameters(command, cap, action.parameters or {})
 
-        start_text, end_text = request.action.start, request.action.end
-        # Presence decides the shape: an empty `start` is a malformed time, not an immediate push.
-        has_start, has_end = start_text is not None, end_text is not None
-        execution = "windowed" if has_start and has_end else "scheduled" if has_start else "immediate"
-        profile = device.profile
-        wall_clock = profile.native_scheduler and profile.wall_clock_schedule
-        if end_text is not None and start_text is None:
-            resolve_window(start_text, end_text, now=now, zone=device.tz, zone_known=device.tz_known, wall_clock_device=wall_clock)
+    @staticmethod
+    def _window(device_id: str, device: Device, action: ActionRequest, cap: dict[str, Any], now: datetime) -> conflicts.Placement:
+        """When the action asks to run: its execution mode (which the device must support) and its
+        resolved window."""
+        # Presence decides the shape (an empty `start` is a malformed time, not an immediate push);
+        # an end without a start is refused before the device's execution modes are consulted.
+        execution = execution_for(action.start, action.end)
         if execution not in cap["execution"]:
             raise ApiError(
                 "EXECUTION_NOT_SUPPORTED",
-                f"Command '{command}' cannot run {execution} on device '{device_id}'.",
+                f"Command '{action.command}' cannot run {execution} on device '{device_id}'.",
                 {"requestedExecution": execution, "supportedExecution": cap["execution"]},
             )
         window = resolve_window(
-            start_text, end_text, now=now, zone=device.tz, zone_known=device.tz_known, wall_clock_device=wall_clock
+            action.start, action.end, now=now, zone=device.tz, zone_known=device.tz_known, wall_clock_device=_wall_clock(device)
         )
-        start, end = window.start, window.end
-        start_wall, end_wall = window.start_wall, window.end_wall
+        return conflicts.Placement(execution, window.start, window.end, window.start_wall, window.end_wall)
 
-        strategy = request.onConflict
-        conflicts = self.actions.open_for(device_id)
-        to_cancel: list[Action] = []
-        if conflicts:
-            ids = [a.id for a in conflicts]
-            if strategy is None:
-                details: dict[str, Any] = {"reason": "no_strategy_supplied", "conflictingActionIds": ids}
-                viable = self._viable_strategies(device, conflicts)
-                if viable:
-                    details["strategies"] = viable
-                raise ApiError("CONFLICT", MSG_CONFLICT, details)
-            if strategy == "cancel_and_replace":
-                in_flight = [a.id for a in conflicts if a.state != "scheduled"]
-                if in_flight:
-                    raise ApiError("CONFLICT", MSG_IN_FLIGHT, {"reason": "action_in_flight", "conflictingActionIds": in_flight})
-                to_cancel = conflicts
-            else:
-                if any(a.end is None for a in conflicts):
-                    raise ApiError(
-                        "CONFLICT",
-                        "queue_after needs the conflicting action to declare an end; it is open-ended.",
-                        {"reason": "queue_after_requires_end", "conflictingActionIds": ids},
-                    )
-                anchor = max(a.end for a in conflicts if a.end is not None)
-                if start is None:
-                    start, execution = anchor, "scheduled"
-                elif start < anchor:
-                    shift = anchor - start
-                    start = anchor
-                    if end is not None:
-                        end = end + shift
-                    if start_wall is not None and end_wall is not None:
-                        start_wall, end_wall = self._shift_walls(device, start_wall, end_wall, shift, start, end)
-
-        if execution == "immediate" and strategy != "cancel_and_replace":
+    def _preflight(
+        self, managed: ManagedDevice, command: str, values: dict[str, float], placement: conflicts.Placement, *, replace: bool
+    ) -> None:
+        """What the device's native state rules out now is refused now, at submission, rather than
+        failing at dispatch: a direct command while a foreign row runs (unless it replaces), a
+        window its rows could not be merged into."""
+        if placement.execution == "immediate" and not replace:
             self._imperative_preflight(managed)
+        device = managed.device
+        if placement.execution != "windowed" or device.scheduler is None or not device.profile.foreign_state_read:
+            return
+        assert placement.start_wall is not None and placement.end_wall is not None
         drive = drive_for_command(command, target=values.get("target"), power_kw=values.get("power"), reserve=values.get("reserve"))
-        if execution == "windowed" and device.scheduler is not None and profile.foreign_state_read:
-            assert start_wall is not None and end_wall is not None
-            rows = self._rows(drive, start_wall, end_wall, action_id="(candidate)")
-            try:
-                _, current = managed.gateway.read_scheduler()
-            except OemFailure:
-                current = None  # unreadable now: the dispatch-time merge still guards the write
-            if current is not None:
-                self._merge(device, current, rows, strategy == "cancel_and_replace", "submission_time")
+        rows = self._rows(drive, placement.start_wall, placement.end_wall, action_id="(candidate)")
+        try:
+            _, current = managed.gateway.read_scheduler()
+        except OemFailure:
+            return  # unreadable now: the dispatch-time merge still guards the write
+        self._merge(device, current, rows, replace, "submission_time")
 
-        for old in to_cancel:
+    def _record(
+        self, device_id: str, managed: ManagedDevice, command: str, request: PushRequest, placement: conflicts.Placement, now: datetime
+    ) -> Action:
+        """Cancel what the push displaces, store the action, and dispatch it now or at its start."""
+        device = managed.device
+        for old in placement.to_cancel:
             self._cancel(old, now)
         action = Action(
             id=self._new_id(),
             device_id=device_id,
             command=command,
             parameters=self._stored_parameters(command, request.action.parameters or {}),
-            execution=execution,  # type: ignore[arg-type]
+            execution=placement.execution,
             created_at=now,
             updated_at=now,
-            state="acknowledged" if execution == "immediate" else "scheduled",
-            on_conflict=strategy,
-            start=start,
-            end=end,
-            start_wall=start_wall,
-            end_wall=end_wall,
+            state="acknowledged" if placement.execution == "immediate" else "scheduled",
+            on_conflict=request.onConflict,
+            start=placement.start,
+            end=placement.end,
+            start_wall=placement.start_wall,
+            end_wall=placement.end_wall,
         )
         self.actions.add(action)
-        if execution == "windowed" and wall_clock and not device.tz_known and start_wall is not None and start is not None:
+        windowed = action.execution == "windowed"
+        if windowed and _wall_clock(device) and not device.tz_known and action.start_wall is not None and action.start is not None:
             self._note_drift(managed, action)
-        if execution == "immediate":
+        if action.execution == "immediate":
             self._dispatch(action)
         else:
+            start = action.start
             assert start is not None
             action.pending.append(self.clock.schedule(start, lambda: self._fire(action)))
         return action
@@ -276,27 +261,6 @@ class Platform:
             stored[name] = {"value": quantity.value, "unit": quantity.unit}
         return stored
 
-    @staticmethod
-    def _viable_strategies(device: Device, conflicts: list[Action]) -> list[str]:
-        viable = []
-        for name in device.profile.conflict_strategies:
-            if name == "cancel_and_replace" and all(a.state == "scheduled" for a in conflicts):
-                viable.append(name)
-            if name == "queue_after" and all(a.end is not None for a in conflicts):
-                viable.append(name)
-        return viable
-
-    @staticmethod
-    def _shift_walls(
-        device: Device, start_wall: datetime, end_wall: datetime, shift: timedelta, start: datetime, end: datetime | None
-    ) -> tuple[datetime, datetime]:
-        if device.tz_known and end is not None:
-            return (
-                start.astimezone(device.tz).replace(tzinfo=None),
-                end.astimezone(device.tz).replace(tzinfo=None),
-            )
-        return start_wall + shift, end_wall + shift
-
     def _new_id(self) -> str:
         """`act_` + a 6-character serial + 10 random characters.
 
@@ -338,23 +302,10 @@ class Platform:
             enabled, current = managed.gateway.read_scheduler()
         except OemFailure:
             return
-        minute = device.local_minute(self.clock.now)
-        running = [g for g in current if g.covers(minute) and not self._owns(g, device.id)]
-        if not enabled or not running:
+        if not enabled:
             return
-        strategies = ["cancel_and_replace"]
-        if any(g.owner == HOMEOWNER for g in running):
-            strategies.append("manual_clear_via_device_app")
-        raise ApiError(
-            "SCHEDULER_ACTIVE",
-            MSG_BLOCKING_IMPERATIVE,
-            {
-                "reason": "foreign_scheduler_blocking_imperative",
-                "detectedAt": "submission_time",
-                "recoveryStrategies": strategies,
-                "foreignGroups": _views(running),
-            },
-        )
+        minute = device.local_minute(self.clock.now)
+        conflicts.refuse_blocking_imperative([g for g in current if g.covers(minute) and not self._owns(g, device.id)])
 
     def _note_drift(self, managed: ManagedDevice, action: Action) -> None:
         assert action.start is not None and action.start_wall is not None
@@ -387,44 +338,17 @@ class Platform:
         ]
 
     @staticmethod
-    def _merge(device: Device, current: list[Group], rows: list[Group], replace: bool, detected_at: str) -> list[Group]:
-        """The slot-aware merge: the row set to write, or the device-side refusal."""
+    def _merge(device: Device, current: list[Group], rows: list[Group], replace_foreign: bool, detected_at: str) -> list[Group]:
+        """The device-side merge rules (:func:`conflicts.merge_rows`) for this device."""
         assert device.scheduler is not None
-        foreign = [g for g in current if g.action_id is None]
-        if foreign and not device.profile.slot_aware_merge:
-            raise ApiError(
-                "SCHEDULER_ACTIVE",
-                "This device's scheduler can only be replaced whole, and it holds rows the platform does not own.",
-                {
-                    "reason": "foreign_scheduler_groups_present",
-                    "detectedAt": detected_at,
-                    "recoveryStrategies": ["manual_clear_via_device_app"],
-                    "foreignGroups": _views(foreign),
-                },
-            )
-        overlapping = [g for g in foreign if any(g.overlaps(r) for r in rows)]
-        if overlapping and not replace:
-            raise ApiError(
-                "SCHEDULER_ACTIVE",
-                "The device's native scheduler holds rows from another party that overlap this window.",
-                {
-                    "reason": "foreign_scheduler_window_overlap",
-                    "detectedAt": detected_at,
-                    "recoveryStrategies": list(RECOVER_WITH_MERGE),
-                    "foreignGroups": _views(overlapping),
-                },
-            )
-        # Platform rows of earlier windows give way to the newer intent where they overlap it.
-        kept = [g for g in current if g not in overlapping and not (g.action_id and any(g.overlaps(r) for r in rows))]
-        merged = kept + rows
-        limit = device.scheduler.max_group_count
-        if len(merged) > limit:
-            raise ApiError(
-                "SCHEDULER_FULL",
-                f"The device has {len(current)} of {limit} schedule slots in use; this window needs {len(merged)} in all.",
-                {"existingGroupCount": len(current), "maxGroupCount": limit, "requiredGroupCount": len(merged)},
-            )
-        return merged
+        return conflicts.merge_rows(
+            current,
+            rows,
+            replace_foreign=replace_foreign,
+            detected_at=detected_at,
+            slot_aware=device.profile.slot_aware_merge,
+            limit=device.scheduler.max_group_count,
+        )
 
     # ------------------------------------------------------- lifecycle events
     def _at(self, action: Action, delay_s: float, handler: Callable[[], None]) -> None:
@@ -613,9 +537,10 @@ def random_text(rng: random.Random, alphabet: str, length: int) -> str:
     return "".join(out)
 
 
-def _views(groups: list[Group]) -> list[dict[str, Any]]:
-    """Rows for an error's details, in time order whatever order the device read them back in."""
-    return [g.to_view() for g in sorted(groups, key=lambda g: (g.start, g.end))]
+def _wall_clock(device: Device) -> bool:
+    """Whether the device runs its native rows on plant-local wall clock."""
+    profile = device.profile
+    return profile.native_scheduler and profile.wall_clock_schedule
 
 
 def _value(parameters: dict[str, Any], name: str) -> float | None:

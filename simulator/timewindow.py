@@ -22,7 +22,8 @@ from datetime import datetime, timedelta, timezone
 from typing import NoReturn
 from zoneinfo import ZoneInfo
 
-from amps_sim.simulator.errors import ApiError, format_instant
+from .actions import Execution
+from .errors import ApiError, format_instant
 
 DEFAULT_HORIZON = timedelta(days=30)
 MAX_WALL_WINDOW = timedelta(hours=24)
@@ -92,6 +93,20 @@ class _Parsed:
         return self.moment is not None and self.moment.utcoffset() == timedelta(0)
 
 
+def execution_for(start: str | None, end: str | None) -> Execution:
+    """How a push with these fields runs: presence decides (an empty `start` is a malformed time,
+    not an immediate push). An end without a start is refused (INVALID_TIME_WINDOW)."""
+    if start is None:
+        if end is not None:
+            _refuse_end_without_start(end)
+        return "immediate"
+    return "windowed" if end is not None else "scheduled"
+
+
+def _refuse_end_without_start(end: str) -> NoReturn:
+    _refuse_window("end_without_start", "An end was given without a start.", field="end", value=end)
+
+
 def resolve_window(
     start: str | None,
     end: str | None,
@@ -122,7 +137,7 @@ def resolve_window(
 
     if start is None:
         if end is not None:
-            _refuse_window("end_without_start", "An end was given without a start.", field="end", value=end)
+            _refuse_end_without_start(end)
         return ResolvedWindow(None, None, None, None)
 
     parsed_start = _parse_field("start", start)

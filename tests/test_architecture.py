@@ -37,9 +37,9 @@ WORLD_LAYERS: list[tuple[str, ...]] = [
     ("web.common", "web.specs"),
     ("world",),  # tenants by key; each world: clock, devices, platform, native cloud
     ("platform", "foxess.adapter"),  # the Amps platform | the platform's FoxESS gateway
-    ("actions", "timewindow", "foxess.cloud", "foxess.shapes", "foxess.signature"),
-    ("foxess.quotas",),
-    ("oem",),  # the OEM boundary: ManagedDevice, OemGateway, DirectGateway, faults
+    ("conflicts", "foxess.cloud", "foxess.shapes", "foxess.signature"),  # the conflict rules (pure) | the cloud
+    ("timewindow", "foxess.quotas"),
+    ("actions", "oem"),  # action records | the OEM boundary: ManagedDevice, OemGateway, DirectGateway, faults
     ("device",),
     ("native_scheduler", "battery"),
     ("profiles", "validation", "errnos"),
