@@ -12,12 +12,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from amps_sim.contracts.exchange import Exchange
 from amps_sim.contracts.matching import lookup, match
 from amps_sim.contracts.results import Failure, ScenarioResult, StepRecord
 from amps_sim.contracts.scenario import WebhooksGiven
 from amps_sim.contracts.steps import WebhookStep
 from amps_sim.contracts.timeline import Marker, parse_instant
-from amps_sim.contracts.transport import Exchange, SpecCheckedClient
+from amps_sim.contracts.transport import SpecCheckedClient
 from amps_sim.contracts.variables import Variables
 from amps_sim.contracts.webhooks import Received, WebhookReceiver
 
@@ -155,7 +156,8 @@ class ScenarioWebhooks:
             return [exchange]
         for message in log:
             body = message.get("body") if isinstance(message, dict) else None
-            lane = result.timeline.devices.get(body.get("deviceId")) if isinstance(body, dict) else None
+            device_id = body.get("deviceId") if isinstance(body, dict) else None
+            lane = result.timeline.devices.get(device_id) if isinstance(device_id, str) else None
             if lane is None:
                 continue
             for attempt in message.get("attempts", []):

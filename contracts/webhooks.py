@@ -34,7 +34,7 @@ def body_violations(event_type: str, body: Any) -> list[str]:
     problems = []
     for error in spec.schema_validator(pointer).iter_errors(body):
         # jsonschema names the place `absolute_path`, jsonschema-rs `instance_path`.
-        where = getattr(error, "absolute_path", None)
+        where: Any = getattr(error, "absolute_path", None)
         if where is None:
             where = getattr(error, "instance_path", ())
         problems.append(f"{'/'.join(map(str, where)) or '(body)'}: {error.message}")

@@ -33,11 +33,12 @@ HARNESS = "amps_sim.contracts"
 # (a dotted path under the area; the longest match wins).
 WORLD_LAYERS: list[tuple[str, ...]] = [
     ("web.app",),  # the app factory and the one error middleware
-    ("web.public", "web.control", "web.foxess"),  # the three HTTP faces
+    ("web.public", "web.control", "web.foxess", "web.webhooks"),  # the HTTP faces
+    ("web.delivery",),  # sends webhook attempts and drives clocks around them
     ("web.common", "web.specs"),
     ("world",),  # tenants by key; each world: clock, devices, platform, native cloud
     ("platform", "foxess.adapter"),  # the Amps platform | the platform's FoxESS gateway
-    ("conflicts", "foxess.cloud", "foxess.shapes", "foxess.signature"),  # the conflict rules (pure) | the cloud
+    ("conflicts", "foxess.cloud", "foxess.shapes", "foxess.signature", "webhooks"),  # rules (pure) | cloud | webhook hub
     ("timewindow", "foxess.quotas"),
     ("actions", "oem"),  # action records | the OEM boundary: ManagedDevice, OemGateway, DirectGateway, faults
     ("device",),
@@ -48,10 +49,10 @@ WORLD_LAYERS: list[tuple[str, ...]] = [
 HARNESS_LAYERS: list[tuple[str, ...]] = [
     ("pytest_plugin",),
     ("runner", "reporting"),  # reporters never see the runner: they read events and results
-    ("recorder", "embedded"),
+    ("recorder", "embedded", "webhook_steps"),
     ("events",),
     ("results",),  # plain data
-    ("loader", "timeline", "transport"),
+    ("loader", "timeline", "transport", "webhooks"),  # webhooks: the loopback receiver
     ("scenario", "exchange"),
     ("steps",),  # every step kind, declared once
     ("expectations",),
@@ -275,7 +276,7 @@ def test_nothing_imports_the_bare_folder_names() -> None:
 
 # Who may speak HTTP: the world's HTTP faces, and the harness's client side.
 AIOHTTP_ALLOWED = ("amps_sim.simulator.web", "amps_sim.contracts.transport", "amps_sim.contracts.embedded",
-                   "amps_sim.contracts.pytest_plugin")
+                   "amps_sim.contracts.pytest_plugin", "amps_sim.contracts.webhooks")
 # Reading the host's clock or the global random source; the domain takes both as arguments.
 _AMBIENT_CALLS = {("datetime", "now"), ("datetime", "utcnow"), ("datetime", "today"), ("date", "today"), ("time", "time"),
                   ("time", "monotonic"), ("time", "perf_counter"), ("time", "time_ns"), ("random", "random"),

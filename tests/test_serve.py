@@ -123,7 +123,7 @@ def test_served_realtime_tenant_delivers_svix_signed_webhooks_in_the_background(
     received: list[tuple[bytes, dict[str, str]]] = []
 
     class Hook(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             received.append((body, {k.lower(): v for k, v in self.headers.items()}))
             self.send_response(204)

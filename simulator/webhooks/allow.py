@@ -55,7 +55,7 @@ class AllowList:
                 anything = True
             elif entry in ADDRESS_CLASSES:
                 classes.add(entry)
-            elif entry.startswith(".") or entry.startswith("*."):
+            elif entry.startswith((".", "*.")):
                 domains.append("." + entry.lstrip("*."))
             else:
                 try:
