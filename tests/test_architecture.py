@@ -10,7 +10,7 @@ functions, and under `if TYPE_CHECKING:`; relative imports resolved. Then:
 - there is no cycle between modules, and none between folders;
 - nothing anywhere in the repository imports the bare names `simulator` or `contracts`;
 - only the HTTP faces (and the harness's client side) import aiohttp, and nothing in the world
-  below `web/` reads the host's clock or the global random source.
+  below `web/` reads the host's clock or the global random source, or parses a raw request body.
 
 The layers are written here once. A new module must be placed in them before this test passes,
 which is the point: where it sits is a decision, and ARCHITECTURE.md's picture should show it.
@@ -308,6 +308,23 @@ def test_the_domain_reads_no_wall_time_and_no_global_randomness() -> None:
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name):
                 if (node.func.value.id, node.func.attr) in _AMBIENT_CALLS:
                     offenders.append(f"{name}:{node.lineno}: {node.func.value.id}.{node.func.attr}()")
+    assert offenders == []
+
+
+def test_requests_are_parsed_at_the_edge() -> None:
+    """Below web/, domain code takes typed models: it never parses a raw body itself."""
+    offenders = []
+    for name, module in discover().items():
+        if area_of(name) != WORLD or name.startswith(f"{WORLD}.web") or name == f"{WORLD}.validation":
+            continue
+        tree = ast.parse(module.path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "parse_model":
+                offenders.append(f"{name}:{node.lineno}: parse_model()")
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for arg in node.args.args + node.args.kwonlyargs:
+                    if isinstance(arg.annotation, ast.Name) and arg.annotation.id == "object" and arg.arg == "body":
+                        offenders.append(f"{name}:{node.lineno}: {node.name}(body: object)")
     assert offenders == []
 
 

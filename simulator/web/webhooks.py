@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..validation import parse_model
-from ..webhooks.hub import EndpointRequest
+from ..webhooks.hub import EndpointRequest, RotateRequest, SettingsRequest, WebhookFaultRequest
 from .common import json_body, render, tenant
 from .delivery import DELIVERY
 
@@ -42,7 +42,8 @@ async def rotate_secret(request: web.Request) -> web.Response:
     # No body means a fresh secret; a body that is there must be a JSON object (`null` is not).
     absent = not await request.read()
     body = await json_body(request, required=False)
-    return render(world.webhooks.rotate(request.match_info["webhookId"], {} if absent else body))
+    rotation = parse_model(RotateRequest, {} if absent else body, "The rotation request is not valid.")
+    return render(world.webhooks.rotate(request.match_info["webhookId"], rotation))
 
 
 @routes.get("/_sim/webhooks/{webhookId}/deliveries")
@@ -68,8 +69,8 @@ async def replay(request: web.Request) -> web.Response:
 async def inject_fault(request: web.Request) -> web.Response:
     world = tenant(request)
     world.webhooks.endpoint(request.match_info["webhookId"])
-    body = await json_body(request)
-    return render(world.webhooks.add_fault(request.match_info["webhookId"], body))
+    fault = parse_model(WebhookFaultRequest, await json_body(request), "The webhook fault request is not valid.")
+    return render(world.webhooks.add_fault(request.match_info["webhookId"], fault))
 
 
 @routes.get("/_sim/webhook-settings")
@@ -80,5 +81,5 @@ async def get_settings(request: web.Request) -> web.Response:
 @routes.put("/_sim/webhook-settings")
 async def put_settings(request: web.Request) -> web.Response:
     world = tenant(request)
-    body = await json_body(request)
-    return render(world.webhooks.update_settings(body))
+    settings = parse_model(SettingsRequest, await json_body(request), "The webhook settings are not valid.")
+    return render(world.webhooks.update_settings(settings))

@@ -23,7 +23,7 @@ from pydantic import Field, StrictStr, field_validator
 from ..actions import Action
 from ..clock import Clock, EventHandle
 from ..errors import ApiError, format_instant
-from ..validation import ClosedModel, JsonInt, NotNull, parse_model
+from ..validation import ClosedModel, JsonInt, NotNull
 from . import signing
 from .model import (
     ATTEMPT_FAULTS,
@@ -206,9 +206,8 @@ class WebhookHub:
         self._held.pop(endpoint_id, None)
         del self.endpoints[endpoint_id]
 
-    def rotate(self, endpoint_id: str, body: object) -> dict[str, Any]:
+    def rotate(self, endpoint_id: str, request: RotateRequest) -> dict[str, Any]:
         endpoint = self.endpoint(endpoint_id)
-        request = parse_model(RotateRequest, body, "The rotation request is not valid.")
         now = self.clock.now
         retires = now + timedelta(seconds=self.settings.rotation_overlap_s)
         kept = [s for s in endpoint.secrets if s.retires_at is None or s.retires_at > now]
@@ -218,8 +217,7 @@ class WebhookHub:
         endpoint.secrets = [Secret(request.secret or signing.new_secret(self.rng)), *kept]
         return endpoint.view()
 
-    def update_settings(self, body: object) -> dict[str, Any]:
-        request = parse_model(SettingsRequest, body, "The webhook settings are not valid.")
+    def update_settings(self, request: SettingsRequest) -> dict[str, Any]:
         if request.deliveryLatencySeconds is not None:
             self.settings.latency_s = request.deliveryLatencySeconds
         if request.attemptTimeoutSeconds is not None:
@@ -228,9 +226,8 @@ class WebhookHub:
             self.settings.rotation_overlap_s = request.rotationOverlapSeconds
         return self.settings.view()
 
-    def add_fault(self, endpoint_id: str, body: object) -> dict[str, Any]:
+    def add_fault(self, endpoint_id: str, request: WebhookFaultRequest) -> dict[str, Any]:
         endpoint = self.endpoint(endpoint_id)
-        request = parse_model(WebhookFaultRequest, body, "The webhook fault request is not valid.")
         if (request.kind == "delay") != (request.by is not None):
             message = "'by' (seconds) is required for a delay" if request.kind == "delay" else "'by' goes only with kind 'delay'"
             raise ApiError("INVALID_REQUEST", f"The webhook fault request is not valid: {message}.",
