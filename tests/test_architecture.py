@@ -32,6 +32,8 @@ HARNESS = "amps_sim.contracts"
 # share a layer are independent: neither imports the other. A group names a module or a folder
 # (a dotted path under the area; the longest match wins).
 WORLD_LAYERS: list[tuple[str, ...]] = [
+    ("web.durable",),  # `serve --state-dir`: the command journal around the app, and the restart
+    ("web.expiry",),  # sweeps idle tenants
     ("web.app",),  # the app factory and the one error middleware
     ("web.public", "web.control", "web.foxess", "web.webhooks"),  # the HTTP faces
     ("web.delivery",),  # sends webhook attempts and drives clocks around them
@@ -43,8 +45,8 @@ WORLD_LAYERS: list[tuple[str, ...]] = [
     ("actions", "oem"),  # action records | the OEM boundary: ManagedDevice, OemGateway, DirectGateway, faults
     ("device",),
     ("native_scheduler", "battery"),
-    ("profiles", "validation", "errnos"),
-    ("clock", "errors", "specs"),
+    ("profiles", "validation", "errnos", "lifecycle"),  # lifecycle: a sandbox's limits
+    ("clock", "errors", "specs", "persistence"),  # persistence: the journal store and snapshots
 ]
 HARNESS_LAYERS: list[tuple[str, ...]] = [
     ("pytest_plugin",),

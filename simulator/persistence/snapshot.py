@@ -50,7 +50,7 @@ def _new_function(code: types.CodeType, namespace: dict[str, Any], cells: int) -
 
 def _fill_function(function: types.FunctionType, state: tuple[tuple[Any, ...], Any, Any]) -> None:
     values, defaults, kwdefaults = state
-    for cell, value in zip(function.__closure__ or (), values):
+    for cell, value in zip(function.__closure__ or (), values, strict=False):
         if value is not _EMPTY_MARK:
             cell.cell_contents = value
     function.__defaults__ = defaults
@@ -139,6 +139,3 @@ def load_state(data: bytes, live: dict[str, Any]) -> Any:
     finally:
         if enabled:
             gc.enable()
-
-
-__all__ = ["code_fingerprint", "dump_state", "load_state"]

@@ -14,6 +14,7 @@ concurrent requests costs one fsync instead of one each.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import queue
@@ -201,10 +202,8 @@ class StateStore:
                 conn.execute("COMMIT")
             except BaseException as exc:  # the disk failed: nothing in this batch is acknowledged
                 error = exc
-                try:
+                with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
             for future, loop in done:
                 loop.call_soon_threadsafe(_settle, future, error)
 

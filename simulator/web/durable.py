@@ -12,6 +12,7 @@ the wall, running every event that fell due while the process was down, in order
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import json
 import logging
@@ -229,10 +230,8 @@ async def _replay_request(app: web.Application, method: str, path: str, headers:
     raw = tuple((k.encode(), v.encode()) for k, v in headers.items())
     message = RawRequestMessage(method, path, HttpVersion11, multi, raw, False, None, False, False, URL(path))
     request = web.Request(message, payload, protocol, None, None, loop, client_max_size=app._client_max_size)  # type: ignore[arg-type]
-    try:
+    with contextlib.suppress(ApiError, web.HTTPException):  # refused then, refused now: the reply was the effect
         await app._handle(request)
-    except (ApiError, web.HTTPException):
-        pass  # refused then, refused now: the reply was the effect
 
 
 class _NullProtocol:
@@ -331,6 +330,3 @@ def install_durability(app: web.Application, durability: Durability) -> None:
 
     # First: the state is back before anything else starts (the webhook delivery loop included).
     app.cleanup_ctx.insert(0, lifecycle)
-
-
-__all__ = ["DURABILITY", "Durability", "RequestTime", "install_durability", "restore"]

@@ -256,7 +256,7 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) -
             tenant.serial = call(server.base, "GET", "/_sim/devices/fox", tenant.key)[1]["serialNumber"]
             tenants.append(tenant)
         snapshots = audited = 0
-        for round_ in range(ROUNDS):
+        for _round in range(ROUNDS):
             stop = threading.Event()
             errors: list[BaseException] = []
             threads = [
@@ -316,7 +316,7 @@ def test_a_torn_last_write_leaves_a_consistent_prefix(tmp_path: Path) -> None:
         known = list(tenant.actions)
         assert ids == known[: len(ids)]
         # And the server keeps going on that prefix: the next push mints the next id in line.
-        tenant.actions = {action_id: "scheduled" for action_id in ids}
+        tenant.actions = dict.fromkeys(ids, "scheduled")
         tenant.cancelled &= set(ids)
         for _ in range(5):
             _one_step(server.base, tenant, rng)
@@ -424,7 +424,7 @@ def test_webhook_attempts_are_journalled_and_never_made_twice(tmp_path: Path) ->
     received: list[str] = []
 
     class Receiver(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length", "0")))
             received.append(self.headers["svix-id"])
             self.send_response(204)
