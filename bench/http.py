@@ -72,7 +72,7 @@ def serving(argv: list[str], port: int, cpu: str | None) -> Iterator[str]:
                     break
             except OSError:
                 if process.poll() is not None:
-                    raise RuntimeError(f"server exited: {process.stderr.read().decode() if process.stderr else ''}")
+                    raise RuntimeError(f"server exited: {process.stderr.read().decode() if process.stderr else ''}") from None
                 time.sleep(0.05)
         yield base
     finally:
@@ -103,7 +103,7 @@ def wrk(url: str, seconds: float, connections: int, cpu: str, script: Path | Non
     argv.append(url)
     if shutil.which("taskset"):
         argv = ["taskset", "-c", cpu, *argv]
-    for attempt in range(3):  # wrk now and then exits 1 on a starved host; try again
+    for _attempt in range(3):  # wrk now and then exits 1 on a starved host; try again
         done = subprocess.run(argv, capture_output=True, text=True)
         if done.returncode == 0:
             break

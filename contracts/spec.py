@@ -26,15 +26,6 @@ import yaml
 from amps_sim.contracts.pointer import escape, follow_refs, pointer_to
 from amps_sim.simulator.specs import control_spec_path, public_spec_path
 
-__all__ = [
-    "ResponseValidator",
-    "SpecViolation",
-    "control_spec_path",
-    "load_control",
-    "load_public",
-    "public_spec_path",
-]
-
 _HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _TEMPLATE_PARAM = re.compile(r"\{[^/{}]+\}")
 
