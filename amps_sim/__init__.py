@@ -18,3 +18,27 @@ if not (_HERE / "simulator").is_dir() and (_HERE.parent / "simulator" / "__init_
     __path__.append(str(_HERE.parent))  # source checkout: amps_sim.simulator is ../simulator
 
 __version__ = "0.2.0"
+
+# What partners import, loaded on first use so `import amps_sim` (and the pytest plugin's
+# registration) stays cheap.
+_EXPORTS = {
+    "SimClient": "amps_sim.client",
+    "AsyncSimClient": "amps_sim.client",
+    "AmpsSimError": "amps_sim.client",
+    "AmpsSimUnreachable": "amps_sim.client",
+    "AdvanceResult": "amps_sim.client",
+    "ClockView": "amps_sim.client",
+    "FaultsView": "amps_sim.client",
+    "Health": "amps_sim.client",
+    "AmpsTenant": "amps_sim.pytest_plugin",
+    "AmpsSimServer": "amps_sim.pytest_plugin",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> object:
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'amps_sim' has no attribute {name!r}")

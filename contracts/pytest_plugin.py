@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import aiohttp
 import pytest
@@ -22,20 +22,28 @@ from amps_sim.contracts.results import ScenarioResult
 from amps_sim.contracts.runner import ScenarioRunner, Target
 from amps_sim.contracts.transport import SpecCheckedClient
 
-_SESSION_KEY = pytest.StashKey["_ScenarioSession"]()
+# Partner scenario files (`*.amps.yaml`), collected by the amps_sim pytest plugin anywhere in a
+# project and run against its `amps_sim` simulator.
+PARTNER_SUFFIXES = (".amps.yaml", ".amps.yml")
+_SESSION_KEY = pytest.StashKey["ScenarioSession"]()
 
 
-class _ScenarioSession:
-    """The session's simulator, client and runner, all on one private event loop."""
+class ScenarioSession:
+    """The session's simulator, client and runner, all on one private event loop.
 
-    def __init__(self) -> None:
+    `target` gives the base URL of a simulator someone else serves (the amps_sim pytest plugin
+    passes its own); without it the session serves an embedded one on first use.
+    """
+
+    def __init__(self, target: Callable[[], str] | None = None) -> None:
         self.loop = asyncio.new_event_loop()
+        self.target = target
         self.server = EmbeddedSimulator()
         self.http: aiohttp.ClientSession | None = None
         self.runner: ScenarioRunner | None = None
 
     async def _start(self) -> None:
-        base_url = await self.server.start()
+        base_url = self.target() if self.target is not None else await self.server.start()
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         client = SpecCheckedClient(self.http, base_url)
         self.runner = ScenarioRunner(client, Target(base_url, label="embedded simulator"), record_timeline=False)
@@ -49,7 +57,8 @@ class _ScenarioSession:
     async def _stop(self) -> None:
         if self.http is not None:
             await self.http.close()
-        await self.server.stop()
+        if self.target is None:
+            await self.server.stop()
 
     def close(self) -> None:
         if self.runner is not None:
@@ -58,11 +67,11 @@ class _ScenarioSession:
         self.loop.close()
 
 
-def _session(config: pytest.Config) -> _ScenarioSession:
+def _session(config: pytest.Config) -> ScenarioSession:
     try:
         return config.stash[_SESSION_KEY]
     except KeyError:
-        session = _ScenarioSession()
+        session = ScenarioSession()
         config.stash[_SESSION_KEY] = session
         config.add_cleanup(session.close)
         return session
@@ -90,6 +99,10 @@ def describe_failure(result: ScenarioResult) -> str:
 
 
 class ScenarioFile(pytest.File):
+    def scenario_session(self) -> ScenarioSession:
+        """Where this file's scenarios run (subclasses run them elsewhere)."""
+        return _session(self.config)
+
     def collect(self) -> Any:
         try:
             loaded: LoadedScenario | ScenarioFileError = load_scenario(self.path, suite_root(self.path, self.path.parent))
@@ -109,7 +122,8 @@ class ScenarioItem(pytest.Item):
     def runtest(self) -> None:
         if isinstance(self.loaded, ScenarioFileError):
             raise self.loaded
-        result = _session(self.config).run(self.loaded)
+        assert isinstance(self.parent, ScenarioFile)
+        result = self.parent.scenario_session().run(self.loaded)
         if result.status == "skipped":
             pytest.skip(result.skip_reason or "skipped")
         if result.status == "failed":
@@ -132,6 +146,8 @@ def collect_scenario_file(parent: pytest.Collector, file_path: Path, suite: Path
     """The `pytest_collect_file` body: YAML files under the suite folder become scenario items."""
     if file_path.suffix not in (".yaml", ".yml"):
         return None
+    if file_path.name.endswith(PARTNER_SUFFIXES):
+        return None  # the amps_sim plugin collects these, wherever they are
     try:
         file_path.resolve().relative_to(suite.resolve())
     except ValueError:

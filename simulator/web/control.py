@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from typing import Any
+from importlib import metadata
 
 from aiohttp import web
 
 from ..device import DeviceSpec
-from ..errors import format_instant
+from ..errors import ApiError, format_instant
 from ..foxess.cloud import OemKeyRequest
 from ..validation import parse_model
 from ..world.tenants import AdvanceRequest, FaultRequest, SchedulerWrite, TenantSpec, World
-from .common import LIMITS, TENANTS, json_body, render, tenant
+from .common import LIMITS, RATES, TENANTS, json_body, render, tenant
 from .delivery import DELIVERY
 from .specs import CONTROL_SPEC_PATH
 
@@ -54,6 +55,33 @@ def _tenant_view(request: web.Request, world: World) -> dict[str, Any]:
         "devices": len(world.devices),
         "actions": len(world.platform.actions),
     }
+
+
+@routes.delete("/_sim/tenant")
+async def delete_tenant(request: web.Request) -> web.Response:
+    """The caller's own tenant goes, with its devices, actions and FoxESS keys; the key stops working."""
+    world = tenant(request)
+    await request.read()
+    tenants = request.app[TENANTS]
+    if world.api_key in tenants.pinned:
+        # The world the server was started with, shared by everyone who knows its key, stays.
+        raise ApiError("TENANT_PINNED", "This tenant is the server's own world and cannot be deleted; reset it instead.")
+    tenants.delete(world.api_key)
+    request.app[RATES].forget(world.api_key)
+    return web.Response(status=204)
+
+
+@routes.get("/_sim/health")
+async def health(request: web.Request) -> web.Response:
+    """200 while the server answers: what a readiness probe or the pytest plugin waits for."""
+    return render({"status": "ok", "version": _version()})
+
+
+def _version() -> str:
+    try:
+        return metadata.version("amps-sim")
+    except metadata.PackageNotFoundError:  # imported from a checkout that was never installed
+        return "0+unknown"
 
 
 @routes.post("/_sim/oem-keys")
