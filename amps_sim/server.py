@@ -9,18 +9,20 @@ from typing import Literal
 from aiohttp import web
 
 from amps_sim.simulator.web.app import create_app
+from amps_sim.simulator.webhooks.allow import AllowList
 from amps_sim.simulator.web.common import TENANTS
 from amps_sim.simulator.world import ClockSpec, WorldFile
 
 ClockMode = Literal["virtual", "realtime"]
 
 
-def build_app(world: WorldFile, *, seed: int | None = None, clock: ClockMode | None = None) -> web.Application:
+def build_app(world: WorldFile, *, seed: int | None = None, clock: ClockMode | None = None,
+              webhook_allow: AllowList | None = None) -> web.Application:
     """The app, holding `world` as its pinned default tenant under the world's `apiKey`."""
     if clock is not None:
         clock_spec = (world.clock or ClockSpec()).model_copy(update={"mode": clock})
         world = world.model_copy(update={"clock": clock_spec})
-    app = create_app(seed=seed)
+    app = create_app(seed=seed, webhook_allow=webhook_allow)
     app[TENANTS].create(world, world.apiKey, pinned=True)
     return app
 

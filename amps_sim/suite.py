@@ -20,7 +20,7 @@ import aiohttp
 from aiohttp import web
 
 from amps_sim.contracts.embedded import EmbeddedSimulator
-from amps_sim.contracts.events import RunFinished, RunStarted, ScenarioFinished
+from amps_sim.contracts.events import Event, Listener, RunFinished, RunStarted, ScenarioFinished
 from amps_sim.contracts.keywords import KeywordError, compile_keywords
 from amps_sim.contracts.loader import LoadedScenario, load_suite
 from amps_sim.contracts.reporting.console import ConsoleReporter
@@ -62,7 +62,7 @@ async def run_scenarios(
     base_url: str,
     api_key: str | None = None,
     label: str = "",
-    reporter: ConsoleReporter | None = None,
+    reporter: Listener | None = None,
     record_timeline: bool = True,
     broken_files: list[str] | None = None,
 ) -> RunSummary:
@@ -94,10 +94,39 @@ def _write_reports(options: RunOptions, summary: RunSummary, reporter: ConsoleRe
         print(f"HTML report: {write_html(summary, options.html)}", file=reporter.stream)
 
 
+class RunInterrupted(Exception):
+    """Ctrl-C during a run: the summary of the scenarios that finished (already reported)."""
+
+    def __init__(self, summary: RunSummary) -> None:
+        super().__init__("interrupted")
+        self.summary = summary
+
+
+def _interrupted(options: RunOptions, finished: list[ScenarioResult], total: int, started: float, broken_text: list[str],
+                 reporter: ConsoleReporter) -> RunInterrupted:
+    """Ctrl-C: say so, report what finished (summary and report files), and stop with that."""
+    summary = RunSummary(finished, time.perf_counter() - started, options.target or "the embedded simulator", broken_text)
+    print(f"\ninterrupted after {len(finished)} of {total} scenario(s)", file=reporter.stream)
+    reporter(RunFinished(summary))
+    _write_reports(options, summary, reporter)
+    return RunInterrupted(summary)
+
+
 async def run_suite(options: RunOptions, *, app: web.Application | None = None, stream: TextIO | None = None) -> RunSummary:
     reporter = ConsoleReporter(stream)
     scenarios, broken_text = _load(options, reporter)
-    summary = await _run_loaded(options, scenarios, broken_text, reporter=reporter, app=app)
+    finished: list[ScenarioResult] = []
+
+    def listen(event: Event) -> None:
+        reporter(event)
+        if isinstance(event, ScenarioFinished):
+            finished.append(event.result)
+
+    started = time.perf_counter()
+    try:
+        summary = await _run_loaded(options, scenarios, broken_text, reporter=listen, app=app)
+    except asyncio.CancelledError:  # Ctrl-C: asyncio.run cancels this task
+        raise _interrupted(options, finished, len(scenarios), started, broken_text, reporter) from None
     _write_reports(options, summary, reporter)
     return summary
 
@@ -107,7 +136,7 @@ async def _run_loaded(
     scenarios: list[LoadedScenario],
     broken_text: list[str],
     *,
-    reporter: ConsoleReporter | None,
+    reporter: Listener | None,
     app: web.Application | None = None,
 ) -> RunSummary:
     record = _record(options)
@@ -167,7 +196,8 @@ def run_suite_parallel(options: RunOptions, *, stream: TextIO | None = None) -> 
     # specs' validators compiled here once, instead of each compiling its own.
     load_public(), load_control()
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-    with ProcessPoolExecutor(max_workers=options.jobs, mp_context=context) as pool:
+    pool = ProcessPoolExecutor(max_workers=options.jobs, mp_context=context)
+    try:
         pending = {pool.submit(_run_group, options, group): number for number, group in enumerate(work)}
         for future in as_completed(pending):
             results = future.result()
@@ -175,6 +205,11 @@ def run_suite_parallel(options: RunOptions, *, stream: TextIO | None = None) -> 
             for result in results:
                 shown += 1
                 reporter(ScenarioFinished(result, shown, total))
+    except KeyboardInterrupt:  # Ctrl-C: the workers got it too; report the units that finished
+        pool.shutdown(wait=False, cancel_futures=True)
+        done = [result for number in sorted(finished) for result in finished[number]]
+        raise _interrupted(options, done, total, started, broken_text, reporter) from None
+    pool.shutdown()
     merged = [result for number in range(len(work)) for result in finished[number]]
     summary = RunSummary(merged, time.perf_counter() - started, target, broken_text)
     reporter(RunFinished(summary))
@@ -194,6 +229,8 @@ def main(options: RunOptions) -> int:
     except (KeywordError, FileNotFoundError) as exc:
         print(f"amps-sim run: {exc}", file=sys.stderr)
         return 2
+    except RunInterrupted:
+        return 130
     if not summary.results and not summary.broken_files:
         print("amps-sim run: no scenario selected", file=sys.stderr)
         return 2

@@ -1,0 +1,114 @@
+"""`amps-sim serve`'s log: one line per request, as text or JSON, and aiohttp's refusals of
+malformed requests folded into one line each instead of a traceback."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from contextvars import ContextVar
+from datetime import datetime, timezone
+from typing import Any
+
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web import BaseRequest, StreamResponse
+
+ACCESS_LOGGER = "amps_sim.access"
+_FIELDS = "amps_fields"
+
+
+def short_key(key: str | None) -> str:
+    """Enough of a key to tell tenants apart in a log, never the whole secret."""
+    if not key:
+        return "-"
+    return key[:10] + "…" if len(key) > 12 else key[:4] + "…"
+
+
+# What aiohttp's parser refused in the request being logged: set by MalformedRequestFilter when
+# aiohttp reports the refusal, read by RequestLog when it logs the 400 moments later in the same
+# task, so the two become one line.
+_REFUSAL: ContextVar[tuple[int, str] | None] = ContextVar("amps_sim_refusal", default=None)
+# The request line aiohttp substitutes for one it could not parse.
+_UNPARSED_METHOD = "UNKNOWN"
+
+
+class RequestLog(AbstractAccessLogger):
+    """One line per request: method, path, status, milliseconds, the caller's key shortened."""
+
+    def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
+        refusal = _REFUSAL.get()
+        if refusal is not None or request.method == _UNPARSED_METHOD:
+            _REFUSAL.set(None)
+            status, problem = refusal or (response.status, "not an HTTP request")
+            fields: dict[str, Any] = {"status": status, "remote": request.remote or "-", "problem": problem}
+            logging.getLogger(ACCESS_LOGGER).warning(
+                "refused a malformed request from %s: %s %s", fields["remote"], status, problem, extra={_FIELDS: fields}
+            )
+            return
+        fields = {
+            "method": request.method,
+            "path": request.path,
+            "status": response.status,
+            "ms": round(time * 1000, 1),
+            "key": short_key(request.headers.get("x-api-key")),
+            "remote": request.remote or "-",
+        }
+        text = f"{fields['method']} {fields['path']} {fields['status']} {fields['ms']}ms key={fields['key']}"
+        logging.getLogger(ACCESS_LOGGER).info(text, extra={_FIELDS: fields})
+
+    @property
+    def enabled(self) -> bool:
+        return logging.getLogger(ACCESS_LOGGER).isEnabledFor(logging.INFO)
+
+
+class MalformedRequestFilter(logging.Filter):
+    """aiohttp logs its refusal of an unparsable request (bad request line, header, chunking) with
+    the parser's traceback, then answers 400. That is the client's mistake: the record is dropped
+    and what was wrong goes into the request's one log line (RequestLog)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            detail = " ".join((exc.message or type(exc).__name__).split())
+            _REFUSAL.set((exc.code, detail[:200]))
+            return False
+        return True
+
+
+def _timestamp(record: logging.LogRecord) -> str:
+    return datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line = f"{_timestamp(record)} {record.levelname:<7} {record.getMessage()}"
+        if record.exc_info:
+            # An unhandled error in the simulator itself: a bug, so the traceback stays.
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {"ts": _timestamp(record), "level": record.levelname.lower(), "logger": record.name,
+                                 "msg": record.getMessage()}
+        entry.update(getattr(record, _FIELDS, {}))
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def configure_logging(level: str, fmt: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.setLevel(level.upper())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    server = logging.getLogger("aiohttp.server")
+    # aiohttp reports some refusals (a request that is not HTTP at all) at debug level: let the
+    # filter see them whatever the chosen level; the handler's level still decides what prints.
+    server.setLevel(logging.DEBUG)
+    if not any(isinstance(f, MalformedRequestFilter) for f in server.filters):
+        server.addFilter(MalformedRequestFilter())
