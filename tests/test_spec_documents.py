@@ -76,6 +76,8 @@ CONTROL_STATUSES: dict[tuple[str, str], dict[str, set[str]]] = {
         "422": {"CLOCK_OUT_OF_RANGE", "UNKNOWN_TIME_ZONE", "SCHEDULE_REJECTED"},
     },
     ("GET", "/_sim/tenants"): {"200": set(), "401": _AUTH},
+    ("DELETE", "/_sim/tenant"): {"204": set(), "401": _AUTH, "409": {"TENANT_PINNED"}},
+    ("GET", "/_sim/health"): {"200": set()},
     ("GET", "/_sim/clock"): {"200": set(), "401": _AUTH},
     ("POST", "/_sim/clock/advance"): {
         "200": set(),
@@ -157,6 +159,8 @@ OPERATION_IDS = {
     ("GET", "/openapi.yaml"): "getOpenApi",
     ("POST", "/_sim/tenants"): "createTenant",
     ("GET", "/_sim/tenants"): "listTenants",
+    ("DELETE", "/_sim/tenant"): "deleteTenant",
+    ("GET", "/_sim/health"): "getHealth",
     ("GET", "/_sim/clock"): "getClock",
     ("POST", "/_sim/clock/advance"): "advanceClock",
     ("POST", "/_sim/reset"): "resetTenant",
@@ -178,7 +182,7 @@ OPERATION_IDS = {
     ("PUT", "/_sim/webhook-settings"): "putWebhookSettings",
 }
 
-UNAUTHENTICATED = {("GET", "/openapi.yaml"), ("POST", "/_sim/tenants")}
+UNAUTHENTICATED = {("GET", "/openapi.yaml"), ("POST", "/_sim/tenants"), ("GET", "/_sim/health")}
 
 DOCUMENTS = {
     "public": (load_public, PUBLIC_STATUSES),
