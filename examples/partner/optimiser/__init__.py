@@ -1,0 +1,1 @@
+"""The partner's optimiser: plans overnight charges and books them through the Amps API."""
