@@ -207,12 +207,14 @@ def session_server(config: pytest.Config) -> AmpsSimServer:
     key = config.getoption("amps_sim_key") or os.environ.get(KEY_ENV) or None
     if url:
         server = AmpsSimServer(url.rstrip("/"), key, in_process=False)
+        # Every test that needs it would fail the same way: stop the session with one line.
         try:
             server.client.health()
         except AmpsSimUnreachable as exc:
-            raise pytest.UsageError(f"amps-sim: {exc.message} (from --amps-sim-url / {URL_ENV})") from None
+            pytest.exit(f"amps-sim: {exc.message} (from --amps-sim-url / {URL_ENV})", returncode=pytest.ExitCode.USAGE_ERROR)
         except AmpsSimError as exc:
-            raise pytest.UsageError(f"amps-sim: {url} is not an amps-sim simulator (GET /_sim/health: {exc.status} {exc.code})") from None
+            pytest.exit(f"amps-sim: {url} is not an amps-sim simulator (GET /_sim/health: {exc.status} {exc.code})",
+                        returncode=pytest.ExitCode.USAGE_ERROR)
     else:
         from amps_sim.server import InProcessSimulator, build_app
         from amps_sim.worlds import load_world
