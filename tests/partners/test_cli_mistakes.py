@@ -165,8 +165,9 @@ def served() -> Iterator[tuple[subprocess.Popen[str], str]]:
     try:
         yield proc, match.group(1)
     finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=20)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=20)  # also closes the pipes
 
 
 def test_serve_port_zero_prints_the_bound_port_and_logs_one_line_per_request(served: tuple[subprocess.Popen[str], str]) -> None:
