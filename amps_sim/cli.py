@@ -258,10 +258,17 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="run scenario files in N processes, one merged report (0: one per CPU)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes in one line (`amps-sim serve: argument --port: ...`), exit 2, like every other refusal."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="amps-sim", description=__doc__.split("\n\n")[0], formatter_class=_HelpFormatter)
+    parser = _Parser(prog="amps-sim", description=__doc__.split("\n\n")[0], formatter_class=_HelpFormatter)
     parser.add_argument("--version", action="version", version=f"amps-sim {__version__}", help="print the version and exit")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     p_serve = sub.add_parser("serve", help="serve the public API, the control API and the specs", formatter_class=_HelpFormatter,
                              description="Serve the public API, the /_sim control API, the FoxESS native API and both specs.")
     add_serve_options(p_serve)

@@ -83,7 +83,8 @@ def format_instant(moment: datetime | str) -> str:
     if isinstance(moment, str):
         return moment
     if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"{moment!r} has no time zone; the simulator's instants are absolute (add tzinfo)")
+        # A naive value is UTC, as the plugin's frozen clock gives them (datetime.now() without a zone).
+        moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
@@ -201,6 +202,12 @@ class _Operations:
         return _Call("POST", "/_sim/oem-keys", lambda b: str(b["apiKey"]), body={"party": party, "devices": list(devices)})
 
 
+def _current_groups(device: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A device's native rows as read, ready to be written back unchanged (owners included)."""
+    scheduler = device.get("scheduler") or {}
+    return [dict(group) for group in scheduler.get("groups", [])]
+
+
 def _refusal(method: str, path: str, status: int, raw: bytes) -> AmpsSimError:
     try:
         body: Any = json.loads(raw) if raw else None
@@ -292,8 +299,12 @@ class SimClient(_Base):
     def remove_device(self, device_id: str) -> None:
         self._send(_Operations.remove_device(device_id))
 
-    def set_scheduler(self, device_id: str, *, groups: Sequence[Mapping[str, Any]] = (), enabled: bool | None = None,
-                      owner: str | None = None) -> dict[str, Any]:
+    def set_scheduler(self, device_id: str, *, groups: Sequence[Mapping[str, Any]] | None = None,
+                      enabled: bool | None = None, owner: str | None = None) -> dict[str, Any]:
+        """Write the native rows as a foreign party; without `groups` the rows stay as they are
+        (e.g. only switch the scheduler on or off)."""
+        if groups is None:
+            groups = _current_groups(self.device(device_id))
         return self._send(_Operations.set_scheduler(device_id, groups, enabled, owner))
 
     def inject_fault(self, device_id: str, kind: str, times: int = 1) -> FaultsView:
@@ -385,8 +396,10 @@ class AsyncSimClient(_Base):
     async def remove_device(self, device_id: str) -> None:
         await self._send(_Operations.remove_device(device_id))
 
-    async def set_scheduler(self, device_id: str, *, groups: Sequence[Mapping[str, Any]] = (),
+    async def set_scheduler(self, device_id: str, *, groups: Sequence[Mapping[str, Any]] | None = None,
                             enabled: bool | None = None, owner: str | None = None) -> dict[str, Any]:
+        if groups is None:
+            groups = _current_groups(await self.device(device_id))
         return await self._send(_Operations.set_scheduler(device_id, groups, enabled, owner))
 
     async def inject_fault(self, device_id: str, kind: str, times: int = 1) -> FaultsView:

@@ -107,7 +107,7 @@ class AmpsTenant:
         return self._moved(self.client.advance(by).now)
 
     def advance_to(self, instant: datetime | str) -> datetime:
-        """Move the clock to an instant (aware datetime or RFC 3339 text); the new now."""
+        """Move the clock to an instant (a datetime, naive meaning UTC, or RFC 3339 text); the new now."""
         return self._moved(self.client.advance_to(instant).now)
 
     def reset(self) -> datetime:
@@ -148,9 +148,10 @@ class AmpsTenant:
     def remove_device(self, device_id: str) -> None:
         self.client.remove_device(device_id)
 
-    def set_scheduler(self, device_id: str, *, enabled: bool | None = None, groups: Sequence[Mapping[str, Any]] = (),
+    def set_scheduler(self, device_id: str, *, enabled: bool | None = None, groups: Sequence[Mapping[str, Any]] | None = None,
                       owner: str | None = None) -> dict[str, Any]:
-        """Write the device's native rows as a foreign party (the homeowner's app by default) would."""
+        """Write the device's native rows as a foreign party (the homeowner's app by default) would;
+        without `groups` the rows stay and only the flag changes."""
         return self.client.set_scheduler(device_id, groups=groups, enabled=enabled, owner=owner)
 
     def inject_fault(self, device_id: str, kind: str, times: int = 1) -> FaultsView:

@@ -192,3 +192,17 @@ def test_serve_port_zero_prints_the_bound_port_and_logs_one_line_per_request(ser
     refused = [e for e in entries if "malformed" in e["msg"]]
     assert len(refused) == 2 and all(e["status"] == 400 for e in refused), entries
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["serve", "--port", "abc"], "'abc' is not a port number"),
+        (["serve", "--clock", "sometimes"], "invalid choice: 'sometimes'"),
+        (["serve", "--log-format", "xml"], "invalid choice: 'xml'"),
+        (["bogus"], "invalid choice: 'bogus'"),
+        (["run", "--api-key", "k", str(ROOT / "scenarios")], "--api-key goes with --target"),
+    ],
+)
+def test_usage_mistakes_are_one_line_too(args: list[str], needle: str) -> None:
+    one_line_error(amps_sim(*args), 2, needle)

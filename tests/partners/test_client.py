@@ -56,8 +56,18 @@ def test_errors_carry_the_envelope(no_spec_violations: CheckedSimulator) -> None
     with pytest.raises(AmpsSimError) as bad:
         tenant.advance("soon")
     assert (bad.value.status, bad.value.code) == (400, "INVALID_REQUEST") and bad.value.details["errors"]
-    with pytest.raises(ValueError, match="no time zone"):
-        tenant.advance_to(datetime(2026, 6, 1))
+    tenant.delete_tenant()
+
+
+def test_naive_instants_are_utc_and_a_flag_write_keeps_the_rows(no_spec_violations: CheckedSimulator) -> None:
+    tenant = SimClient(no_spec_violations.url).create_tenant({"clock": {"mode": "virtual", "now": "2026-05-08T08:00:00Z"},
+                                                              "devices": [FOX]})
+    assert tenant.advance_to(datetime(2026, 6, 1, 12)).now == datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
+    row = {"start": "17:00", "end": "19:59", "workMode": "SelfUse"}
+    tenant.set_scheduler("dev_1", groups=[row], owner="homeowner_app")
+    switched = tenant.set_scheduler("dev_1", enabled=True)
+    assert switched["scheduler"]["enabled"] is True
+    assert [(g["start"], g["owner"]) for g in switched["scheduler"]["groups"]] == [("17:00", "homeowner_app")]
     tenant.delete_tenant()
 
 
