@@ -3,6 +3,7 @@ and refused with the file, the line and the problem, the way scenario files are.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
@@ -10,6 +11,7 @@ from typing import Any, Mapping
 from pydantic import ValidationError
 
 from amps_sim.contracts.loader import Problem, ScenarioFileError, _problems, read_yaml
+from amps_sim.simulator.device import Device
 from amps_sim.simulator.world import WorldFile
 
 DEFAULT_WORLD = "the embedded default world"
@@ -51,9 +53,25 @@ def parse_world(text: str, origin: str) -> WorldFile:
 
 def _validate(data: Mapping[str, Any], origin: str, lines: dict[tuple[Any, ...], int] | None = None) -> WorldFile:
     try:
-        return WorldFile.model_validate(dict(data))
+        world = WorldFile.model_validate(dict(data))
     except ValidationError as exc:
         raise WorldFileError(origin, _problems(exc, data, lines or {})) from None
+    _check_devices_build(world, origin, lines or {})
+    return world
+
+
+def _check_devices_build(world: WorldFile, origin: str, lines: dict[tuple[Any, ...], int]) -> None:
+    """Build each device once, as the server will: the simulated OEM refuses some well-formed
+    scheduler rows (overlaps, errno 42023), and that belongs to the file, at the device's line."""
+    start = world.clock.now if world.clock is not None and world.clock.now is not None else datetime.now(timezone.utc)
+    problems = []
+    for index, spec in enumerate(world.devices):
+        try:
+            Device(spec, start)
+        except ValueError as exc:
+            problems.append(Problem(lines.get(("devices", index), 1), f"devices[{index}]", f"the device's scheduler rows are refused: {exc}"))
+    if problems:
+        raise WorldFileError(origin, problems)
 
 
 def load_world(path: str | Path | None) -> WorldFile:

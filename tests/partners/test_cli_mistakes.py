@@ -47,6 +47,11 @@ def world_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "syntax.yaml").write_text("clock:\n  mode: virtual\ndevices: [\n", encoding="utf-8")
     (root / "schema.yaml").write_text("clock:\n  mode: virtual\ndevices:\n  - id: a\n    profile: nope\n", encoding="utf-8")
     (root / "folder.yaml").mkdir()
+    (root / "refused.yaml").write_text(
+        "devices:\n  - {id: a, profile: foxess}\n  - id: b\n    profile: foxess\n    scheduler:\n      groups:\n"
+        "        - {start: '01:00', end: '02:00', workMode: SelfUse}\n        - {start: '01:30', end: '03:00', workMode: SelfUse}\n",
+        encoding="utf-8",
+    )
     return root
 
 
@@ -75,6 +80,7 @@ def test_an_address_not_on_this_machine() -> None:
         ("folder.yaml", ["folder.yaml:1:", "is a directory"]),
         ("syntax.yaml", ["syntax.yaml:4:", "not valid YAML"]),
         ("schema.yaml", ["schema.yaml:5:", "devices[0].profile"]),
+        ("refused.yaml", ["refused.yaml:3:", "devices[1]", "errno 42023"]),
     ],
 )
 def test_world_file_mistakes_name_file_line_and_problem(world_files: Path, name: str, needles: list[str]) -> None:
