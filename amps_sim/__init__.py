@@ -30,6 +30,7 @@ _EXPORTS = {
     "ClockView": "amps_sim.client",
     "FaultsView": "amps_sim.client",
     "Health": "amps_sim.client",
+    "InProcessSimulator": "amps_sim.server",
     "AmpsTenant": "amps_sim.pytest_plugin",
     "AmpsSimServer": "amps_sim.pytest_plugin",
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from pathlib import Path
 from typing import Literal
 
 from aiohttp import web
@@ -33,6 +34,24 @@ class InProcessSimulator:
     The thread keeps the server independent of the caller: synchronous tests, async tests on
     their own loops, and frozen time in the caller's code all leave it serving.
     """
+
+    @classmethod
+    def from_world(cls, world: str | Path | None = None, *, seed: int | None = None) -> InProcessSimulator:
+        """A simulator holding a world file's tenant (default: the embedded default world), as
+        `amps-sim serve --world` would, not yet started. Use it as a context manager:
+
+            with InProcessSimulator.from_world() as url:
+                SimClient(url).create_tenant(...)
+        """
+        from amps_sim.worlds import load_world
+
+        return cls(build_app(load_world(world), seed=seed))
+
+    def __enter__(self) -> str:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def __init__(self, app: web.Application) -> None:
         self._app = app

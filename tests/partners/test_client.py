@@ -109,3 +109,13 @@ async def test_async_client_round_trip(no_spec_violations: CheckedSimulator) -> 
 )
 def test_timedeltas_become_durations(delta: timedelta, text: str | None) -> None:
     assert span(delta) == text
+
+
+def test_in_process_simulator_as_a_context_manager() -> None:
+    from amps_sim import InProcessSimulator
+
+    with InProcessSimulator.from_world() as url:
+        tenant = SimClient(url, "sk_live_abc123xyz")
+        assert len(tenant.devices()) == 7
+    with pytest.raises(AmpsSimUnreachable):
+        SimClient(url, timeout=2).health()
