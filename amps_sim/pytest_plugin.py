@@ -51,8 +51,9 @@ class AmpsSimServer:
         self.in_process = in_process
         self.client = SimClient(url, root_key=root_key)
 
-    def new_tenant(self, world: str | Path | Mapping[str, Any] | None = None, *, base: Path | None = None) -> AmpsTenant:
-        """A fresh tenant on a virtual clock; delete it with `close()` (amps_tenant does)."""
+    def new_tenant(self, world: str | Path | Mapping[str, Any] | None = None, *, base: Sequence[Path] = ()) -> AmpsTenant:
+        """A fresh tenant on a virtual clock; delete it with `close()` (amps_tenant does).
+        A relative world path is looked up in each of `base`, then from the current directory."""
         return AmpsTenant(self.client.create_tenant(tenant_spec(world, base)), self)
 
     def __repr__(self) -> str:
@@ -60,7 +61,7 @@ class AmpsSimServer:
         return f"<AmpsSimServer {self.url} ({where})>"
 
 
-def tenant_spec(world: str | Path | Mapping[str, Any] | None, base: Path | None = None) -> dict[str, Any]:
+def tenant_spec(world: str | Path | Mapping[str, Any] | None, base: Sequence[Path] = ()) -> dict[str, Any]:
     """The `POST /_sim/tenants` body for a world (a file, a dict, or None for the default world).
 
     The world is checked here first, so a mistake fails the test with its file and line. Its
@@ -74,8 +75,8 @@ def tenant_spec(world: str | Path | Mapping[str, Any] | None, base: Path | None 
         parsed = world_from_mapping(world)
     else:
         path = Path(world)
-        if not path.is_absolute() and base is not None and (base / path).exists():
-            path = base / path
+        if not path.is_absolute():
+            path = next((folder / path for folder in base if (folder / path).exists()), path)
         parsed = load_world(path)
     spec: dict[str, Any] = parsed.model_dump(mode="json", exclude_unset=True, exclude={"apiKey"})
     clock = dict(spec.get("clock") or {})
@@ -246,7 +247,8 @@ def amps_tenant(amps_sim: AmpsSimServer, request: pytest.FixtureRequest) -> Iter
     from amps_sim.worlds import WorldFileError
 
     try:
-        tenant = amps_sim.new_tenant(world, base=Path(str(request.node.path)).parent)
+        # A relative path: beside the test file, else from the project's root, else from the cwd.
+        tenant = amps_sim.new_tenant(world, base=(Path(str(request.node.path)).parent, request.config.rootpath))
     except WorldFileError as exc:
         pytest.fail(f"amps_world: {exc}", pytrace=False)
     except AmpsSimError as exc:

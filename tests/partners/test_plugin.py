@@ -35,6 +35,13 @@ FILES = {
         devices:
           - {id: dev_x, profil: foxess}
         """,
+    "sub/test_deeper.py": """\
+        import pytest
+
+        @pytest.mark.amps_world("worlds/winter.yaml")  # not beside this file: found from the root
+        def test_world_from_the_root(amps_tenant):
+            assert amps_tenant.device("dev_tree")["timeZone"] == "Europe/Berlin"
+        """,
     "a_first/test_lazy.py": """\
         import threading
 
@@ -101,6 +108,11 @@ FILES = {
             # the tenant's clock is virtual whatever the file says: it stands still
             time.sleep(0.05)
             assert amps_tenant.now == datetime(2026, 12, 24, 18, tzinfo=timezone.utc)
+
+        @pytest.mark.amps_world("worlds/winter.yaml")
+        class TestFromTheRootToo:
+            def test_world_file_for_a_class(self, amps_tenant):
+                assert [d["id"] for d in amps_tenant.devices()] == ["dev_tree"]
 
         @pytest.mark.amps_world({"clock": {"now": "2027-01-01T00:00:00Z"}, "devices": [{"id": "d1", "profile": "direct"}]})
         def test_world_dict(amps_tenant):
@@ -205,7 +217,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _check(proc: subprocess.CompletedProcess[str], outcomes: dict[str, tuple[str, str]]) -> None:
-    assert len(outcomes) == 14, proc.stdout + proc.stderr
+    assert len(outcomes) == 16, proc.stdout + proc.stderr
     unexpected = {name: o for name, o in outcomes.items() if (o[0] == "passed") == (name in EXPECTED_FAILURES)}
     assert not unexpected, proc.stdout[-4000:]
     assert proc.returncode == 1  # the two expected failures
