@@ -59,7 +59,8 @@ class RequestLog(AbstractAccessLogger):
 
     @property
     def enabled(self) -> bool:
-        return logging.getLogger(ACCESS_LOGGER).isEnabledFor(logging.INFO)
+        # Refusals of malformed requests are warnings and come through here too.
+        return logging.getLogger(ACCESS_LOGGER).isEnabledFor(logging.WARNING)
 
 
 class MalformedRequestFilter(logging.Filter):

@@ -212,3 +212,21 @@ def test_serve_port_zero_prints_the_bound_port_and_logs_one_line_per_request(ser
 )
 def test_usage_mistakes_are_one_line_too(args: list[str], needle: str) -> None:
     one_line_error(amps_sim(*args), 2, needle)
+
+
+def test_log_level_warning_hides_requests_but_not_refusals() -> None:
+    proc = subprocess.Popen([*amps_sim_command(), "serve", "--port", "0", "--log-level", "warning"],
+                            env=clean_env(PYTHONUNBUFFERED="1"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    port = int(re.search(r"127\.0\.0\.1:(\d+)", proc.stdout.readline()).group(1))  # type: ignore[union-attr]
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/_sim/health", timeout=5).read()
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"XX\r\n\r\n")
+            sock.recv(100)
+        time.sleep(0.3)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+    lines = err.splitlines()
+    assert len(lines) == 1 and re.match(r"\S+Z WARNING refused a malformed request from 127\.0\.0\.1: 400 ", lines[0]), err
