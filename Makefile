@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint serve fuzz fuzz-long bench bench-durability crash-loop clean
+.PHONY: run test lint serve fuzz fuzz-long bench bench-durability crash-loop dist clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -66,5 +66,9 @@ crash-loop: $(STAMP)
 bench-durability: $(STAMP)
 	$(BIN)/python -m bench.durability
 
+# The wheel partners install (dist/amps_sim-VERSION-py3-none-any.whl).
+dist: $(STAMP)
+	$(BIN)/python -m pip wheel --no-deps --quiet -w dist .
+
 clean:
-	rm -rf $(VENV) reports build *.egg-info
+	rm -rf $(VENV) reports build dist *.egg-info
