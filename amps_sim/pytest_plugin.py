@@ -65,7 +65,8 @@ def tenant_spec(world: str | Path | Mapping[str, Any] | None, base: Sequence[Pat
     """The `POST /_sim/tenants` body for a world (a file, a dict, or None for the default world).
 
     The world is checked here first, so a mistake fails the test with its file and line. Its
-    `apiKey` is not used (every tenant gets a fresh key) and its clock is always virtual.
+    `apiKey` is not used (every tenant gets a fresh key), its clock is always virtual, and it
+    starts at the default world's instant unless the world names one.
     """
     from amps_sim.worlds import load_world, world_from_mapping
 
@@ -81,6 +82,11 @@ def tenant_spec(world: str | Path | Mapping[str, Any] | None, base: Sequence[Pat
     spec: dict[str, Any] = parsed.model_dump(mode="json", exclude_unset=True, exclude={"apiKey"})
     clock = dict(spec.get("clock") or {})
     clock["mode"] = "virtual"
+    if "now" not in clock:
+        # Reproducible: a world that names no instant starts at the default world's, not today.
+        default = load_world(None).clock
+        assert default is not None and default.now is not None
+        clock["now"] = default.now.isoformat().replace("+00:00", "Z")
     spec["clock"] = clock
     return spec
 

@@ -118,6 +118,10 @@ FILES = {
         def test_world_dict(amps_tenant):
             assert amps_tenant.now.year == 2027
 
+        @pytest.mark.amps_world({"devices": [{"id": "d2", "profile": "foxess_legacy"}]})
+        def test_world_without_an_instant_starts_at_the_default_one(amps_tenant):
+            assert amps_tenant.now == START and amps_tenant.device("d2")["profile"] == "foxess_legacy"
+
         @pytest.mark.amps_world("worlds/broken.yaml")
         def test_broken_world(amps_tenant):
             pass
@@ -217,7 +221,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _check(proc: subprocess.CompletedProcess[str], outcomes: dict[str, tuple[str, str]]) -> None:
-    assert len(outcomes) == 16, proc.stdout + proc.stderr
+    assert len(outcomes) == 17, proc.stdout + proc.stderr
     unexpected = {name: o for name, o in outcomes.items() if (o[0] == "passed") == (name in EXPECTED_FAILURES)}
     assert not unexpected, proc.stdout[-4000:]
     assert proc.returncode == 1  # the two expected failures
