@@ -495,3 +495,17 @@ async def _own_tenant(sim: Api) -> Reply:
     for _ in range(3):
         await api.push(DEV, "charge", on_conflict="queue_after", parameters={"target": {"value": 80, "unit": "percent"}}, **WINDOW)
     return await api.call("GET", "/_sim/tenants")
+
+@recipe("control: GET /_sim/health 200 ok")
+async def _health(sim: Api) -> Reply:
+    return await sim.call("GET", "/_sim/health", key=None)
+
+
+@recipe("control: DELETE /_sim/tenant 409 pinned")
+async def _pinned(sim: Api) -> Reply:
+    from amps_sim.simulator.web.common import TENANTS
+    from amps_sim.simulator.world import TenantSpec
+
+    # The world a server is started with (`amps-sim serve`) is pinned.
+    sim.client.server.app[TENANTS].create(TenantSpec(), "sk_live_abc123xyz", pinned=True)
+    return await sim.call("DELETE", "/_sim/tenant", key="sk_live_abc123xyz")
