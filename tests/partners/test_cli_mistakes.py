@@ -167,7 +167,10 @@ def served() -> Iterator[tuple[subprocess.Popen[str], str]]:
     assert proc.stdout is not None
     banner = proc.stdout.readline()
     match = re.search(r"serving on (http://127\.0\.0\.1:(\d+))", banner)
-    assert match and match.group(2) != "0", banner
+    if not match or match.group(2) == "0":
+        proc.kill()
+        _, err = proc.communicate(timeout=20)
+        pytest.fail(f"no bound port in the banner: {banner}{err}")
     try:
         yield proc, match.group(1)
     finally:

@@ -94,6 +94,12 @@ def test_wheel_metadata_and_contents(installed: Installed) -> None:
                  "amps_sim/contracts/scenario.schema.json", "amps_sim/simulator/profiles/foxess.yaml",
                  "amps_sim/simulator/profiles/foxess_legacy.yaml", "amps_sim/simulator/profiles/direct.yaml"):
         assert data in names, data
+    # Every package of the checkout is in it (a folder missing from pyproject's list would import
+    # in the checkout and fail installed).
+    for folder, name in ((ROOT / "simulator", "amps_sim/simulator"), (ROOT / "contracts", "amps_sim/contracts"), (ROOT / "amps_sim", "amps_sim")):
+        for init in folder.rglob("__init__.py"):
+            packaged = f"{name}/{init.relative_to(folder).as_posix()}"
+            assert packaged in names, f"{packaged} is missing from the wheel: add its package to pyproject.toml"
     # Only amps_sim is installed at the top level: no `simulator` or `contracts` to collide with.
     assert {n.split("/")[0] for n in names if not n.startswith("amps_sim-")} == {"amps_sim"}
 
@@ -105,7 +111,10 @@ def served(installed: Installed) -> Iterator[str]:
     assert proc.stdout is not None
     banner = proc.stdout.readline()
     match = re.search(r"serving on (http://\S+) ", banner)
-    assert match, banner + (proc.stderr.read() if proc.poll() is not None and proc.stderr else "")
+    if not match:
+        proc.kill()
+        _, err = proc.communicate(timeout=20)
+        pytest.fail(f"amps-sim serve did not start: {banner}{err}")
     try:
         yield match.group(1)
     finally:
