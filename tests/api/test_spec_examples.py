@@ -496,6 +496,7 @@ async def _own_tenant(sim: Api) -> Reply:
         await api.push(DEV, "charge", on_conflict="queue_after", parameters={"target": {"value": 80, "unit": "percent"}}, **WINDOW)
     return await api.call("GET", "/_sim/tenants")
 
+
 @recipe("control: GET /_sim/health 200 ok")
 async def _health(sim: Api) -> Reply:
     return await sim.call("GET", "/_sim/health", key=None)
