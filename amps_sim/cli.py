@@ -85,6 +85,8 @@ def serve(args: argparse.Namespace) -> int:
     if args.clock:
         clock = (world_file.clock or ClockSpec()).model_copy(update={"mode": args.clock})
         world_file = world_file.model_copy(update={"clock": clock})
+    if args.state_dir and Path(args.state_dir).exists() and not Path(args.state_dir).is_dir():
+        raise UserError(f"--state-dir {args.state_dir} is a file, not a folder")
     sock = bind(args.host, args.port)
     configure_logging(args.log_level, args.log_format)
     try:
@@ -96,6 +98,10 @@ def serve(args: argparse.Namespace) -> int:
     except SystemExit:  # build_served_app's own one-line refusals (a state directory it cannot use)
         sock.close()
         raise
+    except OSError as exc:  # e.g. --state-dir names a file, or a folder we may not write
+        sock.close()
+        where = f" --state-dir {args.state_dir}" if args.state_dir else ""
+        raise UserError(f"cannot use{where}: {exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")) from None
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     mode = world_file.clock.mode if world_file.clock else "virtual"

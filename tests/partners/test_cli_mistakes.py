@@ -233,3 +233,9 @@ def test_log_level_warning_hides_requests_but_not_refusals() -> None:
         _, err = proc.communicate(timeout=20)
     lines = err.splitlines()
     assert len(lines) == 1 and re.match(r"\S+Z WARNING refused a malformed request from 127\.0\.0\.1: 400 ", lines[0]), err
+
+
+def test_a_state_dir_that_is_a_file(tmp_path: Path) -> None:
+    a_file = tmp_path / "state"
+    a_file.write_text("not a folder", encoding="utf-8")
+    one_line_error(amps_sim("serve", "--port", "0", "--state-dir", str(a_file)), 1, "--state-dir", str(a_file))
