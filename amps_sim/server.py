@@ -10,9 +10,9 @@ from typing import Literal
 from aiohttp import web
 
 from amps_sim.simulator.web.app import create_app
-from amps_sim.simulator.webhooks.allow import AllowList
 from amps_sim.simulator.web.common import TENANTS
-from amps_sim.simulator.world import ClockSpec, WorldFile
+from amps_sim.simulator.webhooks.allow import AllowList
+from amps_sim.simulator.world.tenants import ClockSpec, WorldFile
 
 ClockMode = Literal["virtual", "realtime"]
 

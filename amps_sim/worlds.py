@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from amps_sim.contracts.loader import Problem, ScenarioFileError, _problems, read_yaml
 from amps_sim.simulator.device import Device
-from amps_sim.simulator.world import WorldFile
+from amps_sim.simulator.world.tenants import WorldFile
 
 DEFAULT_WORLD = "the embedded default world"
 

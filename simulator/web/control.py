@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
 from importlib import metadata
+from typing import Any
 
 from aiohttp import web
 

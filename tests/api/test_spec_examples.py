@@ -505,7 +505,7 @@ async def _health(sim: Api) -> Reply:
 @recipe("control: DELETE /_sim/tenant 409 pinned")
 async def _pinned(sim: Api) -> Reply:
     from amps_sim.simulator.web.common import TENANTS
-    from amps_sim.simulator.world import TenantSpec
+    from amps_sim.simulator.world.tenants import TenantSpec
 
     # The world a server is started with (`amps-sim serve`) is pinned.
     sim.client.server.app[TENANTS].create(TenantSpec(), "sk_live_abc123xyz", pinned=True)

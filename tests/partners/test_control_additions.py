@@ -7,7 +7,7 @@ from typing import Any
 
 from amps_sim.simulator.web.app import create_app
 from amps_sim.simulator.web.common import TENANTS
-from amps_sim.simulator.world import TenantSpec
+from amps_sim.simulator.world.tenants import TenantSpec
 from tests.conftest import WALL, Api, foxess
 
 

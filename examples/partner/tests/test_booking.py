@@ -6,11 +6,11 @@ from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+from optimiser.amps_api import AmpsApi, AmpsApiError
+from optimiser.planner import book_tonight, tonight
 
 import contracts
 import simulator
-from optimiser.amps_api import AmpsApi, AmpsApiError
-from optimiser.planner import book_tonight, tonight
 
 LONDON = ZoneInfo("Europe/London")
 
