@@ -34,7 +34,6 @@ _EXPORTS = {
     "AmpsTenant": "amps_sim.pytest_plugin",
     "AmpsSimServer": "amps_sim.pytest_plugin",
 }
-__all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> object:

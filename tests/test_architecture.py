@@ -263,7 +263,9 @@ def test_nothing_imports_the_bare_folder_names() -> None:
     offenders = []
     for path in sorted(REPO.rglob("*.py")):
         parts = path.relative_to(REPO).parts
-        if parts[0] in (".venv", "build") or any(part.startswith(".") for part in parts):
+        # examples/partner is a partner's own project: its `contracts` and `simulator` are its own
+        # packages (the situation the single import name exists for), not ours.
+        if parts[0] in (".venv", "build", "examples") or any(part.startswith(".") for part in parts):
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
