@@ -467,7 +467,8 @@ def _limits(sim: Api) -> Any:
 @recipe("public: RateLimited too_fast", "control: RateLimited too_fast")
 async def _rate_limited(sim: Api) -> Reply:
     limits = _limits(sim)
-    limits.requests_per_second, limits.burst = 20, 1
+    # A slow rate, so the second request is refused however long the host takes between the two.
+    limits.requests_per_second, limits.burst = 0.5, 1
     api = await docs_tenant(sim)
     await api.call("GET", "/battery")
     return await api.call("GET", "/battery")
