@@ -12,10 +12,16 @@ monotonic reading in seconds (for rates).
 from __future__ import annotations
 
 import math
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from .errors import ApiError
+
+# Set while the state journal is replayed: it holds only requests the limits admitted then. A
+# context variable, not a flag on the limits, because one tenant's replay (on its first request
+# after a restart) may run while other tenants' live requests are served.
+LIMITS_SUSPENDED: ContextVar[bool] = ContextVar("amps_sim_limits_suspended", default=False)
 
 
 @dataclass
@@ -29,8 +35,10 @@ class TenantLimits:
     requests_per_second: float | None = None
     # How many requests may arrive at once before the rate applies (a token bucket's size).
     burst: int | None = None
-    # Off while the state journal is replayed: it holds only requests the limits admitted then.
-    enforced: bool = True
+    @property
+    def enforced(self) -> bool:
+        """False while the state journal is replayed in this context (see LIMITS_SUSPENDED)."""
+        return not LIMITS_SUSPENDED.get()
 
     def check_admin(self, presented: str | None) -> None:
         """Tenant creation: with an admin key configured, only that key may create tenants."""

@@ -22,7 +22,7 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import BinaryIO, Callable, Iterable, Iterator
 
 FORMAT_VERSION = 1
 DB_NAME = "amps-sim-state.sqlite3"
@@ -46,13 +46,6 @@ class JournalEntry:
     path: str
     headers: dict[str, str]
     body: bytes
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    seq: int  # covers every journal entry up to and including this one
-    fingerprint: str
-    data: bytes
 
 
 _BARRIER = JournalEntry(-1, 0.0, "BARRIER", "", {}, b"")  # queued to learn when the queue ahead is committed
@@ -96,6 +89,7 @@ class StateStore:
             queue.SimpleQueue()
         )
         self._writer: threading.Thread | None = None
+        self._read_conn: sqlite3.Connection | None = None
         self.last_seq = self._conn.execute("SELECT COALESCE(MAX(seq), 0) FROM journal").fetchone()[0]
 
     # ------------------------------------------------------------------ reading (startup only)
@@ -109,22 +103,25 @@ class StateStore:
     # ------------------------------------------------------------------ snapshot files
     # `snapshot-<seq>-<fingerprint>.pickle`, written to a temporary name, fsync'd, then renamed:
     # a file under its final name is whole.
-    def latest_snapshot(self, fingerprint: str) -> Snapshot | None:
+    def latest_snapshot(self, fingerprint: str) -> tuple[int, Path] | None:
+        """The newest whole snapshot file written by this code that the committed journal covers."""
         best: tuple[int, Path] | None = None
         for path in self.directory.glob(f"{SNAPSHOT_PREFIX}*-{fingerprint}.pickle"):
             seq = _snapshot_seq(path)
             if seq is not None and seq <= self.last_seq and (best is None or seq > best[0]):
                 best = (seq, path)
-        if best is None:
-            return None
-        return Snapshot(best[0], fingerprint, best[1].read_bytes())
+        return best
 
-    def write_snapshot(self, snapshot: Snapshot) -> None:
-        """Write a snapshot file durably (callable from a forked child: no SQLite here)."""
-        final = self.directory / f"{SNAPSHOT_PREFIX}{snapshot.seq}-{snapshot.fingerprint}.pickle"
+    def snapshot_path(self, seq: int, fingerprint: str) -> Path:
+        return self.directory / f"{SNAPSHOT_PREFIX}{seq}-{fingerprint}.pickle"
+
+    def write_snapshot(self, seq: int, fingerprint: str, write: Callable[[BinaryIO], None]) -> Path:
+        """Write a snapshot file durably through `write(handle)` (callable from a forked child:
+        no SQLite here); returns its final path."""
+        final = self.snapshot_path(seq, fingerprint)
         temporary = final.with_suffix(".tmp")
         with temporary.open("wb") as handle:
-            handle.write(snapshot.data)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, final)
@@ -133,6 +130,7 @@ class StateStore:
             os.fsync(directory)
         finally:
             os.close(directory)
+        return final
 
     def prune_snapshots(self, keep_seq: int) -> None:
         """One snapshot is enough (the journal stays whole, see the module doc)."""
@@ -142,9 +140,29 @@ class StateStore:
                 path.unlink(missing_ok=True)
 
     def entries_after(self, seq: int) -> Iterator[JournalEntry]:
-        cursor = self._conn.execute("SELECT seq, at, method, path, headers, body FROM journal WHERE seq > ? ORDER BY seq", (seq,))
+        cursor = self._reader().execute("SELECT seq, at, method, path, headers, body FROM journal WHERE seq > ? ORDER BY seq", (seq,))
         for row in cursor:
             yield JournalEntry(row[0], row[1], row[2], row[3], json.loads(row[4]), bytes(row[5]))
+
+    def entries(self, seqs: Iterable[int]) -> list[JournalEntry]:
+        """The entries with these numbers, in journal order (a dormant tenant's, when it wakes)."""
+        wanted = sorted(set(seqs))
+        found: list[JournalEntry] = []
+        for start in range(0, len(wanted), 500):  # SQLite's limit on bound parameters
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._reader().execute(
+                f"SELECT seq, at, method, path, headers, body FROM journal WHERE seq IN ({marks}) ORDER BY seq", chunk
+            )
+            found += [JournalEntry(r[0], r[1], r[2], r[3], json.loads(r[4]), bytes(r[5])) for r in rows]
+        return found
+
+    def _reader(self) -> sqlite3.Connection:
+        # Reads run on the event loop's thread while the writer thread commits on its own
+        # connection; WAL lets a second connection read the committed journal meanwhile.
+        if self._read_conn is None:
+            self._read_conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        return self._read_conn
 
     # ------------------------------------------------------------------ writing (group commit)
     def start_writer(self) -> None:
@@ -172,6 +190,9 @@ class StateStore:
             self._queue.put((None, None, None))
             self._writer.join()
             self._writer = None
+        if self._read_conn is not None:
+            self._read_conn.close()
+            self._read_conn = None
         self._conn.close()
 
     def _write_loop(self) -> None:

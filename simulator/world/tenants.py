@@ -322,7 +322,10 @@ class Tenants:
         # The real wall time webhook attempts are stamped with (svix-timestamp); tests may pin
         # `wall_clock` (where new tenants' clocks start) while receivers check this one.
         self._signing_clock = signing_clock or wall_clock
-        self._worlds: OrderedDict[str, World] = OrderedDict()
+        # Creation order. None marks a dormant tenant: after a durable server's restart a tenant's
+        # key, place, last use, pin and OEM keys are known at once, while its world stays on disk
+        # until a request needs it (web/durable.py wakes it before any handler runs).
+        self._worlds: OrderedDict[str, World | None] = OrderedDict()
         self.pinned: set[str] = set()  # tenants never evicted or expired (the served world file's)
         self._oem_keys: dict[str, str] = {}  # FoxESS cloud key -> the tenant key it belongs to
         # The wall instant of each tenant's last authenticated request (creation counts as use).
@@ -352,10 +355,14 @@ class Tenants:
 
     def delete(self, api_key: str) -> bool:
         """Drop a tenant with its OEM keys; False when there is no such tenant."""
-        world = self._worlds.pop(api_key, None)
-        if world is None:
+        if api_key not in self._worlds:
             return False
-        for oem_key in world.native_cloud.keys:
+        world = self._worlds.pop(api_key)
+        if world is not None:
+            oem_keys = list(world.native_cloud.keys)
+        else:  # dormant: its world is not here to say which keys it issued
+            oem_keys = [oem_key for oem_key, owner in self._oem_keys.items() if owner == api_key]
+        for oem_key in oem_keys:
             self._oem_keys.pop(oem_key, None)
         self.pinned.discard(api_key)
         self.last_used.pop(api_key, None)
@@ -365,8 +372,37 @@ class Tenants:
         return len(self._worlds)
 
     def worlds(self) -> list[World]:
-        """Every tenant, oldest first."""
-        return list(self._worlds.values())
+        """Every tenant in memory, oldest first (dormant ones are not: wake them first)."""
+        return [world for world in self._worlds.values() if world is not None]
+
+    def keys(self) -> list[str]:
+        """Every tenant's key, dormant ones included, oldest first."""
+        return list(self._worlds)
+
+    def loaded(self, api_key: str) -> World | None:
+        """The tenant's world if it is in memory, without counting as a use."""
+        return self._worlds.get(api_key)
+
+    def is_dormant(self, api_key: str) -> bool:
+        return api_key in self._worlds and self._worlds[api_key] is None
+
+    def dormant_keys(self) -> list[str]:
+        return [key for key, world in self._worlds.items() if world is None]
+
+    def hold_dormant(self, keys: list[str]) -> None:
+        """Know these tenants (in this order, after any others) without their worlds in memory."""
+        for key in keys:
+            self._worlds[key] = None
+
+    def wake(self, api_key: str, world: World) -> None:
+        """Put a dormant tenant's world in memory, keeping its place in the order."""
+        if not self.is_dormant(api_key):
+            raise KeyError(f"tenant {api_key!r} is not dormant")
+        self._worlds[api_key] = world
+
+    def tenant_for_oem_key(self, key: str) -> str | None:
+        """The tenant key a FoxESS cloud key belongs to (dormant tenants included)."""
+        return self._oem_keys.get(key)
 
     def issue_oem_key(self, world: World, request: OemKeyRequest) -> dict[str, str]:
         """A FoxESS cloud key for a party, scoped to some of `world`'s devices."""
