@@ -235,7 +235,7 @@ def _write_snapshot(app: web.Application, durability: Durability, seq: int) -> N
     tenants = app[TENANTS]
     shared = {name: value for name, value in vars(tenants).items() if name != "_worlds"}
     blobs: list[tuple[str, bytes, tuple[int, ...], bool, bool]] = []
-    for key in tenants.keys():
+    for key in tenants.tenant_keys():
         stored = durability.stored.get(key)
         if stored is not None:
             webhooks = stored.record.webhooks or key in durability.webhook_hints

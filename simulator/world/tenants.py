@@ -375,7 +375,7 @@ class Tenants:
         """Every tenant in memory, oldest first (dormant ones are not: wake them first)."""
         return [world for world in self._worlds.values() if world is not None]
 
-    def keys(self) -> list[str]:
+    def tenant_keys(self) -> list[str]:
         """Every tenant's key, dormant ones included, oldest first."""
         return list(self._worlds)
 
