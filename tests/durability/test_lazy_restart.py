@@ -154,3 +154,55 @@ def test_a_dormant_tenant_wakes_for_its_foxess_key(tmp_path: Path) -> None:
         assert [g["fdPwr"] for g in groups] == [4321]
     finally:
         server.stop()
+
+
+def test_webhook_outcomes_wait_with_their_dormant_tenant_and_nothing_is_sent_twice(tmp_path: Path) -> None:
+    """A delivery made after a restart is journalled with its tenant; after kill -9 that tenant
+    stays dormant while another one's requests trigger snapshots, and the outcome is carried with
+    it: when it wakes, its delivery log is whole and the receiver is not called again."""
+    import http.server
+    import threading
+
+    received: list[str] = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            received.append(self.headers["svix-id"])
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    server = Server(tmp_path / "state")  # no snapshot but at clean stops, until the last restarts
+    server.start()
+    try:
+        hooked, other = _tenant(server.base), _tenant(server.base)
+        url = f"http://127.0.0.1:{receiver.server_address[1]}/hooks"
+        status, endpoint = call(server.base, "POST", "/_sim/webhooks", hooked, {"url": url, "events": ["push.completed"]})
+        assert status == 201, endpoint
+        server.stop()
+        server.start()
+        charge = {"action": {"command": "charge", "parameters": {"target": {"value": 80, "unit": "percent"}}}}
+        assert call(server.base, "POST", "/battery/dir", hooked, charge)[0] == 202
+        assert call(server.base, "POST", "/_sim/clock/advance", hooked, {"by": "1m"})[0] == 200
+        assert len(received) == 1
+        log_before = call(server.base, "GET", f"/_sim/webhooks/{endpoint['id']}/deliveries", hooked)
+        server.kill()
+        server = Server(tmp_path / "state", "--snapshot-every", "3")
+        server.start()
+        _fill(server.base, other, 6)  # snapshots while `hooked` is dormant, its outcome pending
+        time.sleep(1)
+        server.kill()
+        server.start()
+        assert call(server.base, "GET", f"/_sim/webhooks/{endpoint['id']}/deliveries", hooked) == log_before
+        assert call(server.base, "POST", "/_sim/clock/advance", hooked, {"by": "1h"})[0] == 200
+        time.sleep(0.5)
+        assert len(received) == 1, f"delivered again after the restarts: {received}"
+    finally:
+        server.stop()
+        receiver.shutdown()
+        receiver.server_close()
