@@ -206,3 +206,49 @@ def test_webhook_outcomes_wait_with_their_dormant_tenant_and_nothing_is_sent_twi
         server.stop()
         receiver.shutdown()
         receiver.server_close()
+
+
+def test_a_dormant_realtime_tenant_with_webhooks_delivers_its_downtime_events_unasked(tmp_path: Path) -> None:
+    """Nobody calls the tenant after the restart, yet the window that completed during the
+    downtime is delivered to its receiver: such tenants are woken in the background."""
+    import http.server
+    import threading
+
+    received: list[bytes] = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    server = Server(tmp_path / "state")
+    server.start()
+    try:
+        spec = {"clock": {"mode": "realtime", "now": START, "speed": 3600}, "devices": _devices()}
+        key = call(server.base, "POST", "/_sim/tenants", None, spec)[1]["apiKey"]
+        url = f"http://127.0.0.1:{receiver.server_address[1]}/hooks"
+        assert call(server.base, "POST", "/_sim/webhooks", key, {"url": url, "events": ["push.completed"]})[0] == 201
+        began = datetime.fromisoformat(call(server.base, "GET", "/_sim/clock", key)[1]["now"].replace("Z", "+00:00"))
+        body = {"action": {"command": "charge", "start": (began + timedelta(hours=2)).isoformat(),
+                           "end": (began + timedelta(hours=3)).isoformat(),
+                           "parameters": {"target": {"value": 90, "unit": "percent"}}}}
+        status, pushed = call(server.base, "POST", "/battery/fox", key, body)
+        assert status == 202, pushed
+        server.stop()  # a snapshot: the tenant comes back dormant
+        time.sleep(3.5)  # 3.5 virtual hours: the window completes while nothing runs
+        assert received == []
+        server.start()
+        deadline = time.monotonic() + 10
+        while not received and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert received and pushed["actionId"].encode() in received[0], received
+    finally:
+        server.stop()
+        receiver.shutdown()
+        receiver.server_close()
