@@ -26,6 +26,7 @@ import logging
 import os
 import signal
 import time
+import weakref
 from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -130,6 +131,9 @@ class Durability:
     webhook_hints: set[str] = field(default_factory=set)  # dormant tenants with webhook calls pending
     files: list[SnapshotFile] = field(default_factory=list)  # open snapshot files, newest last
     background: asyncio.Task[None] | None = None
+    # Per tenant: held around a change and its journal append (see _apply_lock). Weak values:
+    # a lock nobody holds or awaits goes away, so the map does not grow with every tenant ever seen.
+    apply_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = field(default_factory=weakref.WeakValueDictionary)
 
     @property
     def replaying(self) -> bool:
@@ -154,35 +158,60 @@ async def journal(request: web.Request, handler):  # type: ignore[no-untyped-def
         # A dormant tenant is loaded (and its pending entries replayed) before anything sees it.
         for key in _tenants_needed(request):
             await ensure_awake(request.app, key)
-        try:
-            if _journalled(request) and not request.path.startswith("/foxess/"):
-                # Read the body before the handler, so that nothing awaits between the handler's
-                # change and its append: the journal's order is the order changes happened in.
-                # (The FoxESS handlers read it before they change anything, and answer an
-                # oversized body in their own envelope.)
-                await request.read()
-            response = await handler(request)
-        except ApiError as refusal:
-            await _record(request, durability, at, refusal.status)
-            raise
-        except web.HTTPException as exc:
-            await _record(request, durability, at, exc.status)
-            raise
-        await _record(request, durability, at, response.status)
+        committed: asyncio.Future[None] | None = None
+        async with _apply_lock(request, durability):
+            try:
+                if _journalled(request) and not request.path.startswith("/foxess/"):
+                    # Read the body before the handler, so that nothing awaits between the handler's
+                    # change and its append: the journal's order is the order changes happened in.
+                    # (The FoxESS handlers read it before they change anything, and answer an
+                    # oversized body in their own envelope.)
+                    await request.read()
+                response = await handler(request)
+            except ApiError as refusal:
+                committed = await _record(request, durability, at, refusal.status)
+                raise
+            except web.HTTPException as exc:
+                committed = await _record(request, durability, at, exc.status)
+                raise
+            finally:
+                if committed is not None:
+                    await committed
+            committed = await _record(request, durability, at, response.status)
+        # The reply goes out only once the effect is on disk (outside the tenant's lock: the
+        # next change of the tenant may apply meanwhile, its entry comes after this one).
+        if committed is not None:
+            await committed
         return response
     finally:
         durability.clock.unpin(token)
 
 
-async def _record(request: web.Request, durability: Durability, at: float, status: int) -> None:
+def _apply_lock(request: web.Request, durability: Durability) -> contextlib.AbstractAsyncContextManager[Any]:
+    """A change of a tenant and its journal append happen under that tenant's lock, so a change
+    that arrives while another is awaiting (an advance sending webhook attempts over HTTP) waits
+    and is journalled where it took effect. Reads, and requests of no tenant, never wait."""
+    if not _journalled(request):
+        return contextlib.nullcontext()
+    key = _tenant_of(request.app[TENANTS], request.method, request.path, request.headers)
+    if key is None:
+        return contextlib.nullcontext()
+    lock = durability.apply_locks.get(key)
+    if lock is None:
+        lock = durability.apply_locks[key] = asyncio.Lock()
+    return lock
+
+
+async def _record(request: web.Request, durability: Durability, at: float, status: int) -> asyncio.Future[None] | None:
+    """Append the request to the journal; returns the future of its commit (None: not journalled)."""
     if status in _NOT_JOURNALLED_STATUSES:
-        return
+        return None
     world = request.get(WORLD_KEY)
     if status == 404 and world is None and not request.path.startswith("/foxess/"):
-        return  # no such route (or no such tenant resource): nothing was touched
+        return None  # no such route (or no such tenant resource): nothing was touched
     if not _journalled(request):
         if world is None or at - durability.touched.get(world.api_key, 0.0) < TOUCH_EVERY_S:
-            return
+            return None
     key = world.api_key if world is not None else _tenant_of(request.app[TENANTS], request.method, request.path, request.headers)
     if world is not None:
         durability.touched[world.api_key] = at
@@ -195,8 +224,7 @@ async def _record(request: web.Request, durability: Durability, at: float, statu
         _changed(durability, key)
     if durability.store.last_seq - durability.snapshot_seq >= durability.snapshot_every and durability.snapshot_task is None:
         durability.snapshot_task = asyncio.get_running_loop().create_task(_snapshot(request.app, durability))
-    # The reply goes out only once the effect is on disk.
-    await committed
+    return committed
 
 
 async def _snapshot(app: web.Application, durability: Durability) -> None:

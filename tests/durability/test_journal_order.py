@@ -1,0 +1,71 @@
+"""Journal order is apply order, even while an advance waits on webhook receivers: a push for
+the same tenant that arrives mid-advance (here fired by the receiver itself) is journalled where
+it took effect, so a `kill -9` and restart give back exactly what was acknowledged."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.durability.test_crash import START, Server, _devices, call
+
+CHARGE = {"action": {"command": "charge", "parameters": {"target": {"value": 80, "unit": "percent"}}}}
+
+
+def _state(base: str, key: str, action_ids: list[str]) -> list[Any]:
+    return [call(base, "GET", f"/actions/{a}", key) for a in action_ids] + [call(base, "GET", "/_sim/clock", key)]
+
+
+def test_a_push_made_while_an_advance_awaits_a_receiver_is_restored_as_acknowledged(tmp_path: Path) -> None:
+    server = Server(tmp_path / "state")
+    acknowledged: list[tuple[int, Any]] = []
+    key_box: list[str] = []
+    fired = threading.Event()
+
+    def push_from_receiver() -> None:
+        acknowledged.append(call(server.base, "POST", "/battery/dir", key_box[0], CHARGE))
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            if not fired.is_set():
+                fired.set()
+                # While the server waits for this answer, a push for the same tenant arrives.
+                threading.Thread(target=push_from_receiver, daemon=True).start()
+                time.sleep(0.5)
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    server.start()
+    try:
+        status, created = call(server.base, "POST", "/_sim/tenants", None, {"clock": {"now": START}, "devices": _devices()})
+        key = created["apiKey"]
+        key_box.append(key)
+        url = f"http://127.0.0.1:{receiver.server_address[1]}/hooks"
+        assert call(server.base, "POST", "/_sim/webhooks", key, {"url": url, "events": ["push.completed"]})[0] == 201
+        status, first = call(server.base, "POST", "/battery/dir", key, CHARGE)
+        assert status == 202, first
+        assert call(server.base, "POST", "/_sim/clock/advance", key, {"by": "2h"})[0] == 200
+        deadline = time.monotonic() + 10
+        while not acknowledged and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert fired.is_set() and acknowledged, "the receiver's push never came back"
+        status, second = acknowledged[0]
+        assert status == 202, second
+        ids = [first["actionId"], second["actionId"]]
+        before = _state(server.base, key, ids)
+        server.kill()
+        server.start()
+        assert _state(server.base, key, ids) == before
+    finally:
+        server.stop()
+        receiver.shutdown()
+        receiver.server_close()
