@@ -69,3 +69,58 @@ def test_a_push_made_while_an_advance_awaits_a_receiver_is_restored_as_acknowled
         server.stop()
         receiver.shutdown()
         receiver.server_close()
+
+
+def test_a_receiver_that_waits_on_its_own_push_costs_one_attempt_timeout_not_a_hang(tmp_path: Path) -> None:
+    """The receiver pushes for the same tenant and answers only once the push is answered: the
+    push waits for the advance, the advance waits for the receiver. The attempt times out (1 s
+    here), the advance finishes, then the push applies; a restart gives back the same state."""
+    server = Server(tmp_path / "state")
+    acknowledged: list[tuple[int, Any]] = []
+    key_box: list[str] = []
+    fired = threading.Event()
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            if not fired.is_set():
+                fired.set()
+                acknowledged.append(call(server.base, "POST", "/battery/dir", key_box[0], CHARGE))
+            try:
+                self.send_response(204)
+                self.end_headers()
+            except OSError:
+                pass  # the server gave up on this attempt already
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    server.start()
+    try:
+        status, created = call(server.base, "POST", "/_sim/tenants", None, {"clock": {"now": START}, "devices": _devices()})
+        key = created["apiKey"]
+        key_box.append(key)
+        url = f"http://127.0.0.1:{receiver.server_address[1]}/hooks"
+        assert call(server.base, "PUT", "/_sim/webhook-settings", key, {"attemptTimeoutSeconds": 1})[0] == 200
+        assert call(server.base, "POST", "/_sim/webhooks", key, {"url": url, "events": ["push.completed"]})[0] == 201
+        status, first = call(server.base, "POST", "/battery/dir", key, CHARGE)
+        assert status == 202, first
+        started = time.monotonic()
+        assert call(server.base, "POST", "/_sim/clock/advance", key, {"by": "2h"})[0] == 200
+        deadline = time.monotonic() + 10
+        while not acknowledged and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert acknowledged and time.monotonic() - started < 9, "the advance and the receiver's push hung"
+        status, second = acknowledged[0]
+        assert status == 202, second
+        ids = [first["actionId"], second["actionId"]]
+        before = _state(server.base, key, ids)
+        server.kill()
+        server.start()
+        assert _state(server.base, key, ids) == before
+    finally:
+        server.stop()
+        receiver.shutdown()
+        receiver.server_close()
