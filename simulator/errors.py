@@ -46,6 +46,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "WEBHOOK_LIMIT": 422,
     "RATE_LIMIT_EXCEEDED": 429,
     "INTERNAL_ERROR": 500,
+    # Answered by the nginx in front of shards (amps_sim/deploy.py) when a tenant's shard is down.
+    "SERVICE_UNAVAILABLE": 503,
 }
 
 

@@ -4,17 +4,20 @@ the tenant, and `kill -9` of one shard loses nothing while the other keeps servi
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
+from tests.conftest import spec_violations
 from tests.durability.test_crash import START, call
 from tests.test_serve import ROOT, _free_port
 
@@ -127,6 +130,12 @@ def test_tenants_spread_over_shards_and_survive_a_shard_kill(cluster: tuple[str,
         assert status == 200 and clock["now"] == "2026-05-08T09:05:00.000Z"
 
     shards["a"].kill()
+    # The killed shard's tenants get the Amps error envelope from nginx, not its HTML 502 page.
+    for key, action_id in tenants.items():
+        if _shard_of(key) == "a":
+            _assert_shard_down(base, "GET", f"/actions/{action_id}", key, "a")
+            _assert_shard_down(base, "POST", "/battery/fox", key, "a", PUSH)
+            _assert_shard_down(base, "POST", "/_sim/clock/advance", key, "a", {"by": "1h"})
     survivors = [key for key in tenants if _shard_of(key) == "b"]
     for key in survivors:
         status, record = call(base, "GET", f"/actions/{tenants[key]}", key)
@@ -145,6 +154,23 @@ def test_tenants_spread_over_shards_and_survive_a_shard_kill(cluster: tuple[str,
         status, fired = call(base, "POST", "/_sim/clock/advance", key, {"by": "1h"})
         assert status == 200
         assert call(base, "GET", f"/actions/{action_id}", key)[1]["state"] == "completed"
+
+
+def _assert_shard_down(base: str, method: str, path: str, key: str, shard: str, body: Any = None) -> None:
+    data = json.dumps(body).encode() if body is not None else None
+    headers = {"x-api-key": key, **({"Content-Type": "application/json"} if data else {})}
+    request = urllib.request.Request(base + path, data=data, method=method, headers=headers)
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=10)
+    reply = caught.value
+    raw, ctype = reply.read(), reply.headers.get("Content-Type")
+    assert reply.code == 503, (reply.code, raw[:200])
+    assert not spec_violations(method, path, reply.code, raw, ctype), spec_violations(method, path, reply.code, raw, ctype)
+    envelope = json.loads(raw)
+    assert envelope["success"] is False and envelope["error"]["code"] == "SERVICE_UNAVAILABLE"
+    assert f"shard {shard!r}" in envelope["error"]["message"], envelope
+    assert envelope["meta"]["path"] == path
+    assert int(reply.headers["Retry-After"]) >= 1
 
 
 def test_native_keys_route_to_their_shard(cluster: tuple[str, dict[str, Shard]]) -> None:
