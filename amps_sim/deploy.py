@@ -28,8 +28,8 @@ def _shard_address(text: str) -> tuple[str, str]:
 def nginx_conf(listen: str, shards: list[tuple[str, str]], runtime_dir: str | None = None) -> str:
     """A complete nginx.conf; with `runtime_dir`, nginx keeps its pid, logs and temp files there
     (so it runs as any user, e.g. `nginx -p DIR -c DIR/nginx.conf`)."""
-    # Workers format $time_iso8601 in their local time zone: make it UTC, as the envelope says.
-    lines = ["worker_processes 1;", "env TZ=UTC;"]
+    lines = ["# Start nginx with TZ=UTC in its environment: the shard-down envelope's timestamp is",
+             "# nginx's local time, and the API's instants are UTC.", "worker_processes 1;"]
     if runtime_dir:
         lines += [f"pid {runtime_dir}/nginx.pid;", f"error_log {runtime_dir}/error.log;"]
     lines += ["events { worker_connections 1024; }", "http {", "    access_log off;"]

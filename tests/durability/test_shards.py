@@ -5,6 +5,7 @@ the tenant, and `kill -9` of one shard loses nothing while the other keeps servi
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -84,7 +86,7 @@ def cluster(tmp_path: Path) -> Iterator[tuple[str, dict[str, Shard]]]:
         shard.start()
     assert NGINX is not None
     nginx = subprocess.Popen([NGINX, "-p", str(runtime), "-c", str(runtime / "nginx.conf"), "-g", "daemon off;"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "TZ": "UTC"})
     base = f"http://127.0.0.1:{proxy_port}"
     try:
         _wait(base + "/openapi.yaml", nginx)
@@ -170,6 +172,8 @@ def _assert_shard_down(base: str, method: str, path: str, key: str, shard: str, 
     assert envelope["success"] is False and envelope["error"]["code"] == "SERVICE_UNAVAILABLE"
     assert f"shard {shard!r}" in envelope["error"]["message"], envelope
     assert envelope["meta"]["path"] == path
+    stamped = datetime.fromisoformat(envelope["meta"]["timestamp"].replace("Z", "+00:00"))
+    assert abs((stamped - datetime.now(timezone.utc)).total_seconds()) < 60, envelope["meta"]
     assert int(reply.headers["Retry-After"]) >= 1
 
 
