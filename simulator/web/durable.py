@@ -160,6 +160,11 @@ async def journal(request: web.Request, handler):  # type: ignore[no-untyped-def
             await ensure_awake(request.app, key)
         committed: asyncio.Future[None] | None = None
         async with _apply_lock(request, durability):
+            # The request's instant is when it applies (it may have waited for the lock): the
+            # journal's instants then rise in journal order, as a replay pins them.
+            durability.clock.unpin(token)
+            token = durability.clock.pin(durability.clock.live())
+            at = durability.clock.seconds()
             try:
                 if _journalled(request) and not request.path.startswith("/foxess/"):
                     # Read the body before the handler, so that nothing awaits between the handler's
