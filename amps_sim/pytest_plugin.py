@@ -7,6 +7,8 @@ Fixtures:
   amps_tenant       (function) a fresh isolated tenant on a virtual clock, deleted after the
                     test. `@pytest.mark.amps_world(PATH_OR_DICT)` picks its world (the schema of
                     `amps-sim serve --world`); by default the default world's devices and instant.
+                    `amps_tenant.webhooks`: a loopback receiver registered for it, with the
+                    deliveries it got, verified (amps_sim.webhook_receiver).
   amps_frozen_time  (function) the same test's `amps_tenant` with the test's own clock
                     (`datetime.now()`, `date.today()`, `time.time()`) frozen at the tenant's
                     virtual now, moving with every `advance`.
