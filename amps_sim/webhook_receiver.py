@@ -92,6 +92,8 @@ class TenantWebhooks:
     _seen: dict[str, int] = field(init=False, default_factory=dict)
     _messages: list[WebhookMessage] = field(init=False, default_factory=list)
     _answer: int | Callable[[WebhookMessage], int] = field(init=False, default=204)
+    # What a `respond_with` function raised (answered 500); raised again when the receiver closes.
+    errors: list[BaseException] = field(init=False, default_factory=list)
     closed: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
@@ -119,7 +121,11 @@ class TenantWebhooks:
     def _decide(self, got: Received) -> int:
         answer = self._answer
         if callable(answer):
-            return answer(self._message(got, 0))
+            try:
+                return answer(self._message(got, 0))
+            except Exception as exc:  # the test's own function: report it at close, answer like a crashed app
+                self.errors.append(exc)
+                return 500
         return answer if got.verified else 401  # a careful receiver refuses what it cannot verify
 
     def _note(self, got: Received) -> None:
@@ -227,10 +233,13 @@ class TenantWebhooks:
                                                 rotation_overlap=rotation_overlap)
 
     def close(self) -> None:
-        """Stop the receiver (the endpoint goes with its tenant)."""
+        """Stop the receiver (the endpoint goes with its tenant); fails if a `respond_with` function raised."""
         if not self.closed:
             self.closed = True
             self.host.run(self.receiver.close())
+            if self.errors:
+                raise AssertionError(f"amps_tenant.webhooks: the respond_with function raised {self.errors[0]!r} "
+                                     f"(answered 500), {len(self.errors)} time(s)") from self.errors[0]
 
     def __repr__(self) -> str:
         return f"<TenantWebhooks {self.url} endpoint {self.endpoint.id}, {len(self._messages)} received>"

@@ -183,3 +183,20 @@ def test_against_a_served_simulator(project: Path, no_spec_violations: CheckedSi
     before = no_spec_violations.requests
     _check(*_run(project, f"--amps-sim-url={no_spec_violations.url}"))
     assert no_spec_violations.requests - before > 30
+
+
+def test_a_respond_with_function_that_raises_fails_at_teardown(no_spec_violations: CheckedSimulator) -> None:
+    from amps_sim import AmpsSimServer
+
+    server = AmpsSimServer(no_spec_violations.url, no_spec_violations.root_key, in_process=False)
+    tenant = server.new_tenant()
+    try:
+        hooks = tenant.webhooks
+        hooks.respond_with(lambda message: 1 // 0)
+        tenant.add_device({"id": "dev_new", "profile": "direct"})
+        tenant.advance("10s")
+        assert {m.status for m in hooks.messages} == {500} and len(hooks.errors) == len(hooks.messages) >= 2
+        with pytest.raises(AssertionError, match="respond_with function raised ZeroDivisionError"):
+            tenant.close()
+    finally:
+        server.close()
