@@ -74,6 +74,24 @@ class FaultsView:
     faults: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class WebhookEndpoint:
+    """A registered webhook endpoint (`POST /_sim/webhooks`): where deliveries go and the secret they are signed with."""
+
+    id: str
+    url: str
+    events: list[str]
+    secret: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    delivery_latency_seconds: float
+    attempt_timeout_seconds: float
+    rotation_overlap_seconds: float
+
+
 def parse_instant(text: str) -> datetime:
     """An aware datetime from the API's RFC 3339 text (`...Z` or an offset)."""
     return datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
@@ -129,6 +147,22 @@ def _clock(body: Any) -> ClockView:
 
 def _advanced(body: Any) -> AdvanceResult:
     return AdvanceResult(parse_instant(body["now"]), int(body["eventsProcessed"]))
+
+
+def _endpoint(body: Any) -> WebhookEndpoint:
+    return WebhookEndpoint(str(body["id"]), str(body["url"]), list(body["events"]), str(body["secret"]),
+                           parse_instant(body["createdAt"]))
+
+
+def _webhook_settings(body: Any) -> WebhookSettings:
+    return WebhookSettings(float(body["deliveryLatencySeconds"]), float(body["attemptTimeoutSeconds"]),
+                           float(body["rotationOverlapSeconds"]))
+
+
+def _settings_body(delivery_latency: float | None, attempt_timeout: float | None, rotation_overlap: float | None) -> dict[str, float]:
+    given = {"deliveryLatencySeconds": delivery_latency, "attemptTimeoutSeconds": attempt_timeout,
+             "rotationOverlapSeconds": rotation_overlap}
+    return {name: value for name, value in given.items() if value is not None}
 
 
 def _path_part(value: str) -> str:
@@ -200,6 +234,51 @@ class _Operations:
     @staticmethod
     def native_key(party: str, devices: Sequence[str]) -> _Call[str]:
         return _Call("POST", "/_sim/oem-keys", lambda b: str(b["apiKey"]), body={"party": party, "devices": list(devices)})
+
+    @staticmethod
+    def register_webhook(url: str, events: Sequence[str] | None, secret: str | None) -> _Call[WebhookEndpoint]:
+        body: dict[str, Any] = {"url": url}
+        if events is not None:
+            body["events"] = list(events)
+        if secret is not None:
+            body["secret"] = secret
+        return _Call("POST", "/_sim/webhooks", _endpoint, body=body)
+
+    @staticmethod
+    def webhooks() -> _Call[list[WebhookEndpoint]]:
+        return _Call("GET", "/_sim/webhooks", lambda b: [_endpoint(e) for e in b["webhooks"]])
+
+    @staticmethod
+    def delete_webhook(endpoint_id: str) -> _Call[None]:
+        return _Call("DELETE", f"/_sim/webhooks/{_path_part(endpoint_id)}", _none)
+
+    @staticmethod
+    def rotate_webhook_secret(endpoint_id: str, secret: str | None) -> _Call[WebhookEndpoint]:
+        return _Call("POST", f"/_sim/webhooks/{_path_part(endpoint_id)}/rotate-secret", _endpoint,
+                     body={"secret": secret} if secret is not None else {})
+
+    @staticmethod
+    def webhook_deliveries(endpoint_id: str) -> _Call[list[dict[str, Any]]]:
+        return _Call("GET", f"/_sim/webhooks/{_path_part(endpoint_id)}/deliveries", lambda b: list(b["deliveries"]))
+
+    @staticmethod
+    def replay_webhook(endpoint_id: str, msg_id: str) -> _Call[dict[str, Any]]:
+        return _Call("POST", f"/_sim/webhooks/{_path_part(endpoint_id)}/deliveries/{_path_part(msg_id)}/replay", dict)
+
+    @staticmethod
+    def inject_webhook_fault(endpoint_id: str, kind: str, times: int, by: float | None) -> _Call[list[dict[str, Any]]]:
+        body: dict[str, Any] = {"kind": kind, "times": times}
+        if by is not None:
+            body["by"] = by
+        return _Call("POST", f"/_sim/webhooks/{_path_part(endpoint_id)}/faults", lambda b: list(b["faults"]), body=body)
+
+    @staticmethod
+    def webhook_settings() -> _Call[WebhookSettings]:
+        return _Call("GET", "/_sim/webhook-settings", _webhook_settings)
+
+    @staticmethod
+    def set_webhook_settings(body: Mapping[str, float]) -> _Call[WebhookSettings]:
+        return _Call("PUT", "/_sim/webhook-settings", _webhook_settings, body=dict(body))
 
 
 def _current_groups(device: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -313,6 +392,39 @@ class SimClient(_Base):
     def native_key(self, party: str, devices: Sequence[str]) -> str:
         return self._send(_Operations.native_key(party, devices))
 
+    # -- webhooks
+    def register_webhook(self, url: str, events: Sequence[str] | None = None, secret: str | None = None) -> WebhookEndpoint:
+        """Register an endpoint for deliveries (every event unless `events` names some)."""
+        return self._send(_Operations.register_webhook(url, events, secret))
+
+    def webhooks(self) -> list[WebhookEndpoint]:
+        return self._send(_Operations.webhooks())
+
+    def delete_webhook(self, endpoint_id: str) -> None:
+        self._send(_Operations.delete_webhook(endpoint_id))
+
+    def rotate_webhook_secret(self, endpoint_id: str, secret: str | None = None) -> WebhookEndpoint:
+        return self._send(_Operations.rotate_webhook_secret(endpoint_id, secret))
+
+    def webhook_deliveries(self, endpoint_id: str) -> list[dict[str, Any]]:
+        """The endpoint's delivery log: every message with its state and attempts (spec's `DeliveryMessage`)."""
+        return self._send(_Operations.webhook_deliveries(endpoint_id))
+
+    def replay_webhook(self, endpoint_id: str, msg_id: str) -> dict[str, Any]:
+        return self._send(_Operations.replay_webhook(endpoint_id, msg_id))
+
+    def inject_webhook_fault(self, endpoint_id: str, kind: str, times: int = 1, by: float | None = None) -> list[dict[str, Any]]:
+        """`duplicate`, `drop_attempt`, `bad_signature`, `stale_timestamp`, `reorder`, or `delay` (`by` seconds)."""
+        return self._send(_Operations.inject_webhook_fault(endpoint_id, kind, times, by))
+
+    def webhook_settings(self) -> WebhookSettings:
+        return self._send(_Operations.webhook_settings())
+
+    def set_webhook_settings(self, *, delivery_latency: float | None = None, attempt_timeout: float | None = None,
+                             rotation_overlap: float | None = None) -> WebhookSettings:
+        """Seconds; what is not given keeps its value."""
+        return self._send(_Operations.set_webhook_settings(_settings_body(delivery_latency, attempt_timeout, rotation_overlap)))
+
 
 class AsyncSimClient(_Base):
     """The control API as coroutines, over aiohttp. Use `async with` or call `close()`."""
@@ -407,3 +519,32 @@ class AsyncSimClient(_Base):
 
     async def native_key(self, party: str, devices: Sequence[str]) -> str:
         return await self._send(_Operations.native_key(party, devices))
+
+    # -- webhooks
+    async def register_webhook(self, url: str, events: Sequence[str] | None = None, secret: str | None = None) -> WebhookEndpoint:
+        return await self._send(_Operations.register_webhook(url, events, secret))
+
+    async def webhooks(self) -> list[WebhookEndpoint]:
+        return await self._send(_Operations.webhooks())
+
+    async def delete_webhook(self, endpoint_id: str) -> None:
+        await self._send(_Operations.delete_webhook(endpoint_id))
+
+    async def rotate_webhook_secret(self, endpoint_id: str, secret: str | None = None) -> WebhookEndpoint:
+        return await self._send(_Operations.rotate_webhook_secret(endpoint_id, secret))
+
+    async def webhook_deliveries(self, endpoint_id: str) -> list[dict[str, Any]]:
+        return await self._send(_Operations.webhook_deliveries(endpoint_id))
+
+    async def replay_webhook(self, endpoint_id: str, msg_id: str) -> dict[str, Any]:
+        return await self._send(_Operations.replay_webhook(endpoint_id, msg_id))
+
+    async def inject_webhook_fault(self, endpoint_id: str, kind: str, times: int = 1, by: float | None = None) -> list[dict[str, Any]]:
+        return await self._send(_Operations.inject_webhook_fault(endpoint_id, kind, times, by))
+
+    async def webhook_settings(self) -> WebhookSettings:
+        return await self._send(_Operations.webhook_settings())
+
+    async def set_webhook_settings(self, *, delivery_latency: float | None = None, attempt_timeout: float | None = None,
+                                   rotation_overlap: float | None = None) -> WebhookSettings:
+        return await self._send(_Operations.set_webhook_settings(_settings_body(delivery_latency, attempt_timeout, rotation_overlap)))

@@ -7,6 +7,8 @@ Fixtures:
   amps_tenant       (function) a fresh isolated tenant on a virtual clock, deleted after the
                     test. `@pytest.mark.amps_world(PATH_OR_DICT)` picks its world (the schema of
                     `amps-sim serve --world`); by default the default world's devices and instant.
+                    `amps_tenant.webhooks`: a loopback receiver registered for it, with the
+                    deliveries it got, verified (amps_sim.webhook_receiver).
   amps_frozen_time  (function) the same test's `amps_tenant` with the test's own clock
                     (`datetime.now()`, `date.today()`, `time.time()`) frozen at the tenant's
                     virtual now, moving with every `advance`.
@@ -22,13 +24,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 import pytest
 
 from amps_sim.client import AmpsSimError, AmpsSimUnreachable, FaultsView, SimClient
+
+if TYPE_CHECKING:
+    from amps_sim.webhook_receiver import ReceiverHost, TenantWebhooks
 
 URL_ENV = "AMPS_SIM_URL"
 KEY_ENV = "AMPS_SIM_KEY"
@@ -36,7 +42,9 @@ WORLD_MARKER = "amps_world"
 # Code that must keep real time while a test's clock is frozen: the simulator itself (in-process,
 # on its own thread) and the HTTP stack it serves with. Not pytest or asyncio: a test function is
 # called from their frames, and freezegun gives real time to anything called from an ignored module.
-FROZEN_TIME_IGNORE = ("amps_sim", "aiohttp", "yarl", "multidict")
+# svix's verifier (the standardwebhooks package underneath) keeps real time too: `svix-timestamp` is the real wall clock's (issue 9), so a
+# partner verifying a delivery inside a frozen test would otherwise be told it is too old.
+FROZEN_TIME_IGNORE = ("amps_sim", "aiohttp", "yarl", "multidict", "svix", "standardwebhooks")
 
 
 # ---- the simulator -----------------------------------------------------------------------------
@@ -50,6 +58,23 @@ class AmpsSimServer:
         self.root_key = root_key
         self.in_process = in_process
         self.client = SimClient(url, root_key=root_key)
+        self._receivers: ReceiverHost | None = None
+        self._receivers_lock = threading.Lock()
+
+    def receiver_host(self) -> ReceiverHost:
+        """The thread and loop that serve tenants' webhook receivers, started on first use."""
+        with self._receivers_lock:
+            if self._receivers is None:
+                from amps_sim.webhook_receiver import ReceiverHost
+
+                self._receivers = ReceiverHost()
+            return self._receivers
+
+    def close(self) -> None:
+        """Stop the webhook receivers' thread (the simulator itself is stopped by its owner)."""
+        if self._receivers is not None:
+            self._receivers.stop()
+            self._receivers = None
 
     def new_tenant(self, world: str | Path | Mapping[str, Any] | None = None, *, base: Sequence[Path] = ()) -> AmpsTenant:
         """A fresh tenant on a virtual clock; delete it with `close()` (amps_tenant does).
@@ -101,7 +126,19 @@ class AmpsTenant:
         self.api_key: str = client.api_key
         self.url = server.url
         self._frozen: list[Any] = []  # freezegun factories of active frozen_time() blocks
+        self._webhooks: TenantWebhooks | None = None
         self.closed = False
+
+    # -- webhooks
+    @property
+    def webhooks(self) -> TenantWebhooks:
+        """A receiver on loopback, registered (on first use) as this tenant's endpoint for every
+        event, with what it received, verified: see `amps_sim.webhook_receiver.TenantWebhooks`."""
+        if self._webhooks is None:
+            from amps_sim.webhook_receiver import TenantWebhooks
+
+            self._webhooks = TenantWebhooks(self.client, self.server.receiver_host())
+        return self._webhooks
 
     # -- clock
     @property
@@ -180,6 +217,9 @@ class AmpsTenant:
         except AmpsSimError as exc:
             if exc.code != "INVALID_API_KEY":
                 raise
+        finally:
+            if self._webhooks is not None:
+                self._webhooks.close()
 
     def __repr__(self) -> str:
         return f"<AmpsTenant {self.api_key[:12]}… on {self.url}>"
@@ -231,6 +271,7 @@ def session_server(config: pytest.Config) -> AmpsSimServer:
         simulator = InProcessSimulator(build_app(world))
         server = AmpsSimServer(simulator.start(), world.apiKey, in_process=True)
         config.add_cleanup(simulator.stop)
+    config.add_cleanup(server.close)
     config.stash[_SERVER_KEY] = server
     return server
 

@@ -99,6 +99,8 @@ class WebhookReceiver:
     answer: Callable[["Received"], int] | None = None
     clock: Callable[[], float] = time.time
     received: list[Received] = field(default_factory=list)
+    # Called (on the receiver's loop) with each delivery once it is recorded, before it is answered.
+    on_received: Callable[["Received"], None] | None = None
     _runner: web.AppRunner | None = None
     url: str = ""
 
@@ -143,4 +145,6 @@ class WebhookReceiver:
         elif not record.verified:
             record.answered = 401  # what a careful receiver does with a delivery it cannot verify
         self.received.append(record)
+        if self.on_received is not None:
+            self.on_received(record)
         return web.Response(status=record.answered)

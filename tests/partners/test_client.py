@@ -119,3 +119,32 @@ def test_in_process_simulator_as_a_context_manager() -> None:
         assert len(tenant.devices()) == 7
     with pytest.raises(AmpsSimUnreachable):
         SimClient(url, timeout=2).health()
+
+
+async def test_async_client_webhook_endpoints(no_spec_violations: CheckedSimulator) -> None:
+    from amps_sim import WebhookEndpoint, WebhookSettings
+
+    async with AsyncSimClient(no_spec_violations.url) as sim:
+        tenant = await sim.create_tenant({"clock": {"mode": "virtual", "now": "2026-05-08T08:00:00Z"}, "devices": [FOX]})
+        # Nothing listens on port 9 (discard): each attempt fails with a network error and is logged.
+        endpoint = await tenant.register_webhook("http://127.0.0.1:9/hooks", events=["device.connected"])
+        assert isinstance(endpoint, WebhookEndpoint) and endpoint.id.startswith("ep_") and endpoint.events == ["device.connected"]
+        assert [e.id for e in await tenant.webhooks()] == [endpoint.id]
+        settings = await tenant.set_webhook_settings(delivery_latency=0, attempt_timeout=2)
+        assert settings == WebhookSettings(0, 2, 86400) == await tenant.webhook_settings()
+        faults = await tenant.inject_webhook_fault(endpoint.id, "delay", by=60)
+        assert faults == [{"kind": "delay", "remaining": 1, "by": 60}]
+        rotated = await tenant.rotate_webhook_secret(endpoint.id)
+        assert rotated.id == endpoint.id and rotated.secret != endpoint.secret
+        await tenant.add_device({"id": "dev_2", "profile": "direct"})
+        await tenant.advance("61s")
+        [message] = await tenant.webhook_deliveries(endpoint.id)
+        assert message["eventType"] == "device.connected" and message["attempts"][0]["statusCode"] is None
+        replayed = await tenant.replay_webhook(endpoint.id, message["msgId"])
+        assert replayed["attempts"][-1]["trigger"] == "replay"
+        await tenant.delete_webhook(endpoint.id)
+        assert await tenant.webhooks() == []
+        with pytest.raises(AmpsSimError) as gone:
+            await tenant.delete_webhook(endpoint.id)
+        assert (gone.value.status, gone.value.code) == (404, "NOT_FOUND")
+        await tenant.delete_tenant()

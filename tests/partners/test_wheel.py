@@ -160,4 +160,4 @@ def test_the_example_partner_project_passes_from_the_installed_wheel(installed: 
     for extra in ([], [f"--amps-sim-url={served}"]):
         proc = installed.run(installed.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra, cwd=project)
         assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-        assert re.search(r"\b7 passed\b", proc.stdout), proc.stdout[-1000:]
+        assert re.search(r"\b8 passed\b", proc.stdout), proc.stdout[-1000:]
