@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cache
-from typing import Callable
+from typing import Callable, NamedTuple
 
 # A deterministic household, by plant-local hour (kW). No randomness: runs must be reproducible.
 SOLAR_KW: tuple[float, ...] = (
@@ -185,10 +185,10 @@ def _rate_table(battery_key: tuple[float, float], drive: Drive) -> _RateTable:
     )
 
 
-@dataclass(frozen=True)
-class SpanResult:
+class SpanResult(NamedTuple):
     """What one span's integration did: for the device to count and to see whether a day of spans
-    may be repeated by arithmetic."""
+    may be repeated by arithmetic. (A tuple: one is made per span, and a frozen dataclass costs a
+    guarded attribute write per field.)"""
 
     pieces: int
     touched: bool  # on or past a limit at some moment

@@ -14,7 +14,7 @@ marker is the simulator's bookkeeping, which native reads by clients never show.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Callable, Sequence, TypeVar
+from typing import Sequence
 
 from ..battery import Drive
 from ..errnos import (
@@ -30,8 +30,6 @@ from ..errnos import (
 from ..native_scheduler import Group
 from ..oem import ManagedDevice, OemFailure, OemGateway, SchedulerBlocked
 from .cloud import NativeCloud
-
-T = TypeVar("T")
 
 # errno → (errorCode, message, retryable) for the failures that are not a refusal of the request.
 _FAILURES: dict[int, tuple[str, str, bool]] = {
@@ -64,30 +62,39 @@ def failure_for(exc: NativeError, what: str) -> OemFailure:
 
 
 class FoxessGateway(OemGateway):
+    # One gateway per platform operation, so it is kept light: the platform's session is the
+    # cloud's (one per quota ledger), and each call is a plain try rather than a closure.
+    __slots__ = ("managed_device", "session")
+
     def __init__(self, cloud: NativeCloud, managed: ManagedDevice) -> None:
         self.managed_device = managed
-        self.session = cloud.platform_session({managed.device.id: managed})
-
-    @staticmethod
-    def _native(what: str, call: Callable[[], T]) -> T:
-        try:
-            return call()
-        except NativeError as exc:
-            raise failure_for(exc, what) from exc
+        self.session = cloud.platform_session()
 
     def read_scheduler(self) -> tuple[bool, list[Group]]:
         # One v3 scheduler read carries the flag too, so this is one call, not two.
-        scheduler = self._native("read", lambda: self.session.read_schedule(self.managed_device))
+        try:
+            scheduler = self.session.read_schedule(self.managed_device)
+        except NativeError as exc:
+            raise failure_for(exc, "read") from exc
         return scheduler.enabled, scheduler.read_back()
 
     def write_groups(self, groups: Sequence[Group], now: datetime) -> None:
-        self._native("schedule", lambda: self.session.write_schedule(self.managed_device, list(groups), now))
+        try:
+            self.session.write_schedule(self.managed_device, list(groups), now)
+        except NativeError as exc:
+            raise failure_for(exc, "schedule") from exc
 
     def set_scheduler_enabled(self, flag: bool, now: datetime) -> None:
-        self._native("scheduler flag", lambda: self.session.set_flag(self.managed_device, flag, now))
+        try:
+            self.session.set_flag(self.managed_device, flag, now)
+        except NativeError as exc:
+            raise failure_for(exc, "scheduler flag") from exc
 
     def write_mode(self, drive: Drive, now: datetime) -> None:
-        self._native("command", lambda: self.session.set_work_mode(self.managed_device, drive, now))
+        try:
+            self.session.set_work_mode(self.managed_device, drive, now)
+        except NativeError as exc:
+            raise failure_for(exc, "command") from exc
 
 
 class FoxessLink:

@@ -68,6 +68,7 @@ class NativeCloud:
         self.platform_ledger = QuotaLedger()
         self.quotas = QuotaSpec(enabled=False)
         self._clock: Clock | None = None
+        self._platform_session: NativeSession | None = None
 
     def start(self, clock: Clock, quotas: QuotaSpec | None) -> None:
         """(Re)attach to the tenant's clock, as the world is built or reset."""
@@ -75,6 +76,7 @@ class NativeCloud:
         self.quotas = quotas or QuotaSpec.default_for(clock.mode)
         self.ledgers = {key: QuotaLedger() for key in self.keys}
         self.platform_ledger = QuotaLedger()
+        self._platform_session = None
 
     @property
     def clock(self) -> Clock:
@@ -102,8 +104,15 @@ class NativeCloud:
         ledger = self.ledgers.setdefault(key.key, QuotaLedger())
         return NativeSession(self, ledger, devices, owner=key.party, device_ids=key.device_ids)
 
-    def platform_session(self, devices: Mapping[str, ManagedDevice]) -> NativeSession:
-        return NativeSession(self, self.platform_ledger, devices, owner=PLATFORM_OWNER, device_ids=None)
+    def platform_session(self) -> NativeSession:
+        """The platform's own session, on the platform's ledger. The platform names the device in
+        every call (it never lists devices or looks one up by serial), so one session serves all
+        of them; it is made again when the ledger is (a reset)."""
+        session = self._platform_session
+        if session is None or session.ledger is not self.platform_ledger:
+            session = NativeSession(self, self.platform_ledger, {}, owner=PLATFORM_OWNER, device_ids=())
+            self._platform_session = session
+        return session
 
 
 class NativeSession:
