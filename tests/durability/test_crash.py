@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import spec_violations
+from tests.durability.receiver import LoopbackReceiver
 from tests.test_serve import ROOT, _free_port
 
 ROUNDS = int(os.environ.get("AMPS_CRASH_ROUNDS", "3"))
@@ -419,28 +420,14 @@ def test_restarts_from_a_snapshot_or_from_the_journal_alone_give_the_same_tenant
 def test_webhook_attempts_are_journalled_and_never_made_twice(tmp_path: Path) -> None:
     """A delivery made before kill -9 is in the delivery log after the restart and is not sent
     again; deliveries after the restart go out as usual."""
-    import http.server
-
-    received: list[str] = []
-
-    class Receiver(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            received.append(self.headers["svix-id"])
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    receiver = LoopbackReceiver()
+    received = receiver.ids
     server = Server(tmp_path / "state")
     server.start()
     try:
         status, created = call(server.base, "POST", "/_sim/tenants", None, {"clock": {"now": START}, "devices": _devices()})
         key = created["apiKey"]
-        url = f"http://127.0.0.1:{receiver.server_address[1]}/hooks"
+        url = receiver.url
         status, endpoint = call(server.base, "POST", "/_sim/webhooks", key, {"url": url, "events": ["push.completed"]})
         assert status == 201, endpoint
         charge = {"action": {"command": "charge", "parameters": {"target": {"value": 80, "unit": "percent"}}}}
@@ -459,5 +446,4 @@ def test_webhook_attempts_are_journalled_and_never_made_twice(tmp_path: Path) ->
         assert len(received) == 2 and len(set(received)) == 2, received
     finally:
         server.stop()
-        receiver.shutdown()
-        receiver.server_close()
+        receiver.close()

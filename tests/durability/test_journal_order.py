@@ -4,12 +4,12 @@ it took effect, so a `kill -9` and restart give back exactly what was acknowledg
 
 from __future__ import annotations
 
-import http.server
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from tests.durability.receiver import LoopbackReceiver
 from tests.durability.test_crash import START, Server, _devices, call
 
 CHARGE = {"action": {"command": "charge", "parameters": {"target": {"value": 80, "unit": "percent"}}}}
@@ -28,28 +28,20 @@ def test_a_push_made_while_an_advance_awaits_a_receiver_is_restored_as_acknowled
     def push_from_receiver() -> None:
         acknowledged.append(call(server.base, "POST", "/battery/dir", key_box[0], CHARGE))
 
-    class Receiver(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            if not fired.is_set():
-                fired.set()
-                # While the server waits for this answer, a push for the same tenant arrives.
-                threading.Thread(target=push_from_receiver, daemon=True).start()
-                time.sleep(0.5)
-            self.send_response(204)
-            self.end_headers()
+    def push_once_then_linger() -> None:
+        if not fired.is_set():
+            fired.set()
+            # While the server waits for this answer, a push for the same tenant arrives.
+            threading.Thread(target=push_from_receiver, daemon=True).start()
+            time.sleep(0.5)
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    receiver = LoopbackReceiver(before_answer=push_once_then_linger)
     server.start()
     try:
         status, created = call(server.base, "POST", "/_sim/tenants", None, {"clock": {"now": START}, "devices": _devices()})
         key = created["apiKey"]
         key_box.append(key)
-        url = f"http://127.0.0.1:{receiver.server_address[1]}/hooks"
+        url = receiver.url
         assert call(server.base, "POST", "/_sim/webhooks", key, {"url": url, "events": ["push.completed"]})[0] == 201
         status, first = call(server.base, "POST", "/battery/dir", key, CHARGE)
         assert status == 202, first
@@ -67,8 +59,7 @@ def test_a_push_made_while_an_advance_awaits_a_receiver_is_restored_as_acknowled
         assert _state(server.base, key, ids) == before
     finally:
         server.stop()
-        receiver.shutdown()
-        receiver.server_close()
+        receiver.close()
 
 
 def test_a_receiver_that_waits_on_its_own_push_costs_one_attempt_timeout_not_a_hang(tmp_path: Path) -> None:
@@ -80,29 +71,18 @@ def test_a_receiver_that_waits_on_its_own_push_costs_one_attempt_timeout_not_a_h
     key_box: list[str] = []
     fired = threading.Event()
 
-    class Receiver(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            if not fired.is_set():
-                fired.set()
-                acknowledged.append(call(server.base, "POST", "/battery/dir", key_box[0], CHARGE))
-            try:
-                self.send_response(204)
-                self.end_headers()
-            except OSError:
-                pass  # the server gave up on this attempt already
+    def push_and_wait_for_it() -> None:
+        if not fired.is_set():
+            fired.set()
+            acknowledged.append(call(server.base, "POST", "/battery/dir", key_box[0], CHARGE))
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    receiver = LoopbackReceiver(before_answer=push_and_wait_for_it)
     server.start()
     try:
         status, created = call(server.base, "POST", "/_sim/tenants", None, {"clock": {"now": START}, "devices": _devices()})
         key = created["apiKey"]
         key_box.append(key)
-        url = f"http://127.0.0.1:{receiver.server_address[1]}/hooks"
+        url = receiver.url
         assert call(server.base, "PUT", "/_sim/webhook-settings", key, {"attemptTimeoutSeconds": 1})[0] == 200
         assert call(server.base, "POST", "/_sim/webhooks", key, {"url": url, "events": ["push.completed"]})[0] == 201
         status, first = call(server.base, "POST", "/battery/dir", key, CHARGE)
@@ -122,5 +102,4 @@ def test_a_receiver_that_waits_on_its_own_push_costs_one_attempt_timeout_not_a_h
         assert _state(server.base, key, ids) == before
     finally:
         server.stop()
-        receiver.shutdown()
-        receiver.server_close()
+        receiver.close()

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from tests.durability.receiver import LoopbackReceiver
 from tests.durability.test_crash import START, Server, _devices, call, native_call
 
 WINDOW = {"command": "charge", "start": "2026-06-01T10:00:00Z", "end": "2026-06-01T10:30:00Z",
@@ -160,28 +161,13 @@ def test_webhook_outcomes_wait_with_their_dormant_tenant_and_nothing_is_sent_twi
     """A delivery made after a restart is journalled with its tenant; after kill -9 that tenant
     stays dormant while another one's requests trigger snapshots, and the outcome is carried with
     it: when it wakes, its delivery log is whole and the receiver is not called again."""
-    import http.server
-    import threading
-
-    received: list[str] = []
-
-    class Receiver(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            received.append(self.headers["svix-id"])
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    receiver = LoopbackReceiver()
+    received = receiver.ids
     server = Server(tmp_path / "state")  # no snapshot but at clean stops, until the last restarts
     server.start()
     try:
         hooked, other = _tenant(server.base), _tenant(server.base)
-        url = f"http://127.0.0.1:{receiver.server_address[1]}/hooks"
+        url = receiver.url
         status, endpoint = call(server.base, "POST", "/_sim/webhooks", hooked, {"url": url, "events": ["push.completed"]})
         assert status == 201, endpoint
         server.stop()
@@ -204,35 +190,20 @@ def test_webhook_outcomes_wait_with_their_dormant_tenant_and_nothing_is_sent_twi
         assert len(received) == 1, f"delivered again after the restarts: {received}"
     finally:
         server.stop()
-        receiver.shutdown()
-        receiver.server_close()
+        receiver.close()
 
 
 def test_a_dormant_realtime_tenant_with_webhooks_delivers_its_downtime_events_unasked(tmp_path: Path) -> None:
     """Nobody calls the tenant after the restart, yet the window that completed during the
     downtime is delivered to its receiver: such tenants are woken in the background."""
-    import http.server
-    import threading
-
-    received: list[bytes] = []
-
-    class Receiver(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            received.append(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    receiver = LoopbackReceiver()
+    received = receiver.bodies
     server = Server(tmp_path / "state")
     server.start()
     try:
         spec = {"clock": {"mode": "realtime", "now": START, "speed": 3600}, "devices": _devices()}
         key = call(server.base, "POST", "/_sim/tenants", None, spec)[1]["apiKey"]
-        url = f"http://127.0.0.1:{receiver.server_address[1]}/hooks"
+        url = receiver.url
         assert call(server.base, "POST", "/_sim/webhooks", key, {"url": url, "events": ["push.completed"]})[0] == 201
         began = datetime.fromisoformat(call(server.base, "GET", "/_sim/clock", key)[1]["now"].replace("Z", "+00:00"))
         body = {"action": {"command": "charge", "start": (began + timedelta(hours=2)).isoformat(),
@@ -250,5 +221,4 @@ def test_a_dormant_realtime_tenant_with_webhooks_delivers_its_downtime_events_un
         assert received and pushed["actionId"].encode() in received[0], received
     finally:
         server.stop()
-        receiver.shutdown()
-        receiver.server_close()
+        receiver.close()
