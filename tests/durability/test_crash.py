@@ -75,17 +75,23 @@ def native_call(base: str, path: str, token: str, body: Any) -> Any:
 
 
 class Server:
-    def __init__(self, state_dir: Path, *extra: str) -> None:
+    """`amps-sim serve --state-dir` as a subprocess. Without `port`, each start takes a free port
+    (a restart must not depend on the old socket being released); with it, the port is fixed, as
+    a proxy in front of the server needs."""
+
+    def __init__(self, state_dir: Path, *extra: str, port: int | None = None) -> None:
         self.state_dir = state_dir
         self.extra = extra
+        self.fixed_port = port
+        self.port = port or 0
         self.proc: subprocess.Popen[bytes] | None = None
         self.base = ""
 
     def start(self) -> None:
-        port = _free_port()
-        self.base = f"http://127.0.0.1:{port}"
+        self.port = self.fixed_port or _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "amps_sim.cli", "serve", "--port", str(port), "--state-dir", str(self.state_dir), *self.extra],
+            [sys.executable, "-m", "amps_sim.cli", "serve", "--port", str(self.port), "--state-dir", str(self.state_dir), *self.extra],
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
         deadline = time.monotonic() + 30
@@ -110,8 +116,8 @@ class Server:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(timeout=20)
-            if self.proc.stderr:
-                self.proc.stderr.close()
+        if self.proc is not None and self.proc.stderr:
+            self.proc.stderr.close()
 
 
 @dataclass

@@ -20,7 +20,7 @@ from typing import Any, Iterator
 import pytest
 
 from tests.conftest import spec_violations
-from tests.durability.test_crash import START, call
+from tests.durability.test_crash import START, Server, call
 from tests.test_serve import ROOT, _free_port
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
@@ -42,32 +42,12 @@ def _wait(url: str, proc: subprocess.Popen[bytes]) -> None:
     pytest.fail(f"{url} did not come up")
 
 
-class Shard:
+class Shard(Server):
+    """One shard: a durable server on a port fixed before nginx's configuration is written."""
+
     def __init__(self, name: str, state_dir: Path) -> None:
-        self.name, self.state_dir, self.port = name, state_dir, _free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "amps_sim.cli", "serve", "--port", str(self.port), "--shard", self.name,
-             "--state-dir", str(self.state_dir)],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )
-        _wait(f"http://127.0.0.1:{self.port}/openapi.yaml", self.proc)
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-        if self.proc.stderr:
-            self.proc.stderr.close()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=20)
-        if self.proc is not None and self.proc.stderr:
-            self.proc.stderr.close()
+        super().__init__(state_dir, "--shard", name, port=_free_port())
+        self.name = name
 
 
 @pytest.fixture
