@@ -109,8 +109,6 @@ async def fill(base: str, tenants: int, actions: int, concurrency: int, devices:
     per_tenant = max(1, actions // tenants)
     fleet = [{"id": f"f{i}", "profile": "foxess", "timeZone": "Europe/London", "timeZoneKnown": True,
               "scheduler": {"enabled": False, "groups": []}} for i in range(devices)]
-    window = {"command": "charge", "start": "2026-06-01T10:00:00Z", "end": "2026-06-01T10:30:00Z",
-              "parameters": {"target": {"value": 90, "unit": "percent"}}}
     async with aiohttp.ClientSession() as session:
         keys = []
         for _ in range(tenants):
@@ -119,15 +117,26 @@ async def fill(base: str, tenants: int, actions: int, concurrency: int, devices:
                 keys.append((await resp.json())["apiKey"])
         work = [(key, i % devices) for i in range(per_tenant) for key in keys]
         work.reverse()
+        await _queue_windows(session, base, work, concurrency)
 
-        async def client() -> None:
-            while work:
-                key, device = work.pop()
-                body = {"action": window, "onConflict": "queue_after"}
-                async with session.post(f"{base}/battery/f{device}", json=body, headers={"x-api-key": key}) as resp:
-                    assert resp.status == 202, await resp.text()
 
-        await asyncio.gather(*(client() for _ in range(concurrency)))
+# The window every filling push books; queued behind the ones before it on the same device.
+WINDOW = {"command": "charge", "start": "2026-06-01T10:00:00Z", "end": "2026-06-01T10:30:00Z",
+          "parameters": {"target": {"value": 90, "unit": "percent"}}}
+
+
+async def _queue_windows(session: aiohttp.ClientSession, base: str, work: list[tuple[str, int]], concurrency: int) -> None:
+    """Push WINDOW (`queue_after`) for each (tenant key, device number) in `work`, popped from its
+    end by `concurrency` clients at once; every push must be accepted."""
+
+    async def client() -> None:
+        while work:
+            key, device = work.pop()
+            body = {"action": WINDOW, "onConflict": "queue_after"}
+            async with session.post(f"{base}/battery/f{device}", json=body, headers={"x-api-key": key}) as resp:
+                assert resp.status == 202, await resp.text()
+
+    await asyncio.gather(*(client() for _ in range(concurrency)))
 
 
 def _tenant_keys(state: Path) -> list[str]:
@@ -140,18 +149,9 @@ def _tenant_keys(state: Path) -> list[str]:
 
 
 async def push_tail(base: str, keys: list[str], count: int, concurrency: int) -> None:
-    window = {"command": "charge", "start": "2026-06-01T10:00:00Z", "end": "2026-06-01T10:30:00Z",
-              "parameters": {"target": {"value": 90, "unit": "percent"}}}
     work = [(keys[i % len(keys)], i % 5) for i in range(count)]
     async with aiohttp.ClientSession() as session:
-        async def client() -> None:
-            while work:
-                key, device = work.pop()
-                body = {"action": window, "onConflict": "queue_after"}
-                async with session.post(f"{base}/battery/f{device}", json=body, headers={"x-api-key": key}) as resp:
-                    assert resp.status == 202, await resp.text()
-
-        await asyncio.gather(*(client() for _ in range(concurrency)))
+        await _queue_windows(session, base, work, concurrency)
 
 
 def _timed_get(base: str, path: str, key: str) -> float:
