@@ -19,9 +19,8 @@ def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Col
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Say out loud when the HTML report could not be rendered because chromium is missing:
-    a plain skip would pass unnoticed under `pytest -q`."""
+    """Say out loud which tests skipped and why (chromium or nginx missing, say): a plain skip
+    would pass unnoticed under `pytest -q`."""
     for report in terminalreporter.stats.get("skipped", []):
-        if "headless_chromium" in report.nodeid:
-            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-            terminalreporter.write_line(f"NOTE: {report.nodeid} was skipped: {reason}", yellow=True)
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        terminalreporter.write_line(f"NOTE: {report.nodeid} was skipped: {reason}", yellow=True)
