@@ -53,7 +53,7 @@ fuzz-long: $(STAMP)
 # Benchmarks print numbers (ratios measured side by side); see docs/performance.md. The HTTP one
 # needs wrk (Debian's package), installed here when missing. `make bench BENCH_ARGS=--quick`.
 bench: $(STAMP)
-	command -v wrk >/dev/null 2>&1 || apt-get install -y wrk || sudo apt-get install -y wrk
+	command -v wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk) || (sudo apt-get update -qq && sudo apt-get install -y -qq wrk)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 	$(BIN)/python -m bench.webhooks
 

@@ -9,13 +9,14 @@
    daily rows, advanced D days with one `POST /_sim/clock/advance`, then read back with one
    `GET /_sim/devices`; prints the wall time of each request.
 
-`python -m bench.fleet [--devices 10000] [--days 30] [--http-devices 10000] [--memory-devices 1000] [--no-gc]`
+`python -m bench.fleet [--devices 10000] [--days 30] [--http-devices 10000] [--memory-devices 1000] [--no-gc] [--digest]`
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import json
 import sys
 import tempfile
@@ -76,7 +77,19 @@ def run_days(world: World, count: int, days: int) -> tuple[float, float, float, 
     return pushing, advancing, reading, events
 
 
-def in_process(count: int, days: int, memory_devices: int, collector: bool) -> None:
+def digest(world: World) -> str:
+    """A fingerprint of everything the run produced: every device as read now, every action's record.
+
+    An optimisation of the engine must leave it unchanged (compare it with the tree before)."""
+    hasher = hashlib.sha256()
+    for view in world.device_views():
+        hasher.update(json.dumps(view, sort_keys=True, default=str).encode())
+    for action in world.platform.actions.by_id.values():
+        hasher.update(json.dumps(action.record(), sort_keys=True, default=str).encode())
+    return hasher.hexdigest()[:16]
+
+
+def in_process(count: int, days: int, memory_devices: int, collector: bool, fingerprint: bool = False) -> None:
     began = time.perf_counter()
     world = build(count)
     setup = time.perf_counter() - began
@@ -99,6 +112,8 @@ def in_process(count: int, days: int, memory_devices: int, collector: bool) -> N
     if found is not None:
         print(f"  a full collection afterwards found {found:,} unreachable objects")
     print(f"  queue holds {len(world.clock.queue):,} live events; {len(world.platform.actions):,} actions retained")
+    if fingerprint:
+        print(f"  digest of every device view and action record: {digest(world)}")
     if memory_devices:
         # Tracing slows Python several times over, so memory is measured on a smaller fleet; the
         # bytes per device and per retained action do not depend on the fleet's size.
@@ -151,9 +166,12 @@ def main() -> None:
     parser.add_argument("--memory-devices", type=int, default=1000, help="fleet size for the memory pass (0: skip)")
     parser.add_argument("--no-gc", action="store_true",
                         help="switch the garbage collector's automatic passes off during the in-process run")
+    parser.add_argument("--digest", action="store_true",
+                        help="print a fingerprint of the in-process run's results (devices and actions), to check "
+                             "that an engine change leaves them unchanged")
     args = parser.parse_args()
     if args.devices:
-        in_process(args.devices, args.days, args.memory_devices, collector=not args.no_gc)
+        in_process(args.devices, args.days, args.memory_devices, collector=not args.no_gc, fingerprint=args.digest)
     if args.http_devices:
         over_http(args.http_devices, args.days)
 

@@ -10,7 +10,7 @@ Operations: `GET /actions/{id}`, and `POST /battery/{id}` (a windowed push with
 `onConflict: cancel_and_replace` to one device, so its history grows by one action per request;
 the per-pair ratios show whether the push slows down as it grows).
 
-`python -m bench.http [--pairs 6] [--seconds 3] [--connections 16]`
+`python -m bench.http [--pairs 6] [--seconds 3] [--connections 16] [--preload 20000] [--access-log]`
 """
 
 from __future__ import annotations
@@ -61,23 +61,27 @@ def cpus() -> tuple[str, str]:
 @contextmanager
 def serving(argv: list[str], port: int, cpu: str | None) -> Iterator[str]:
     command = ["taskset", "-c", cpu, *argv] if cpu is not None and shutil.which("taskset") else argv
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        # A big world (the 10,000-device fleet) takes a while to build before the port opens.
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if process.poll() is not None:
-                    raise RuntimeError(f"server exited: {process.stderr.read().decode() if process.stderr else ''}") from None
-                time.sleep(0.05)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    # The server's log goes to a file, never to a pipe nobody drains: with one log line per
+    # request, a full pipe would block the server mid-run.
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            # A big world (the 10,000-device fleet) takes a while to build before the port opens.
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                        break
+                except OSError:
+                    if process.poll() is not None:
+                        log.seek(0)
+                        raise RuntimeError(f"server exited: {log.read().decode(errors='replace')[-2000:]}") from None
+                    time.sleep(0.05)
+            yield base
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
 
 
 def request(base: str, method: str, path: str, body: object = None) -> tuple[int, bytes]:
@@ -147,12 +151,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--preload", type=int, default=20_000, help="pushes to the device before the late push pairs")
+    parser.add_argument("--access-log", action="store_true",
+                        help="keep the simulator's one log line per request (default: --log-level warning, "
+                             "since the bare handler logs nothing)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (Debian: apt-get install -y wrk)")
     load_cpu, server_cpu = cpus()
     sim_port = free_port()
     serve = [sys.executable, "-m", "amps_sim.cli", "serve", "--port", str(sim_port), "--seed", "1"]
+    if not args.access_log:
+        serve += ["--log-level", "warning"]
     with tempfile.TemporaryDirectory() as tmp, serving(serve, sim_port, server_cpu) as sim:
         status, raw = request(sim, "POST", f"/battery/{DEVICE}", PUSH_BODY)
         assert status == 202, raw
