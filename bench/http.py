@@ -60,6 +60,13 @@ def cpus() -> tuple[str, str]:
 
 @contextmanager
 def serving(argv: list[str], port: int, cpu: str | None) -> Iterator[str]:
+    with server_process(argv, port, cpu) as (base, _pid):
+        yield base
+
+
+@contextmanager
+def server_process(argv: list[str], port: int, cpu: str | None) -> Iterator[tuple[str, int]]:
+    """`serving`, also giving the server's process id (to read its CPU time)."""
     command = ["taskset", "-c", cpu, *argv] if cpu is not None and shutil.which("taskset") else argv
     # The server's log goes to a file, never to a pipe nobody drains: with one log line per
     # request, a full pipe would block the server mid-run.
@@ -78,7 +85,7 @@ def serving(argv: list[str], port: int, cpu: str | None) -> Iterator[str]:
                         log.seek(0)
                         raise RuntimeError(f"server exited: {log.read().decode(errors='replace')[-2000:]}") from None
                     time.sleep(0.05)
-            yield base
+            yield base, process.pid
         finally:
             process.terminate()
             process.wait(timeout=10)
@@ -100,7 +107,14 @@ def actions_on(base: str) -> int:
     return int(json.loads(raw)["total"])
 
 
-def wrk(url: str, seconds: float, connections: int, cpu: str, script: Path | None) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url: str, seconds: float, connections: int, cpu: str, script: Path | None) -> tuple[float, int]:
+    """(requests per second, requests completed)."""
     argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "-H", f"x-api-key: {KEY}"]
     if script is not None:
         argv += ["-s", str(script)]
@@ -120,7 +134,9 @@ def wrk(url: str, seconds: float, connections: int, cpu: str, script: Path | Non
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if non2xx:
         raise RuntimeError(f"{url}: {non2xx.group(1)} non-2xx replies")
-    return float(match.group(1))
+    done_count = re.search(r"(\d+) requests in", out)
+    assert done_count is not None, out
+    return float(match.group(1)), int(done_count.group(1))
 
 
 def post_script(directory: Path, body: object) -> Path:
@@ -130,19 +146,30 @@ def post_script(directory: Path, body: object) -> Path:
     return path
 
 
-def compare(name: str, sim: str, bare: str, path: str, args: argparse.Namespace, script: Path | None, load_cpu: str) -> list[float]:
-    ratios = []
+def compare(name: str, sim: tuple[str, int], bare: tuple[str, int], path: str, args: argparse.Namespace,
+            script: Path | None, load_cpu: str) -> tuple[list[float], list[float]]:
+    """Per pair, (throughput ratios, CPU ratios): simulator / bare requests per second, and bare /
+    simulator server CPU time per request (the second does not depend on whether the load
+    generator, starved by a neighbour, kept the servers busy)."""
+    ratios, cpu_ratios = [], []
     for pair in range(args.pairs):
         # Alternate which server goes first, so drift in the host's load falls on both sides.
         order = [(bare, "bare"), (sim, "sim")] if pair % 2 == 0 else [(sim, "sim"), (bare, "bare")]
-        rates = {}
-        for base, label in order:
-            rates[label] = wrk(base + path, args.seconds, args.connections, load_cpu, script)
+        rates, cpu_per_request = {}, {}
+        for (base, pid), label in order:
+            before = cpu_seconds(pid)
+            rates[label], count = wrk(base + path, args.seconds, args.connections, load_cpu, script)
+            cpu_per_request[label] = (cpu_seconds(pid) - before) / max(count, 1)
         ratio = rates["sim"] / rates["bare"]
+        cpu_ratio = cpu_per_request["bare"] / cpu_per_request["sim"] if cpu_per_request["sim"] else float("nan")
         ratios.append(ratio)
-        print(f"  {name} pair {pair + 1}: simulator {rates['sim']:,.0f} req/s, bare {rates['bare']:,.0f} req/s, ratio {ratio:.2f}", flush=True)
-    print(f"{name}: median ratio {statistics.median(ratios):.2f} (range {min(ratios):.2f}-{max(ratios):.2f}, {args.pairs} pairs)", flush=True)
-    return ratios
+        cpu_ratios.append(cpu_ratio)
+        print(f"  {name} pair {pair + 1}: simulator {rates['sim']:,.0f} req/s, bare {rates['bare']:,.0f} req/s, ratio {ratio:.2f}; "
+              f"server CPU per request {cpu_per_request['sim'] * 1e6:,.0f} µs against {cpu_per_request['bare'] * 1e6:,.0f} µs, "
+              f"ratio {cpu_ratio:.2f}", flush=True)
+    print(f"{name}: median ratio {statistics.median(ratios):.2f} (range {min(ratios):.2f}-{max(ratios):.2f}, {args.pairs} pairs); "
+          f"CPU ratio {statistics.median(cpu_ratios):.2f} (range {min(cpu_ratios):.2f}-{max(cpu_ratios):.2f})", flush=True)
+    return ratios, cpu_ratios
 
 
 def main() -> None:
@@ -162,7 +189,7 @@ def main() -> None:
     serve = [sys.executable, "-m", "amps_sim.cli", "serve", "--port", str(sim_port), "--seed", "1"]
     if not args.access_log:
         serve += ["--log-level", "warning"]
-    with tempfile.TemporaryDirectory() as tmp, serving(serve, sim_port, server_cpu) as sim:
+    with tempfile.TemporaryDirectory() as tmp, server_process(serve, sim_port, server_cpu) as (sim, sim_pid):
         status, raw = request(sim, "POST", f"/battery/{DEVICE}", PUSH_BODY)
         assert status == 202, raw
         push_size = len(raw)
@@ -178,18 +205,18 @@ def main() -> None:
         ):
             bare_port = free_port()
             bare_argv = [sys.executable, "-m", "bench.bare", str(bare_port), KEY, str(size), str(status_code)]
-            with serving(bare_argv, bare_port, server_cpu) as bare:
-                results[name] = compare(name, sim, bare, path, args, lua, load_cpu)
+            with server_process(bare_argv, bare_port, server_cpu) as (bare, bare_pid):
+                results[name] = compare(name, (sim, sim_pid), (bare, bare_pid), path, args, lua, load_cpu)
                 if lua is not None and args.preload:
                     # Push on (at full speed) until the device's history holds `preload` actions.
                     while (total := actions_on(sim)) < args.preload:
                         wrk(sim + path, args.seconds, args.connections, load_cpu, lua)
                     print(f"  ({total:,} actions on {DEVICE} now)", flush=True)
-                    results[name + " after preload"] = compare(name + " (after preload)", sim, bare, path, args, lua, load_cpu)
+                    results[name + " after preload"] = compare(name + " (after preload)", (sim, sim_pid), (bare, bare_pid), path, args, lua, load_cpu)
         print(f"actions on {DEVICE} at the end: {actions_on(sim):,}")
-        print("summary (median of paired ratios, simulator / bare aiohttp):")
-        for name, ratios in results.items():
-            print(f"  {name}: {statistics.median(ratios):.2f}")
+        print("summary (median of paired ratios, simulator / bare aiohttp; then bare / simulator server CPU per request):")
+        for name, (ratios, cpu_ratios) in results.items():
+            print(f"  {name}: {statistics.median(ratios):.2f} (CPU {statistics.median(cpu_ratios):.2f})")
 
 
 if __name__ == "__main__":

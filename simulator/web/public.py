@@ -33,13 +33,17 @@ async def get_battery(request: web.Request) -> web.Response:
 
 @routes.post("/battery/{deviceId}")
 async def push(request: web.Request) -> web.Response:
-    world = tenant(request)
+    world = tenant(request, sync=False)
     device_id = request.match_info["deviceId"]
-    world.platform.managed_device(device_id)  # an unknown device is 404 whatever the body says
-    request.app[LIMITS].check_actions(len(world.platform.actions))
-    push_request = parse_model(PushRequest, await json_body(request))
-    # Time may have moved while the body arrived; the push is judged at the instant it is handled.
-    world.clock.sync()
+    try:
+        world.platform.managed_device(device_id)  # an unknown device is 404 whatever the body says
+        request.app[LIMITS].check_actions(len(world.platform.actions))
+        push_request = parse_model(PushRequest, await json_body(request))
+    finally:
+        # The clock is brought up once, after the body arrived (time may have moved meanwhile):
+        # the push, or its refusal, is judged and stamped at the instant it is handled. Nothing
+        # above reads the time.
+        world.clock.sync()
     action = world.platform.push(device_id, push_request)
     return render(action.accepted(), status=202)
 
