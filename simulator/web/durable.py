@@ -600,7 +600,12 @@ def install_durability(app: web.Application, durability: Durability) -> None:
     app[DURABILITY] = durability
     durability.live = {"time.seconds": app[TENANTS]._monotonic, "time.wall": app[TENANTS]._wall_clock}
     # Inside the error envelope: refusals arrive here as exceptions and are journalled as such.
-    position = next((i + 1 for i, m in enumerate(app.middlewares) if m is error_envelope), 0)
+    # The journal wraps every request; what it raises itself (a body over the limit) is answered
+    # in the envelope around it (each route's handler answers its own refusals).
+    position = next((i + 1 for i, m in enumerate(app.middlewares) if m is error_envelope), None)
+    if position is None:
+        app.middlewares.insert(0, error_envelope)
+        position = 1
     app.middlewares.insert(position, journal)
     app.setdefault(EXPIRY_HOOKS, []).append(lambda key: _expired(app, key))
     _journal_webhook_attempts(app, durability)

@@ -221,10 +221,12 @@ def _envelope(errno: int, message: str, result: Any = None) -> web.Response:
     return render({"errno": errno, "msg": message, "result": result})
 
 
-@web.middleware
-async def native_envelope(request: web.Request, handler):  # type: ignore[no-untyped-def]
+async def native_envelope(request: web.Request) -> web.Response:
+    """Every FoxESS request, answered in the cloud's envelope whatever goes wrong. A wrapper of
+    the one route, not a middleware: a middleware anywhere makes aiohttp run its middleware
+    machinery for every request of the whole app (see app.enveloped)."""
     try:
-        return await handler(request)
+        return await dispatch(request)
     except NativeError as exc:
         return _envelope(exc.errno, exc.message)
     except web.HTTPException as exc:  # e.g. a body over the size limit
@@ -265,6 +267,8 @@ async def _body(request: web.Request) -> dict[str, Any]:
 async def dispatch(request: web.Request) -> web.Response:
     raw_path = request.rel_url.raw_path
     path = raw_path[len(PREFIX) :] if raw_path.startswith(PREFIX) else raw_path
+    if not path:  # the prefix alone: not a path of the API at all
+        raise web.HTTPNotFound()
     route = ROUTES.get(path)
     if route is None:
         raise bad_parameter(f"unknown path {path}")
@@ -287,6 +291,7 @@ async def dispatch(request: web.Request) -> web.Response:
 
 def create_native_app() -> web.Application:
     """The sub-app; mount it with ``app.add_subapp(PREFIX, create_native_app())``."""
-    app = web.Application(middlewares=[native_envelope])
-    app.router.add_route("*", "/{tail:.*}", dispatch)
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", native_envelope)
+    app.router.add_route("*", "", native_envelope)  # the prefix alone, which `/{tail}` does not take
     return app
