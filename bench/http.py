@@ -10,21 +10,29 @@ Operations: `GET /actions/{id}`, and `POST /battery/{id}` (a windowed push with
 `onConflict: cancel_and_replace` to one device, so its history grows by one action per request;
 the per-pair ratios show whether the push slows down as it grows).
 
+Each pair also reports both servers' CPU time per request (from /proc): bare / simulator is the
+ratio the throughput would show if both were kept busy, and it holds still when the load generator
+is starved by a neighbour (then requests per second compress towards 1).
+
 `python -m bench.http [--pairs 6] [--seconds 3] [--connections 16] [--preload 20000] [--access-log]`
+`python -m bench.http --instructions 200 600 [--access-log]`: instructions per request (callgrind).
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from contextlib import contextmanager
@@ -172,6 +180,72 @@ def compare(name: str, sim: tuple[str, int], bare: tuple[str, int], path: str, a
     return ratios, cpu_ratios
 
 
+def served_instructions(argv: list[str], port: int, method: str, path: str | None, count: int) -> int:
+    """CPU instructions (valgrind's callgrind) the server spends on `count` requests, over four
+    keep-alive connections; start-up and a warm-up are not counted. `path` None: the action a
+    first push returns."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "callgrind.out"
+        command = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}", *argv]
+        with server_process(command, port, None) as (base, pid):
+            status, raw = request(base, "POST", f"/battery/{DEVICE}", PUSH_BODY)
+            target = path or f"/actions/{json.loads(raw)['actionId'] if status == 202 else 'x'}"
+            body = PUSH_BODY if method == "POST" else None
+
+            def send(times: int) -> None:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+                data = json.dumps(body).encode() if body is not None else None
+                for _ in range(times):
+                    connection.request(method, target, data, {"x-api-key": KEY, "Content-Type": "application/json"})
+                    reply = connection.getresponse()
+                    reply.read()
+                    assert reply.status < 300, (reply.status, target)
+                connection.close()
+
+            send(20)
+            subprocess.run(["callgrind_control", "-i", "on", str(pid)], check=True, capture_output=True)
+            workers = [threading.Thread(target=send, args=(count // 4,)) for _ in range(4)]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
+            subprocess.run(["callgrind_control", "-i", "off", str(pid)], check=True, capture_output=True)
+            os.kill(pid, signal.SIGINT)  # a clean exit writes the counts
+            deadline = time.monotonic() + 120
+            while not out.exists() or "totals:" not in out.read_text():
+                if time.monotonic() > deadline:
+                    raise RuntimeError("callgrind wrote no totals")
+                time.sleep(0.2)
+        return sum(int(total) for total in re.findall(r"^totals:\s+(\d+)", out.read_text(), re.M))
+
+
+def instructions(counts: tuple[int, int], access_log: bool) -> None:
+    """Instructions per request, simulator and bare: two runs differing only in the number of
+    requests, subtracted, so start-up and shutdown cancel. Repeatable to a fraction of a per cent
+    on a loaded host, unlike requests per second."""
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        sys.exit("valgrind is not installed (Debian: apt-get install -y valgrind)")
+    low, high = counts
+    for method, label in (("GET", "GET /actions/{id}"), ("POST", "POST /battery/{id}")):
+        per_request = {}
+        for server in ("sim", "bare"):
+            totals = []
+            for count in (low, high):
+                port = free_port()
+                if server == "sim":
+                    argv = [sys.executable, "-m", "amps_sim.cli", "serve", "--port", str(port), "--seed", "1"]
+                    argv += [] if access_log else ["--log-level", "warning"]
+                    path = None if method == "GET" else f"/battery/{DEVICE}"
+                else:
+                    size, status = (400, 200) if method == "GET" else (300, 202)
+                    argv = [sys.executable, "-m", "bench.bare", str(port), KEY, str(size), str(status)]
+                    path = "/actions/x" if method == "GET" else f"/battery/{DEVICE}"
+                totals.append(served_instructions(argv, port, method, path, count))
+            per_request[server] = (totals[1] - totals[0]) / (high - low)
+        print(f"{label}: simulator {per_request['sim']:,.0f} instructions per request, bare {per_request['bare']:,.0f}, "
+              f"ratio (bare / simulator) {per_request['bare'] / per_request['sim']:.2f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=int, default=6)
@@ -181,7 +255,12 @@ def main() -> None:
     parser.add_argument("--access-log", action="store_true",
                         help="keep the simulator's one log line per request (default: --log-level warning, "
                              "since the bare handler logs nothing)")
+    parser.add_argument("--instructions", nargs=2, type=int, metavar=("LOW", "HIGH"),
+                        help="instead of wrk: instructions per request under callgrind, from runs of LOW and HIGH requests")
     args = parser.parse_args()
+    if args.instructions:
+        instructions((args.instructions[0], args.instructions[1]), args.access_log)
+        return
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (Debian: apt-get install -y wrk)")
     load_cpu, server_cpu = cpus()
