@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from .battery import Drive
 from .clock import EventHandle
 from .errors import format_instant
 
@@ -43,8 +44,12 @@ class Action:
     error_message: str | None = None
     attempts: int = 0
     cleanup_scheduled: bool = False
-    pending: list[EventHandle] = field(default_factory=list)
+    # The events still to run for it. A tuple, not a list: most records hold none or one, and a
+    # retained record's empty tuple is the shared () rather than one more object per action.
+    pending: tuple[EventHandle, ...] = ()
     seq: int = 0  # creation order within the tenant, set by ActionBook.add
+    # The native drive the action runs, once the platform has built it (not part of the record).
+    drive: Drive | None = field(default=None, compare=False, repr=False)
 
     @property
     def terminal(self) -> bool:
@@ -56,7 +61,7 @@ class Action:
     def drop_pending(self) -> None:
         for handle in self.pending:
             handle.cancel()
-        self.pending.clear()
+        self.pending = ()
 
     def record(self) -> dict[str, Any]:
         return {
@@ -103,45 +108,72 @@ class Action:
 class _SeqList:
     """Actions kept in creation order (by `seq`), for paging without a scan.
 
-    Appends (the common case) are O(1); an out-of-order insert or a removal finds its place by
-    bisection and moves only the pointers after it, which in practice are the few newest.
+    Appends (the common case) are O(1); so is removing the oldest, which is how actions leave
+    the `scheduled` and `acknowledged` lists of a busy tenant (they start in the order they were
+    pushed): the list keeps a head index instead of moving every pointer after it, and compacts
+    once the dead head is half the list. Any other insert or removal finds its place by bisection
+    and moves only the pointers after it, which in practice are the few newest.
     """
 
-    __slots__ = ("seqs", "items")
+    __slots__ = ("seqs", "items", "head")
 
     def __init__(self) -> None:
         self.seqs: list[int] = []
-        self.items: list[Action] = []
+        self.items: list[Action | None] = []
+        self.head = 0  # entries before it were removed
 
     def add(self, action: Action) -> None:
         seq = action.seq
-        if not self.seqs or self.seqs[-1] < seq:
-            self.seqs.append(seq)
+        seqs = self.seqs
+        if len(seqs) == self.head or seqs[-1] < seq:
+            seqs.append(seq)
             self.items.append(action)
             return
-        at = bisect_left(self.seqs, seq)
-        self.seqs.insert(at, seq)
+        at = bisect_left(seqs, seq, self.head)
+        seqs.insert(at, seq)
         self.items.insert(at, action)
 
     def remove(self, action: Action) -> None:
-        at = bisect_left(self.seqs, action.seq)
-        if at < len(self.seqs) and self.seqs[at] == action.seq:
-            del self.seqs[at]
+        seqs, head = self.seqs, self.head
+        at = bisect_left(seqs, action.seq, head)
+        if at == len(seqs) or seqs[at] != action.seq:
+            return
+        if at != head:
+            del seqs[at]
             del self.items[at]
+            return
+        self.items[at] = None
+        head += 1
+        if head == len(seqs):
+            seqs.clear()
+            self.items.clear()
+            head = 0
+        elif head > 32 and head * 2 > len(seqs):
+            del seqs[:head]
+            del self.items[:head]
+            head = 0
+        self.head = head
 
     def __len__(self) -> int:
-        return len(self.items)
+        return len(self.items) - self.head
+
+    def _live(self, start: int, end: int) -> list[Action]:
+        return self.items[start:end]  # type: ignore[return-value]  # past the head: never None
+
+    def last(self) -> Action | None:
+        return self.items[-1] if len(self.items) > self.head else None
 
     def page(self, offset: int, limit: int) -> list[Action]:
         """Oldest first: `offset` records skipped, at most `limit` returned; O(limit)."""
-        return self.items[offset : offset + limit]
+        start = self.head + offset
+        return self._live(start, start + limit)
 
     def page_newest_first(self, offset: int, limit: int) -> list[Action]:
         """Newest first, for listings that show the latest activity on top; O(limit)."""
         end = len(self.items) - offset
-        if end <= 0:
+        if end <= self.head:
             return []
-        return self.items[max(0, end - limit) : end][::-1]
+        return self._live(max(self.head, end - limit), end)[::-1]
 
 
 class _Scope:
@@ -207,7 +239,14 @@ class ActionBook:
                 where.open.pop(action.id, None)
         if state not in NON_TERMINAL:
             # A retained record keeps no handles to events that already ran or were withdrawn.
-            action.pending = [handle for handle in action.pending if handle.live]
+            pending = action.pending
+            if pending:
+                action.pending = tuple(handle for handle in pending if handle.live)
+
+    def has_open(self, device_id: str) -> bool:
+        """Whether the device has any non-terminal action (what a push could conflict with)."""
+        scope = self.devices.get(device_id)
+        return scope is not None and bool(scope.open)
 
     def open_for(self, device_id: str) -> list[Action]:
         """The device's non-terminal actions, oldest first."""
@@ -216,9 +255,7 @@ class ActionBook:
 
     def latest_for(self, device_id: str) -> Action | None:
         scope = self.devices.get(device_id)
-        if scope is None or not scope.every.items:
-            return None
-        return scope.every.items[-1]
+        return scope.every.last() if scope is not None else None
 
     def selection(self, device_id: str | None, state: str | None) -> _SeqList:
         """The creation-ordered list a listing pages through."""
