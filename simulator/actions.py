@@ -216,15 +216,21 @@ class ActionBook:
 
     def add(self, action: Action) -> None:
         self._seq += 1
-        action.seq = self._seq
+        seq = action.seq = self._seq
         self.by_id[action.id] = action
         scope = self.devices.get(action.device_id)
         if scope is None:
             scope = self.devices[action.device_id] = _Scope()
+        state = action.state
+        is_open = state in NON_TERMINAL
         for where in (self.tenant, scope):
-            where.every.add(action)
-            where.by_state[action.state].add(action)
-            if not action.terminal:
+            # The newest action sorts last in every list it joins: appended, no search.
+            every, listed = where.every, where.by_state[state]
+            every.seqs.append(seq)
+            every.items.append(action)
+            listed.seqs.append(seq)
+            listed.items.append(action)
+            if is_open:
                 where.open[action.id] = action
 
     def set_state(self, action: Action, state: ActionState) -> None:
@@ -232,12 +238,14 @@ class ActionBook:
         if old == state:
             return
         action.state = state
+        closed = state not in NON_TERMINAL
         for where in (self.tenant, self.devices[action.device_id]):
-            where.by_state[old].remove(action)
-            where.by_state[state].add(action)
-            if state not in NON_TERMINAL:
+            by_state = where.by_state
+            by_state[old].remove(action)
+            by_state[state].add(action)
+            if closed:
                 where.open.pop(action.id, None)
-        if state not in NON_TERMINAL:
+        if closed:
             # A retained record keeps no handles to events that already ran or were withdrawn.
             pending = action.pending
             if pending:

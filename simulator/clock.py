@@ -130,10 +130,16 @@ class EventQueue:
         return bucket[0].due if bucket is not None else None
 
     def pop_due(self, until: datetime) -> EventHandle | None:
-        bucket = self._front()
-        if bucket is None or bucket[0].due > until:
+        keys = self._keys
+        bucket = self._buckets[keys[0]] if keys else None
+        if not bucket or bucket[0].cancelled:
+            bucket = self._front()  # the front needs tidying first (rare)
+            if bucket is None:
+                return None
+        handle = bucket[0]
+        if handle.due > until:
             return None
-        handle = bucket.popleft()
+        bucket.popleft()
         handle.queue = None
         self._held -= 1
         return handle

@@ -54,6 +54,7 @@ class Platform:
         self._drives: dict[tuple[str, float | None, float | None, float | None], Drive] = {}
         self._candidates: dict[tuple[Drive, datetime, datetime], list[Group]] = {}
         self._delays: dict[float, timedelta] = {}
+        self._spans: dict[tuple[datetime, datetime], tuple[tuple[int, int], ...]] = {}
         # Called with each action that reaches `completed` or `failed` (webhooks listen here).
         self.terminal_observers: list[Callable[[Action], None]] = []
 
@@ -371,12 +372,13 @@ class Platform:
         )
 
     # ------------------------------------------------------------ native rows
-    @staticmethod
-    def _rows(drive: Drive, start_wall: datetime, end_wall: datetime, *, action_id: str) -> list[Group]:
-        return [
-            group_for_drive(drive, first, last, owner=PLATFORM_OWNER, action_id=action_id)
-            for first, last in wall_rows(start_wall, end_wall)
-        ]
+    def _rows(self, drive: Drive, start_wall: datetime, end_wall: datetime, *, action_id: str) -> list[Group]:
+        spans = self._spans.get((start_wall, end_wall))
+        if spans is None:
+            if len(self._spans) >= _MEMO_LIMIT:
+                self._spans.clear()
+            spans = self._spans[(start_wall, end_wall)] = tuple(wall_rows(start_wall, end_wall))
+        return [group_for_drive(drive, first, last, owner=PLATFORM_OWNER, action_id=action_id) for first, last in spans]
 
     @staticmethod
     def _merge(device: Device, current: list[Group], rows: list[Group], replace_foreign: bool, detected_at: str) -> list[Group]:
@@ -474,7 +476,10 @@ class Platform:
         rows = self._rows(drive, action.start_wall, action.end_wall, action_id=action.id)
         merged = self._merge(managed.device, current, rows, action.on_conflict == "cancel_and_replace", "dispatch_time")
         gateway.write_groups(merged, now)
-        self.rows_written.setdefault(action.device_id, set()).add(action.id)
+        written = self.rows_written.get(action.device_id)
+        if written is None:
+            written = self.rows_written[action.device_id] = set()
+        written.add(action.id)
         if not enabled:
             gateway.set_scheduler_enabled(True, now)
         if not action.cleanup_scheduled:
