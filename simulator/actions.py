@@ -142,7 +142,12 @@ class _SeqList:
             del seqs[at]
             del self.items[at]
             return
-        self.items[at] = None
+        self.remove_oldest()
+
+    def remove_oldest(self) -> None:
+        """Drop the oldest entry (there is one): the head moves on; no pointer moves."""
+        seqs, head = self.seqs, self.head
+        self.items[head] = None
         head += 1
         if head == len(seqs):
             seqs.clear()
@@ -239,10 +244,19 @@ class ActionBook:
             return
         action.state = state
         closed = state not in NON_TERMINAL
+        seq = action.seq
         for where in (self.tenant, self.devices[action.device_id]):
             by_state = where.by_state
-            by_state[old].remove(action)
-            by_state[state].add(action)
+            leaving, joining = by_state[old], by_state[state]
+            if len(leaving.seqs) > leaving.head and leaving.seqs[leaving.head] == seq:
+                leaving.remove_oldest()
+            else:
+                leaving.remove(action)
+            if not joining.seqs or joining.seqs[-1] < seq:
+                joining.seqs.append(seq)
+                joining.items.append(action)
+            else:
+                joining.add(action)
             if closed:
                 where.open.pop(action.id, None)
         if closed:

@@ -394,12 +394,12 @@ class Platform:
         )
 
     # ------------------------------------------------------- lifecycle events
-    def _at(self, action: Action, delay_s: float, handler: Callable[[Action], None]) -> None:
-        """Run `handler(action)` `delay_s` from now, withdrawn if the action is cancelled."""
+    def _at(self, action: Action, now: datetime, delay_s: float, handler: Callable[[Action], None]) -> None:
+        """Run `handler(action)` `delay_s` after `now`, withdrawn if the action is cancelled."""
         delay = self._delays.get(delay_s)
         if delay is None:
             delay = self._delays[delay_s] = timedelta(seconds=delay_s)
-        action.pending += (self.clock.schedule_call(self.clock.now + delay, handler, action),)
+        action.pending += (self.clock.schedule_call(now + delay, handler, action),)
 
     def _fire(self, action: Action) -> None:
         if action.state != "scheduled":
@@ -417,7 +417,7 @@ class Platform:
             return
         latencies = managed.device.profile.latencies
         if action.attempts == 1:
-            self._at(action, latencies.acknowledge_s, self._acknowledge)
+            self._at(action, now, latencies.acknowledge_s, self._acknowledge)
         drive = action.drive
         if drive is None:
             parameters = action.parameters
@@ -449,9 +449,9 @@ class Platform:
             code, message = failure.code, failure.message
             result, delay = failure_result(code, message, {"attempts": action.attempts}), latencies.complete_s
         else:
-            self._at(action, latencies.complete_s, self._complete)
+            self._at(action, now, latencies.complete_s, self._complete)
             return
-        self._at(action, delay, lambda failed: self._fail(failed, code, message, result))
+        self._at(action, now, delay, lambda failed: self._fail(failed, code, message, result))
 
     def _clear_for_direct(self, managed: ManagedDevice, gateway: OemGateway, action: Action, now: datetime) -> None:
         """Before a direct write: remove the platform's own rows left by earlier windows (and the
