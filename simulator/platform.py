@@ -8,6 +8,7 @@ or as an event on the tenant's clock.
 
 from __future__ import annotations
 
+import math
 import random
 import string
 from datetime import datetime, timedelta
@@ -55,6 +56,15 @@ class Platform:
         self._candidates: dict[tuple[Drive, datetime, datetime], list[Group]] = {}
         self._delays: dict[float, timedelta] = {}
         self._spans: dict[tuple[datetime, datetime], tuple[tuple[int, int], ...]] = {}
+        self._parameters: dict[tuple[Any, ...], dict[str, Any]] = {}
+        # The lifecycle handlers, bound once: an event holds one of these and its action, so a
+        # fleet's events allocate no method object (nor closure) each; fewer objects live across
+        # the hours an event waits, which is what the garbage collector's old generation scans.
+        self._on_fire = self._fire
+        self._on_acknowledge = self._acknowledge
+        self._on_complete = self._complete
+        self._on_window_end = self._window_end
+        self._on_dispatch = self._dispatch
         # Called with each action that reaches `completed` or `failed` (webhooks listen here).
         self.terminal_observers: list[Callable[[Action], None]] = []
 
@@ -259,7 +269,7 @@ class Platform:
         else:
             start = action.start
             assert start is not None
-            action.pending += (self.clock.schedule_call(start, self._fire, action),)
+            action.pending = (self.clock.schedule_call(start, self._on_fire, action),)
         return action
 
     def _validate_parameters(self, command: str, cap: dict[str, Any], params: dict[str, Any]) -> dict[str, float]:
@@ -297,11 +307,19 @@ class Platform:
             {"parameter": name, "value": value, "min": low, "max": high, "unit": unit},
         )
 
-    @staticmethod
-    def _stored_parameters(command: str, params: dict[str, Any]) -> dict[str, Any]:
-        stored: dict[str, Any] = {"mode": command}
-        for name, quantity in params.items():
-            stored[name] = {"value": quantity.value, "unit": quantity.unit}
+    def _stored_parameters(self, command: str, params: dict[str, Any]) -> dict[str, Any]:
+        """The record's `parameters`. Records never change them, so equal parameters share one
+        dict (one object fewer retained per action). The key carries each value's type and sign,
+        so 95 and 95.0 (or 0.0 and -0.0), which read back differently, are kept apart."""
+        key = (command, *((name, q.unit, type(q.value), q.value, math.copysign(1, q.value)) for name, q in params.items()))
+        stored = self._parameters.get(key)
+        if stored is None:
+            stored = {"mode": command}
+            for name, quantity in params.items():
+                stored[name] = {"value": quantity.value, "unit": quantity.unit}
+            if len(self._parameters) >= _MEMO_LIMIT:
+                self._parameters.clear()
+            self._parameters[key] = stored
         return stored
 
     def _new_id(self) -> str:
@@ -406,6 +424,8 @@ class Platform:
             return
         self.actions.set_state(action, "acknowledged")
         action.updated_at = self.clock.now
+        # The firing event has run: the action waits on no event now, until dispatch schedules more.
+        action.pending = ()
         self._dispatch(action)
 
     def _dispatch(self, action: Action) -> None:
@@ -417,7 +437,7 @@ class Platform:
             return
         latencies = managed.device.profile.latencies
         if action.attempts == 1:
-            self._at(action, now, latencies.acknowledge_s, self._acknowledge)
+            self._at(action, now, latencies.acknowledge_s, self._on_acknowledge)
         drive = action.drive
         if drive is None:
             parameters = action.parameters
@@ -444,12 +464,12 @@ class Platform:
             code, message, result, delay = blocked.code, blocked.message, None, latencies.reject_s
         except OemFailure as failure:
             if failure.retryable and action.attempts < DISPATCH_MAX_ATTEMPTS:
-                action.pending += (self.clock.schedule_call(now + DISPATCH_RETRY_DELAY, self._dispatch, action),)
+                action.pending += (self.clock.schedule_call(now + DISPATCH_RETRY_DELAY, self._on_dispatch, action),)
                 return
             code, message = failure.code, failure.message
             result, delay = failure_result(code, message, {"attempts": action.attempts}), latencies.complete_s
         else:
-            self._at(action, now, latencies.complete_s, self._complete)
+            self._at(action, now, latencies.complete_s, self._on_complete)
             return
         self._at(action, now, delay, lambda failed: self._fail(failed, code, message, result))
 
@@ -484,7 +504,7 @@ class Platform:
             gateway.set_scheduler_enabled(True, now)
         if not action.cleanup_scheduled:
             action.cleanup_scheduled = True
-            self.clock.schedule_call(action.end, self._window_end, (managed, action), PRIORITY_WINDOW_END)
+            self.clock.schedule_call(action.end, self._on_window_end, (managed, action), PRIORITY_WINDOW_END)
 
     def _window_end(self, what: tuple[ManagedDevice, Action]) -> None:
         self._cleanup(what[0], what[1], 1)
