@@ -105,57 +105,68 @@ class Action:
         }
 
 
+def _seq_of(action: Action | None) -> int:
+    assert action is not None  # bisection only probes past the head
+    return action.seq
+
+
 class _SeqList:
     """Actions kept in creation order (by `seq`), for paging without a scan.
 
     Appends (the common case) are O(1); so is removing the oldest, which is how actions leave
     the `scheduled` and `acknowledged` lists of a busy tenant (they start in the order they were
-    pushed): the list keeps a head index instead of moving every pointer after it, and compacts
-    once the dead head is half the list. Any other insert or removal finds its place by bisection
-    and moves only the pointers after it, which in practice are the few newest.
+    pushed): the list keeps a head index instead of moving every pointer after it (the entries
+    before it are None), and compacts once the dead head is half the list. Any other insert or
+    removal finds its place by bisection (on the actions' own `seq`, so no second list of
+    numbers is kept) and moves only the pointers after it, which in practice are the few newest.
     """
 
-    __slots__ = ("seqs", "items", "head")
+    __slots__ = ("items", "head")
 
     def __init__(self) -> None:
-        self.seqs: list[int] = []
         self.items: list[Action | None] = []
         self.head = 0  # entries before it were removed
 
+    def newest_seq(self) -> int:
+        """The seq of the newest live entry; 0 when there is none."""
+        items = self.items
+        if len(items) == self.head:
+            return 0
+        last = items[-1]
+        assert last is not None
+        return last.seq
+
+    def append(self, action: Action) -> None:
+        """Add an action newer than every one here."""
+        self.items.append(action)
+
     def add(self, action: Action) -> None:
         seq = action.seq
-        seqs = self.seqs
-        if len(seqs) == self.head or seqs[-1] < seq:
-            seqs.append(seq)
-            self.items.append(action)
+        items = self.items
+        if self.newest_seq() < seq:
+            items.append(action)
             return
-        at = bisect_left(seqs, seq, self.head)
-        seqs.insert(at, seq)
-        self.items.insert(at, action)
+        items.insert(bisect_left(items, seq, self.head, len(items), key=_seq_of), action)
 
     def remove(self, action: Action) -> None:
-        seqs, head = self.seqs, self.head
-        at = bisect_left(seqs, action.seq, head)
-        if at == len(seqs) or seqs[at] != action.seq:
+        items, head = self.items, self.head
+        if len(items) > head and items[head] is action:
+            self.remove_oldest()
             return
-        if at != head:
-            del seqs[at]
-            del self.items[at]
-            return
-        self.remove_oldest()
+        at = bisect_left(items, action.seq, head, len(items), key=_seq_of)
+        if at < len(items) and items[at] is action:
+            del items[at]
 
     def remove_oldest(self) -> None:
         """Drop the oldest entry (there is one): the head moves on; no pointer moves."""
-        seqs, head = self.seqs, self.head
-        self.items[head] = None
+        items, head = self.items, self.head
+        items[head] = None
         head += 1
-        if head == len(seqs):
-            seqs.clear()
-            self.items.clear()
+        if head == len(items):
+            items.clear()
             head = 0
-        elif head > 32 and head * 2 > len(seqs):
-            del seqs[:head]
-            del self.items[:head]
+        elif head > 32 and head * 2 > len(items):
+            del items[:head]
             head = 0
         self.head = head
 
@@ -181,16 +192,27 @@ class _SeqList:
         return self._live(max(self.head, end - limit), end)[::-1]
 
 
+_NOTHING = _SeqList()  # what a listing of a state a scope never held pages through (never added to)
+
+
 class _Scope:
-    """One listing scope (a tenant, or one device): every action, and the actions in each state."""
+    """One listing scope (a tenant, or one device): every action, and the actions in each state
+    (a state's list is made when the first action enters it)."""
 
     __slots__ = ("every", "by_state", "open")
 
     def __init__(self) -> None:
         self.every = _SeqList()
-        self.by_state: dict[str, _SeqList] = {state: _SeqList() for state in ACTION_STATES}
+        self.by_state: dict[str, _SeqList] = {}
         # The non-terminal actions, in creation order: what a push conflicts with.
         self.open: dict[str, Action] = {}
+
+    def listed(self, state: str) -> _SeqList:
+        """The state's list, made if this scope never held the state."""
+        listed = self.by_state.get(state)
+        if listed is None:
+            listed = self.by_state[state] = _SeqList()
+        return listed
 
 
 class ActionBook:
@@ -230,11 +252,8 @@ class ActionBook:
         is_open = state in NON_TERMINAL
         for where in (self.tenant, scope):
             # The newest action sorts last in every list it joins: appended, no search.
-            every, listed = where.every, where.by_state[state]
-            every.seqs.append(seq)
-            every.items.append(action)
-            listed.seqs.append(seq)
-            listed.items.append(action)
+            where.every.append(action)
+            where.listed(state).append(action)
             if is_open:
                 where.open[action.id] = action
 
@@ -246,15 +265,10 @@ class ActionBook:
         closed = state not in NON_TERMINAL
         seq = action.seq
         for where in (self.tenant, self.devices[action.device_id]):
-            by_state = where.by_state
-            leaving, joining = by_state[old], by_state[state]
-            if len(leaving.seqs) > leaving.head and leaving.seqs[leaving.head] == seq:
-                leaving.remove_oldest()
-            else:
-                leaving.remove(action)
-            if not joining.seqs or joining.seqs[-1] < seq:
-                joining.seqs.append(seq)
-                joining.items.append(action)
+            leaving, joining = where.by_state[old], where.listed(state)
+            leaving.remove(action)
+            if joining.newest_seq() < seq:
+                joining.append(action)
             else:
                 joining.add(action)
             if closed:
@@ -286,5 +300,5 @@ class ActionBook:
         else:
             scope = self.devices.get(device_id)
         if scope is None:
-            return _SeqList()
-        return scope.every if state is None else scope.by_state[state]
+            return _NOTHING
+        return scope.every if state is None else scope.by_state.get(state, _NOTHING)

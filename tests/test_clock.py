@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from amps_sim.simulator.clock import Clock, ClockError
+from amps_sim.simulator.clock import PRIORITY_WINDOW_END, Clock, ClockError
 
 T0 = datetime(2026, 5, 8, 8, 0, tzinfo=timezone.utc)
 
@@ -94,3 +94,37 @@ def test_queue_drops_cancelled_and_fired_events() -> None:
     clock.advance_to(clock.now + timedelta(days=1))
     assert ran == list(range(900, 1000))
     assert clock.queue.held() == 0 and not handles[950].live
+
+
+def test_events_at_one_instant_keep_their_order_whatever_is_scheduled_while_they_run() -> None:
+    # Many events share an instant in a fleet. They run in the order they were scheduled; one
+    # scheduled at that instant while they run goes after them, unless it ends a window, which
+    # runs before the events still waiting at that instant.
+    clock = Clock(T0)
+    at = T0 + timedelta(minutes=1)
+    seen: list[str] = []
+
+    def first() -> None:
+        seen.append("first")
+        clock.schedule(at, lambda: seen.append("scheduled while running"))
+        clock.schedule(at, lambda: seen.append("window end scheduled while running"), PRIORITY_WINDOW_END)
+
+    clock.schedule(at, first)
+    handles = [clock.schedule(at, lambda i=i: seen.append(f"e{i}")) for i in range(5)]
+    handles[2].cancel()
+    clock.schedule(at + timedelta(seconds=1), lambda: seen.append("later"))
+    assert clock.advance_to(at + timedelta(seconds=1)) == 8
+    assert seen == ["first", "window end scheduled while running", "e0", "e1", "e3", "e4", "scheduled while running", "later"]
+    assert len(clock.queue) == 0 and clock.queue.held() == 0
+
+
+def test_schedule_call_runs_the_function_with_its_argument_and_cancels_like_any_event() -> None:
+    clock = Clock(T0)
+    seen: list[tuple[str, datetime]] = []
+    clock.schedule_call(T0 + timedelta(seconds=5), lambda tag: seen.append((tag, clock.now)), "kept")
+    dropped = clock.schedule_call(T0 + timedelta(seconds=6), lambda tag: seen.append((tag, clock.now)), "dropped")
+    assert dropped.live
+    dropped.cancel()
+    assert not dropped.live and dropped.arg is None  # its argument is released at once
+    assert clock.advance_to(T0 + timedelta(minutes=1)) == 1
+    assert seen == [("kept", T0 + timedelta(seconds=5))]
