@@ -266,9 +266,16 @@ class ActionBook:
         seq = action.seq
         for where in (self.tenant, self.devices[action.device_id]):
             leaving, joining = where.by_state[old], where.listed(state)
-            leaving.remove(action)
-            if joining.newest_seq() < seq:
-                joining.append(action)
+            # Actions usually change state in the order they were made: out of the head of one
+            # list and onto the end of the next, without a search.
+            items = leaving.items
+            if len(items) > leaving.head and items[leaving.head] is action:
+                leaving.remove_oldest()
+            else:
+                leaving.remove(action)
+            joined = joining.items
+            if not joined or joining.newest_seq() < seq:
+                joined.append(action)
             else:
                 joining.add(action)
             if closed:

@@ -39,6 +39,8 @@ _SERIAL_PAIRS = [a + b for a in _SERIAL_ALPHABET for b in _SERIAL_ALPHABET]
 assert _SERIAL_WIDTH == 6
 # How many distinct keys a memo of pure results keeps before it starts again.
 _MEMO_LIMIT = 1024
+# Capabilities views by (profile name, battery power), with the profile they were built from.
+_SHARED_CAPABILITIES: dict[tuple[str, float], tuple[Any, dict[str, Any]]] = {}
 
 
 class Platform:
@@ -83,10 +85,20 @@ class Platform:
 
     @staticmethod
     def capabilities(device: Device) -> dict[str, Any]:
-        # A device's profile and power never change, so its capabilities are built once.
-        if device.capabilities_view is None:
-            device.capabilities_view = Platform._build_capabilities(device)
-        return device.capabilities_view
+        # A device's profile and power never change, so its capabilities are built once; devices
+        # of one profile and one power share the one view (nothing writes to it), so a fleet does
+        # not hold a copy of the same nested dicts per device.
+        view = device.capabilities_view
+        if view is None:
+            key = (device.profile.name, device.battery.max_power_kw)
+            shared = _SHARED_CAPABILITIES.get(key)
+            if shared is None or shared[0] is not device.profile:
+                shared = (device.profile, Platform._build_capabilities(device))
+                if len(_SHARED_CAPABILITIES) >= _MEMO_LIMIT:
+                    _SHARED_CAPABILITIES.clear()
+                _SHARED_CAPABILITIES[key] = shared
+            view = device.capabilities_view = shared[1]
+        return view
 
     @staticmethod
     def _build_capabilities(device: Device) -> dict[str, Any]:

@@ -160,7 +160,8 @@ class NativeSession:
 
     def _call_one(self, kind: CallKind, scope: tuple[str, ...], managed: ManagedDevice) -> None:
         """:meth:`_call` for one device (every call the platform makes)."""
-        self.ledger.admit(self.cloud.quotas, kind, scope, self.cloud.clock.now)
+        cloud = self.cloud
+        self.ledger.admit(cloud.quotas, kind, scope, (cloud._clock or cloud.clock).now)
         if managed.faults.faults:
             self._fault(managed)
 
