@@ -243,7 +243,7 @@ class ActionBook:
 
     def add(self, action: Action) -> None:
         self._seq += 1
-        seq = action.seq = self._seq
+        action.seq = self._seq
         self.by_id[action.id] = action
         scope = self.devices.get(action.device_id)
         if scope is None:

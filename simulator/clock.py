@@ -80,7 +80,7 @@ class EventQueue:
     def schedule(self, due: datetime, action: Callable[[], None], priority: int = PRIORITY_NORMAL) -> EventHandle:
         return self.schedule_call(due, action, _NO_ARG, priority)
 
-    def schedule_call(self, due: datetime, fn: Callable[[Any], None], arg: Any, priority: int = PRIORITY_NORMAL) -> EventHandle:
+    def schedule_call(self, due: datetime, fn: Callable[..., None], arg: Any, priority: int = PRIORITY_NORMAL) -> EventHandle:
         """Schedule `fn(arg)`: one handle, no closure to build."""
         handle = EventHandle(due, fn, arg, self)
         key = (due, priority)
@@ -96,7 +96,7 @@ class EventQueue:
         self._cancelled += 1
         if self._cancelled > 64 and self._cancelled * 2 > self._held:
             for key, bucket in list(self._buckets.items()):
-                kept = deque()
+                kept: deque[EventHandle] = deque()
                 for handle in bucket:
                     if handle.cancelled:
                         handle.queue = None
@@ -191,7 +191,7 @@ class Clock:
         # An event due in the past runs at the next advance, at the current instant.
         return self.queue.schedule_call(due if due >= self._now else self._now, action, _NO_ARG, priority)
 
-    def schedule_call(self, due: datetime, fn: Callable[[Any], None], arg: Any, priority: int = PRIORITY_NORMAL) -> EventHandle:
+    def schedule_call(self, due: datetime, fn: Callable[..., None], arg: Any, priority: int = PRIORITY_NORMAL) -> EventHandle:
         """Schedule `fn(arg)` (no closure to build per event); otherwise as :meth:`schedule`."""
         return self.queue.schedule_call(due if due >= self._now else self._now, fn, arg, priority)
 
