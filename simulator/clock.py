@@ -26,8 +26,12 @@ class ClockError(ValueError):
 PRIORITY_WINDOW_END = 0
 PRIORITY_NORMAL = 1
 
-# `EventHandle.arg` when the event's callable takes no argument.
-_NO_ARG: Any = object()
+class _NoArg:
+    """`EventHandle.arg` when the event's callable takes no argument. The class itself is the
+    mark: a class pickles by reference, so a snapshot's events keep it by identity."""
+
+
+_NO_ARG: Any = _NoArg
 
 
 class EventHandle:

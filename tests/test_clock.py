@@ -128,3 +128,17 @@ def test_schedule_call_runs_the_function_with_its_argument_and_cancels_like_any_
     assert not dropped.live and dropped.arg is None  # its argument is released at once
     assert clock.advance_to(T0 + timedelta(minutes=1)) == 1
     assert seen == [("kept", T0 + timedelta(seconds=5))]
+
+
+def test_pending_events_of_both_kinds_survive_a_snapshot() -> None:
+    # Snapshots pickle a tenant whole, its queue included: an event without an argument must
+    # still be called without one after loading, and one with an argument with its own.
+    from amps_sim.simulator.persistence.snapshot import dump_state, load_state
+
+    clock = Clock(T0)
+    seen: list[object] = []
+    clock.schedule(T0 + timedelta(seconds=1), lambda: seen.append("no argument"))
+    clock.schedule_call(T0 + timedelta(seconds=2), seen.append, "an argument")
+    restored, restored_seen = load_state(dump_state((clock, seen), {}), {})
+    assert restored.advance_to(T0 + timedelta(minutes=1)) == 2
+    assert restored_seen == ["no argument", "an argument"]
