@@ -220,7 +220,10 @@ class Platform:
         return drive
 
     def _drive(self, command: str, target: float | None, power_kw: float | None, reserve: float | None) -> Drive:
-        """`drive_for_command`, remembered: a Drive is immutable and a pure function of these four."""
+        """`drive_for_command`, remembered: a Drive is immutable and a pure function of these four.
+        A zero power is not remembered: 0.0 and -0.0 are equal as keys but not as written."""
+        if power_kw == 0:
+            return drive_for_command(command, target=target, power_kw=power_kw, reserve=reserve)
         key = (command, target, power_kw, reserve)
         drive = self._drives.get(key)
         if drive is None:
