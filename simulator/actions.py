@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from .battery import Drive
 from .clock import EventHandle
 from .errors import format_instant
 
@@ -43,8 +44,12 @@ class Action:
     error_message: str | None = None
     attempts: int = 0
     cleanup_scheduled: bool = False
-    pending: list[EventHandle] = field(default_factory=list)
+    # The events still to run for it. A tuple, not a list: most records hold none or one, and a
+    # retained record's empty tuple is the shared () rather than one more object per action.
+    pending: tuple[EventHandle, ...] = ()
     seq: int = 0  # creation order within the tenant, set by ActionBook.add
+    # The native drive the action runs, once the platform has built it (not part of the record).
+    drive: Drive | None = field(default=None, compare=False, repr=False)
 
     @property
     def terminal(self) -> bool:
@@ -56,7 +61,7 @@ class Action:
     def drop_pending(self) -> None:
         for handle in self.pending:
             handle.cancel()
-        self.pending.clear()
+        self.pending = ()
 
     def record(self) -> dict[str, Any]:
         return {
@@ -100,60 +105,114 @@ class Action:
         }
 
 
+def _seq_of(action: Action | None) -> int:
+    assert action is not None  # bisection only probes past the head
+    return action.seq
+
+
 class _SeqList:
     """Actions kept in creation order (by `seq`), for paging without a scan.
 
-    Appends (the common case) are O(1); an out-of-order insert or a removal finds its place by
-    bisection and moves only the pointers after it, which in practice are the few newest.
+    Appends (the common case) are O(1); so is removing the oldest, which is how actions leave
+    the `scheduled` and `acknowledged` lists of a busy tenant (they start in the order they were
+    pushed): the list keeps a head index instead of moving every pointer after it (the entries
+    before it are None), and compacts once the dead head is half the list. Any other insert or
+    removal finds its place by bisection (on the actions' own `seq`, so no second list of
+    numbers is kept) and moves only the pointers after it, which in practice are the few newest.
     """
 
-    __slots__ = ("seqs", "items")
+    __slots__ = ("items", "head")
 
     def __init__(self) -> None:
-        self.seqs: list[int] = []
-        self.items: list[Action] = []
+        self.items: list[Action | None] = []
+        self.head = 0  # entries before it were removed
+
+    def newest_seq(self) -> int:
+        """The seq of the newest live entry; 0 when there is none."""
+        items = self.items
+        if len(items) == self.head:
+            return 0
+        last = items[-1]
+        assert last is not None
+        return last.seq
+
+    def append(self, action: Action) -> None:
+        """Add an action newer than every one here."""
+        self.items.append(action)
 
     def add(self, action: Action) -> None:
         seq = action.seq
-        if not self.seqs or self.seqs[-1] < seq:
-            self.seqs.append(seq)
-            self.items.append(action)
+        items = self.items
+        if self.newest_seq() < seq:
+            items.append(action)
             return
-        at = bisect_left(self.seqs, seq)
-        self.seqs.insert(at, seq)
-        self.items.insert(at, action)
+        items.insert(bisect_left(items, seq, self.head, len(items), key=_seq_of), action)
 
     def remove(self, action: Action) -> None:
-        at = bisect_left(self.seqs, action.seq)
-        if at < len(self.seqs) and self.seqs[at] == action.seq:
-            del self.seqs[at]
-            del self.items[at]
+        items, head = self.items, self.head
+        if len(items) > head and items[head] is action:
+            self.remove_oldest()
+            return
+        at = bisect_left(items, action.seq, head, len(items), key=_seq_of)
+        if at < len(items) and items[at] is action:
+            del items[at]
+
+    def remove_oldest(self) -> None:
+        """Drop the oldest entry (there is one): the head moves on; no pointer moves."""
+        items, head = self.items, self.head
+        items[head] = None
+        head += 1
+        if head == len(items):
+            items.clear()
+            head = 0
+        elif head > 32 and head * 2 > len(items):
+            del items[:head]
+            head = 0
+        self.head = head
 
     def __len__(self) -> int:
-        return len(self.items)
+        return len(self.items) - self.head
+
+    def _live(self, start: int, end: int) -> list[Action]:
+        return self.items[start:end]  # type: ignore[return-value]  # past the head: never None
+
+    def last(self) -> Action | None:
+        return self.items[-1] if len(self.items) > self.head else None
 
     def page(self, offset: int, limit: int) -> list[Action]:
         """Oldest first: `offset` records skipped, at most `limit` returned; O(limit)."""
-        return self.items[offset : offset + limit]
+        start = self.head + offset
+        return self._live(start, start + limit)
 
     def page_newest_first(self, offset: int, limit: int) -> list[Action]:
         """Newest first, for listings that show the latest activity on top; O(limit)."""
         end = len(self.items) - offset
-        if end <= 0:
+        if end <= self.head:
             return []
-        return self.items[max(0, end - limit) : end][::-1]
+        return self._live(max(self.head, end - limit), end)[::-1]
+
+
+_NOTHING = _SeqList()  # what a listing of a state a scope never held pages through (never added to)
 
 
 class _Scope:
-    """One listing scope (a tenant, or one device): every action, and the actions in each state."""
+    """One listing scope (a tenant, or one device): every action, and the actions in each state
+    (a state's list is made when the first action enters it)."""
 
     __slots__ = ("every", "by_state", "open")
 
     def __init__(self) -> None:
         self.every = _SeqList()
-        self.by_state: dict[str, _SeqList] = {state: _SeqList() for state in ACTION_STATES}
+        self.by_state: dict[str, _SeqList] = {}
         # The non-terminal actions, in creation order: what a push conflicts with.
         self.open: dict[str, Action] = {}
+
+    def listed(self, state: str) -> _SeqList:
+        """The state's list, made if this scope never held the state."""
+        listed = self.by_state.get(state)
+        if listed is None:
+            listed = self.by_state[state] = _SeqList()
+        return listed
 
 
 class ActionBook:
@@ -189,10 +248,13 @@ class ActionBook:
         scope = self.devices.get(action.device_id)
         if scope is None:
             scope = self.devices[action.device_id] = _Scope()
+        state = action.state
+        is_open = state in NON_TERMINAL
         for where in (self.tenant, scope):
-            where.every.add(action)
-            where.by_state[action.state].add(action)
-            if not action.terminal:
+            # The newest action sorts last in every list it joins: appended, no search.
+            where.every.append(action)
+            where.listed(state).append(action)
+            if is_open:
                 where.open[action.id] = action
 
     def set_state(self, action: Action, state: ActionState) -> None:
@@ -200,14 +262,34 @@ class ActionBook:
         if old == state:
             return
         action.state = state
+        closed = state not in NON_TERMINAL
+        seq = action.seq
         for where in (self.tenant, self.devices[action.device_id]):
-            where.by_state[old].remove(action)
-            where.by_state[state].add(action)
-            if state not in NON_TERMINAL:
+            leaving, joining = where.by_state[old], where.listed(state)
+            # Actions usually change state in the order they were made: out of the head of one
+            # list and onto the end of the next, without a search.
+            items = leaving.items
+            if len(items) > leaving.head and items[leaving.head] is action:
+                leaving.remove_oldest()
+            else:
+                leaving.remove(action)
+            joined = joining.items
+            if not joined or joining.newest_seq() < seq:
+                joined.append(action)
+            else:
+                joining.add(action)
+            if closed:
                 where.open.pop(action.id, None)
-        if state not in NON_TERMINAL:
+        if closed:
             # A retained record keeps no handles to events that already ran or were withdrawn.
-            action.pending = [handle for handle in action.pending if handle.live]
+            pending = action.pending
+            if pending:
+                action.pending = tuple(handle for handle in pending if handle.live)
+
+    def has_open(self, device_id: str) -> bool:
+        """Whether the device has any non-terminal action (what a push could conflict with)."""
+        scope = self.devices.get(device_id)
+        return scope is not None and bool(scope.open)
 
     def open_for(self, device_id: str) -> list[Action]:
         """The device's non-terminal actions, oldest first."""
@@ -216,9 +298,7 @@ class ActionBook:
 
     def latest_for(self, device_id: str) -> Action | None:
         scope = self.devices.get(device_id)
-        if scope is None or not scope.every.items:
-            return None
-        return scope.every.items[-1]
+        return scope.every.last() if scope is not None else None
 
     def selection(self, device_id: str | None, state: str | None) -> _SeqList:
         """The creation-ordered list a listing pages through."""
@@ -227,5 +307,5 @@ class ActionBook:
         else:
             scope = self.devices.get(device_id)
         if scope is None:
-            return _SeqList()
-        return scope.every if state is None else scope.by_state[state]
+            return _NOTHING
+        return scope.every if state is None else scope.by_state.get(state, _NOTHING)

@@ -1,16 +1,18 @@
 """Virtual time: a clock per tenant and a discrete-event queue.
 
-Nothing here polls. Events sit in a heap keyed by `(due, priority, seq)`; advancing the clock pops every
-event due up to the target in order, moving `now` to each event's instant before running it so
-that handlers see the time they were scheduled for. The realtime clock differs only in how it
+Nothing here polls. Events wait in `(due, priority, order scheduled)` order (FIFO buckets per
+instant and priority, under a heap of the buckets); advancing the clock pops every event due up
+to the target in order, moving `now` to each event's instant before running it so that handlers
+see the time they were scheduled for. The realtime clock differs only in how it
 learns the target: it maps the host's monotonic clock (passed in) onto virtual time.
 """
 
 from __future__ import annotations
 
 import heapq
+from collections import deque
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Literal
+from typing import Any, Callable, Literal
 
 ClockMode = Literal["virtual", "realtime"]
 
@@ -24,91 +26,134 @@ class ClockError(ValueError):
 PRIORITY_WINDOW_END = 0
 PRIORITY_NORMAL = 1
 
+class _NoArg:
+    """`EventHandle.arg` when the event's callable takes no argument. The class itself is the
+    mark: a class pickles by reference, so a snapshot's events keep it by identity."""
 
-class _Entry:
-    """One scheduled event. The heap holds `(due, priority, seq, entry)` tuples, compared in C."""
 
-    __slots__ = ("due", "action", "cancelled", "queue")
-
-    def __init__(self, due: datetime, action: Callable[[], None] | None, queue: EventQueue) -> None:
-        self.due = due
-        self.action = action
-        self.cancelled = False
-        self.queue: EventQueue | None = queue  # None once the event has left the queue
+_NO_ARG: Any = _NoArg
 
 
 class EventHandle:
-    """Returned by :meth:`EventQueue.schedule`; lets the caller withdraw the event."""
+    """One scheduled event, returned by :meth:`EventQueue.schedule`; lets the caller withdraw it.
 
-    __slots__ = ("_entry",)
+    The queue holds the handle itself (no separate entry object): the callable, its argument
+    (when scheduled with :meth:`EventQueue.schedule_call`), and whether it still waits."""
 
-    def __init__(self, entry: _Entry) -> None:
-        self._entry = entry
+    __slots__ = ("due", "fn", "arg", "cancelled", "queue")
 
-    @property
-    def due(self) -> datetime:
-        return self._entry.due
+    def __init__(self, due: datetime, fn: Callable[..., None], arg: Any, queue: EventQueue) -> None:
+        self.due = due
+        self.fn: Callable[..., None] | None = fn
+        self.arg = arg
+        self.cancelled = False
+        self.queue: EventQueue | None = queue  # None once the event has left the queue
 
     @property
     def live(self) -> bool:
         """Still waiting in the queue (neither run nor cancelled)."""
-        return self._entry.queue is not None and not self._entry.cancelled
+        return self.queue is not None and not self.cancelled
 
     def cancel(self) -> None:
-        entry = self._entry
-        if entry.cancelled:
+        if self.cancelled:
             return
-        entry.cancelled = True
-        entry.action = None  # release the closure (and what it holds) at once
-        if entry.queue is not None:
-            entry.queue._dropped()
+        self.cancelled = True
+        self.fn = self.arg = None  # release the callable (and what it holds) at once
+        if self.queue is not None:
+            self.queue._dropped()
 
 
 class EventQueue:
-    """A heap of events. Cancelled events are counted and swept out once they are half the heap,
-    so a tenant that cancels a lot does not carry its cancelled events (amortised O(1) each)."""
+    """Events in `(due, priority, order scheduled)` order.
+
+    Events that share an instant and a priority -- a fleet's pushes all start, end and complete
+    at the same instants -- share one FIFO bucket, so the heap holds each distinct
+    `(due, priority)` once: scheduling into an existing bucket and taking the next event are O(1),
+    whatever the number of events at that instant. Cancelled events are counted and swept out
+    once they are half of what the queue holds, so a tenant that cancels a lot does not carry its
+    cancelled events (amortised O(1) each)."""
+
+    __slots__ = ("_keys", "_buckets", "_held", "_cancelled")
 
     def __init__(self) -> None:
-        self._heap: list[tuple[datetime, int, int, _Entry]] = []
-        self._seq = 0
+        self._keys: list[tuple[datetime, int]] = []  # a heap of the buckets' keys
+        self._buckets: dict[tuple[datetime, int], deque[EventHandle]] = {}
+        self._held = 0  # events in the buckets, cancelled ones included
         self._cancelled = 0
 
     def schedule(self, due: datetime, action: Callable[[], None], priority: int = PRIORITY_NORMAL) -> EventHandle:
-        self._seq += 1
-        entry = _Entry(due, action, self)
-        heapq.heappush(self._heap, (due, priority, self._seq, entry))
-        return EventHandle(entry)
+        return self.schedule_call(due, action, _NO_ARG, priority)
+
+    def schedule_call(self, due: datetime, fn: Callable[..., None], arg: Any, priority: int = PRIORITY_NORMAL) -> EventHandle:
+        """Schedule `fn(arg)`: one handle, no closure to build."""
+        handle = EventHandle(due, fn, arg, self)
+        key = (due, priority)
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = deque()
+            heapq.heappush(self._keys, key)
+        bucket.append(handle)
+        self._held += 1
+        return handle
 
     def _dropped(self) -> None:
         self._cancelled += 1
-        if self._cancelled > 64 and self._cancelled * 2 > len(self._heap):
-            kept = []
-            for item in self._heap:
-                if item[3].cancelled:
-                    item[3].queue = None
+        if self._cancelled > 64 and self._cancelled * 2 > self._held:
+            for key, bucket in list(self._buckets.items()):
+                kept: deque[EventHandle] = deque()
+                for handle in bucket:
+                    if handle.cancelled:
+                        handle.queue = None
+                    else:
+                        kept.append(handle)
+                if kept:
+                    self._buckets[key] = kept
                 else:
-                    kept.append(item)
-            heapq.heapify(kept)
-            self._heap = kept
+                    del self._buckets[key]
+            self._keys = list(self._buckets)
+            heapq.heapify(self._keys)
+            self._held -= self._cancelled
             self._cancelled = 0
 
-    def peek(self) -> datetime | None:
-        heap = self._heap
-        while heap and heap[0][3].cancelled:
-            heapq.heappop(heap)[3].queue = None
-            self._cancelled -= 1
-        return heap[0][0] if heap else None
+    def _front(self) -> deque[EventHandle] | None:
+        """The bucket holding the next live event, with cancelled events before it dropped."""
+        keys, buckets = self._keys, self._buckets
+        while keys:
+            bucket = buckets[keys[0]]
+            while bucket and bucket[0].cancelled:
+                bucket.popleft().queue = None
+                self._held -= 1
+                self._cancelled -= 1
+            if bucket:
+                return bucket
+            del buckets[heapq.heappop(keys)]
+        return None
 
-    def pop_due(self, until: datetime) -> _Entry | None:
-        due = self.peek()
-        if due is None or due > until:
+    def peek(self) -> datetime | None:
+        bucket = self._front()
+        return bucket[0].due if bucket is not None else None
+
+    def pop_due(self, until: datetime) -> EventHandle | None:
+        keys = self._keys
+        bucket = self._buckets[keys[0]] if keys else None
+        if not bucket or bucket[0].cancelled:
+            bucket = self._front()  # the front needs tidying first (rare)
+            if bucket is None:
+                return None
+        handle = bucket[0]
+        if handle.due > until:
             return None
-        entry = heapq.heappop(self._heap)[3]
-        entry.queue = None
-        return entry
+        bucket.popleft()
+        handle.queue = None
+        self._held -= 1
+        return handle
+
+    def held(self) -> int:
+        """Events the queue still stores, cancelled ones not yet swept out included."""
+        return self._held
 
     def __len__(self) -> int:
-        return len(self._heap) - self._cancelled
+        return self._held - self._cancelled
 
 
 class Clock:
@@ -148,7 +193,11 @@ class Clock:
 
     def schedule(self, due: datetime, action: Callable[[], None], priority: int = PRIORITY_NORMAL) -> EventHandle:
         # An event due in the past runs at the next advance, at the current instant.
-        return self.queue.schedule(max(due, self._now), action, priority)
+        return self.queue.schedule_call(due if due >= self._now else self._now, action, _NO_ARG, priority)
+
+    def schedule_call(self, due: datetime, fn: Callable[..., None], arg: Any, priority: int = PRIORITY_NORMAL) -> EventHandle:
+        """Schedule `fn(arg)` (no closure to build per event); otherwise as :meth:`schedule`."""
+        return self.queue.schedule_call(due if due >= self._now else self._now, fn, arg, priority)
 
     def advance_to(self, until: datetime, halt: Callable[[], bool] | None = None) -> int:
         """Run every event due up to `until`, in order; returns how many ran.
@@ -160,14 +209,18 @@ class Clock:
         if until < self._now:
             raise ClockError(f"clock cannot go backwards (now {self._now.isoformat()}, asked {until.isoformat()})")
         processed = 0
-        while (entry := self.queue.pop_due(until)) is not None:
-            action = entry.action
-            if action is None:
+        pop_due = self.queue.pop_due
+        while (entry := pop_due(until)) is not None:
+            fn, arg = entry.fn, entry.arg
+            if fn is None:
                 continue
-            entry.action = None  # a fired event keeps nothing alive through the handles that name it
+            entry.fn = entry.arg = None  # a fired event keeps nothing alive through the handles that name it
             if entry.due > self._now:
                 self._now = entry.due
-            action()
+            if arg is _NO_ARG:
+                fn()
+            else:
+                fn(arg)
             processed += 1
             if halt is not None and halt():
                 return processed

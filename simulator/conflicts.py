@@ -19,9 +19,8 @@ answer, so each rule can be tested on its own.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 from zoneinfo import ZoneInfo
 
 from .actions import Action, Execution
@@ -43,9 +42,9 @@ RECOVER_WITH_MERGE = ["cancel_and_replace", "manual_clear_via_device_app"]
 HOMEOWNER = "homeowner_app"
 
 
-@dataclass(frozen=True)
-class Placement:
-    """When a new action runs, and which pending actions it displaces."""
+class Placement(NamedTuple):
+    """When a new action runs, and which pending actions it displaces (immutable; a tuple, as
+    every push builds one)."""
 
     execution: Execution
     start: datetime | None
@@ -79,7 +78,7 @@ def place(
         in_flight = [a.id for a in pending if a.state != "scheduled"]
         if in_flight:
             raise ApiError("CONFLICT", MSG_IN_FLIGHT, {"reason": "action_in_flight", "conflictingActionIds": in_flight})
-        return replace(placement, to_cancel=tuple(pending))
+        return placement._replace(to_cancel=tuple(pending))
     if any(a.end is None for a in pending):
         raise ApiError(
             "CONFLICT",
@@ -89,7 +88,7 @@ def place(
     anchor = max(a.end for a in pending if a.end is not None)
     start, end, start_wall, end_wall = placement.start, placement.end, placement.start_wall, placement.end_wall
     if start is None:
-        return replace(placement, start=anchor, execution="scheduled")
+        return placement._replace(start=anchor, execution="scheduled")
     if start < anchor:
         shift = anchor - start
         start = anchor
@@ -97,7 +96,7 @@ def place(
             end = end + shift
         if start_wall is not None and end_wall is not None:
             start_wall, end_wall = shift_walls(start_wall, end_wall, shift, start, end, zone=zone, zone_known=zone_known)
-    return replace(placement, start=start, end=end, start_wall=start_wall, end_wall=end_wall)
+    return placement._replace(start=start, end=end, start_wall=start_wall, end_wall=end_wall)
 
 
 def viable_strategies(strategies: Sequence[str], pending: Sequence[Action]) -> list[str]:
@@ -143,7 +142,27 @@ def merge_rows(
     """The slot-aware merge: the row set to write, or the device-side refusal
     (409 `SCHEDULER_ACTIVE` or `SCHEDULER_FULL`). `detected_at` says when the rows were read
     (`submission_time` or `dispatch_time`)."""
-    foreign = [g for g in current if g.action_id is None]
+    # One pass sorts the stored rows: foreign ones (no action marker), those of them the new rows
+    # overlap, and the rows that stay (foreign rows clear of the new rows, and the platform's own
+    # rows of earlier windows except where the newer intent overlaps them).
+    foreign: list[Group] = []
+    overlapping: list[Group] = []
+    kept: list[Group] = []
+    for g in current:
+        start, end = g.start, g.end
+        hit = False
+        for r in rows:
+            if start <= r.end and r.start <= end:
+                hit = True
+                break
+        if g.action_id is None:
+            foreign.append(g)
+            if hit:
+                overlapping.append(g)
+                continue
+        elif hit and g.action_id:
+            continue
+        kept.append(g)
     if foreign and not slot_aware:
         raise ApiError(
             "SCHEDULER_ACTIVE",
@@ -155,7 +174,6 @@ def merge_rows(
                 "foreignGroups": _views(foreign),
             },
         )
-    overlapping = [g for g in foreign if any(g.overlaps(r) for r in rows)]
     if overlapping and not replace_foreign:
         raise ApiError(
             "SCHEDULER_ACTIVE",
@@ -167,8 +185,6 @@ def merge_rows(
                 "foreignGroups": _views(overlapping),
             },
         )
-    # Platform rows of earlier windows give way to the newer intent where they overlap it.
-    kept = [g for g in current if g not in overlapping and not (g.action_id and any(g.overlaps(r) for r in rows))]
     merged = kept + rows
     if len(merged) > limit:
         raise ApiError(

@@ -149,6 +149,8 @@ class DirectGateway(OemGateway):
         self.faults = faults
 
     def _call(self) -> None:
+        if not self.faults.faults:
+            return  # nothing queued (the common case): no fault to consume
         failure = self.faults.take()
         if failure is not None:
             raise failure
@@ -196,10 +198,16 @@ class ManagedDevice:
     warnings: list[dict[str, Any]] = field(default_factory=list)
     # How the platform reaches the device's OEM; the world links FoxESS-class devices to their cloud.
     link: OemLink = field(default_factory=DirectLink)
+    # The gateway the link opened, kept while the link and the fault plan stay the same: a gateway
+    # holds nothing of its own, and the platform opens one for every operation.
+    _opened: tuple[OemLink, FaultPlan, OemGateway] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def gateway(self) -> OemGateway:
-        return self.link.gateway(self)
+        opened = self._opened
+        if opened is None or opened[0] is not self.link or opened[1] is not self.faults:
+            opened = self._opened = (self.link, self.faults, self.link.gateway(self))
+        return opened[2]
 
     @property
     def flag_set_by_platform(self) -> bool:

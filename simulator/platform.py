@@ -8,6 +8,7 @@ or as an event on the tenant's clock.
 
 from __future__ import annotations
 
+import math
 import random
 import string
 from datetime import datetime, timedelta
@@ -32,6 +33,14 @@ _ID_ALPHABET = string.ascii_letters + string.digits
 # Digits then letters in ASCII order, so a serial written with them sorts as text in issue order.
 _SERIAL_ALPHABET = string.digits + string.ascii_uppercase + string.ascii_lowercase
 _SERIAL_WIDTH = 6
+# The serial's six characters as three pairs, each pair one lookup.
+_PAIR_SPAN = len(_SERIAL_ALPHABET) ** 2
+_SERIAL_PAIRS = [a + b for a in _SERIAL_ALPHABET for b in _SERIAL_ALPHABET]
+assert _SERIAL_WIDTH == 6
+# How many distinct keys a memo of pure results keeps before it starts again.
+_MEMO_LIMIT = 1024
+# Capabilities views by (profile name, battery power), with the profile they were built from.
+_SHARED_CAPABILITIES: dict[tuple[str, float], tuple[Any, dict[str, Any]]] = {}
 
 
 class Platform:
@@ -44,6 +53,20 @@ class Platform:
         # Per device, the windowed actions whose rows the platform wrote and has not yet removed.
         self.rows_written: dict[str, set[str]] = {}
         self._serial = 0
+        # Pure computations the pushes of a fleet repeat, remembered (bounded; see _MEMO_LIMIT).
+        self._drives: dict[tuple[str, float | None, float | None, float | None], Drive] = {}
+        self._candidates: dict[tuple[Drive, datetime, datetime], list[Group]] = {}
+        self._delays: dict[float, timedelta] = {}
+        self._spans: dict[tuple[datetime, datetime], tuple[tuple[int, int], ...]] = {}
+        self._parameters: dict[tuple[Any, ...], dict[str, Any]] = {}
+        # The lifecycle handlers, bound once: an event holds one of these and its action, so a
+        # fleet's events allocate no method object (nor closure) each; fewer objects live across
+        # the hours an event waits, which is what the garbage collector's old generation scans.
+        self._on_fire = self._fire
+        self._on_acknowledge = self._acknowledge
+        self._on_complete = self._complete
+        self._on_window_end = self._window_end
+        self._on_dispatch = self._dispatch
         # Called with each action that reaches `completed` or `failed` (webhooks listen here).
         self.terminal_observers: list[Callable[[Action], None]] = []
 
@@ -62,10 +85,20 @@ class Platform:
 
     @staticmethod
     def capabilities(device: Device) -> dict[str, Any]:
-        # A device's profile and power never change, so its capabilities are built once.
-        if device.capabilities_view is None:
-            device.capabilities_view = Platform._build_capabilities(device)
-        return device.capabilities_view
+        # A device's profile and power never change, so its capabilities are built once; devices
+        # of one profile and one power share the one view (nothing writes to it), so a fleet does
+        # not hold a copy of the same nested dicts per device.
+        view = device.capabilities_view
+        if view is None:
+            key = (device.profile.name, device.battery.max_power_kw)
+            shared = _SHARED_CAPABILITIES.get(key)
+            if shared is None or shared[0] is not device.profile:
+                shared = (device.profile, Platform._build_capabilities(device))
+                if len(_SHARED_CAPABILITIES) >= _MEMO_LIMIT:
+                    _SHARED_CAPABILITIES.clear()
+                _SHARED_CAPABILITIES[key] = shared
+            view = device.capabilities_view = shared[1]
+        return view
 
     @staticmethod
     def _build_capabilities(device: Device) -> dict[str, Any]:
@@ -122,17 +155,17 @@ class Platform:
         now = self.clock.now
         command, cap, values = self._command_values(device_id, device, request.action)
         placement = self._window(device_id, device, request.action, cap, now)
-        pending = self.actions.open_for(device_id)
-        placement = conflicts.place(
-            placement,
-            request.onConflict,
-            pending,
-            strategies=device.profile.conflict_strategies,
-            zone=device.tz,
-            zone_known=device.tz_known,
-        )
-        self._preflight(managed, command, values, placement, replace=request.onConflict == "cancel_and_replace")
-        return self._record(device_id, managed, command, request, placement, now)
+        if self.actions.has_open(device_id):
+            placement = conflicts.place(
+                placement,
+                request.onConflict,
+                self.actions.open_for(device_id),
+                strategies=device.profile.conflict_strategies,
+                zone=device.tz,
+                zone_known=device.tz_known,
+            )
+        drive = self._preflight(managed, command, values, placement, replace=request.onConflict == "cancel_and_replace")
+        return self._record(device_id, managed, command, request, placement, now, drive)
 
     def _command_values(self, device_id: str, device: Device, action: ActionRequest) -> tuple[str, dict[str, Any], dict[str, float]]:
         """The command's capability on this device, and its parameter values, checked against it."""
@@ -167,61 +200,96 @@ class Platform:
 
     def _preflight(
         self, managed: ManagedDevice, command: str, values: dict[str, float], placement: conflicts.Placement, *, replace: bool
-    ) -> None:
+    ) -> Drive | None:
         """What the device's native state rules out now is refused now, at submission, rather than
         failing at dispatch: a direct command while a foreign row runs (unless it replaces), a
-        window its rows could not be merged into."""
+        window its rows could not be merged into. Returns the window's drive when it built it."""
         if placement.execution == "immediate" and not replace:
             self._imperative_preflight(managed)
         device = managed.device
         if placement.execution != "windowed" or device.scheduler is None or not device.profile.foreign_state_read:
-            return
+            return None
         assert placement.start_wall is not None and placement.end_wall is not None
-        drive = drive_for_command(command, target=values.get("target"), power_kw=values.get("power"), reserve=values.get("reserve"))
-        rows = self._rows(drive, placement.start_wall, placement.end_wall, action_id="(candidate)")
+        drive = self._drive(command, values.get("target"), values.get("power"), values.get("reserve"))
+        rows = self._candidate_rows(drive, placement.start_wall, placement.end_wall)
         try:
             _, current = managed.gateway.read_scheduler()
         except OemFailure:
-            return  # unreadable now: the dispatch-time merge still guards the write
+            return drive  # unreadable now: the dispatch-time merge still guards the write
         self._merge(device, current, rows, replace, "submission_time")
+        return drive
+
+    def _drive(self, command: str, target: float | None, power_kw: float | None, reserve: float | None) -> Drive:
+        """`drive_for_command`, remembered: a Drive is immutable and a pure function of these four.
+        A zero power is not remembered: 0.0 and -0.0 are equal as keys but not as written."""
+        if power_kw == 0:
+            return drive_for_command(command, target=target, power_kw=power_kw, reserve=reserve)
+        key = (command, target, power_kw, reserve)
+        drive = self._drives.get(key)
+        if drive is None:
+            drive = drive_for_command(command, target=target, power_kw=power_kw, reserve=reserve)
+            if len(self._drives) >= _MEMO_LIMIT:
+                self._drives.clear()
+            self._drives[key] = drive
+        return drive
+
+    def _candidate_rows(self, drive: Drive, start_wall: datetime, end_wall: datetime) -> list[Group]:
+        """The rows a window would write, as the preflight merges them: marked with no action yet,
+        so the same window on every device is the same rows (Groups are immutable), built once."""
+        key = (drive, start_wall, end_wall)
+        rows = self._candidates.get(key)
+        if rows is None:
+            rows = self._rows(drive, start_wall, end_wall, action_id="(candidate)")
+            if len(self._candidates) >= _MEMO_LIMIT:
+                self._candidates.clear()
+            self._candidates[key] = rows
+        return rows
 
     def _record(
-        self, device_id: str, managed: ManagedDevice, command: str, request: PushRequest, placement: conflicts.Placement, now: datetime
+        self,
+        device_id: str,
+        managed: ManagedDevice,
+        command: str,
+        request: PushRequest,
+        placement: conflicts.Placement,
+        now: datetime,
+        drive: Drive | None,
     ) -> Action:
         """Cancel what the push displaces, store the action, and dispatch it now or at its start."""
         device = managed.device
         for old in placement.to_cancel:
             self._cancel(old, now)
+        execution = placement.execution
         action = Action(
-            id=self._new_id(),
-            device_id=device_id,
-            command=command,
-            parameters=self._stored_parameters(command, request.action.parameters or {}),
-            execution=placement.execution,
-            created_at=now,
-            updated_at=now,
-            state="acknowledged" if placement.execution == "immediate" else "scheduled",
-            on_conflict=request.onConflict,
-            start=placement.start,
-            end=placement.end,
-            start_wall=placement.start_wall,
-            end_wall=placement.end_wall,
+            self._new_id(),
+            device_id,
+            command,
+            self._stored_parameters(command, request.action.parameters or {}),
+            execution,
+            now,
+            "acknowledged" if execution == "immediate" else "scheduled",
+            request.onConflict,
+            placement.start,
+            placement.end,
+            placement.start_wall,
+            placement.end_wall,
+            now,
         )
+        action.drive = drive
         self.actions.add(action)
-        windowed = action.execution == "windowed"
-        if windowed and _wall_clock(device) and not device.tz_known and action.start_wall is not None and action.start is not None:
+        if execution == "windowed" and not device.tz_known and _wall_clock(device) and action.start_wall is not None and action.start is not None:
             self._note_drift(managed, action)
-        if action.execution == "immediate":
+        if execution == "immediate":
             self._dispatch(action)
         else:
             start = action.start
             assert start is not None
-            action.pending.append(self.clock.schedule(start, lambda: self._fire(action)))
+            action.pending = (self.clock.schedule_call(start, self._on_fire, action),)
         return action
 
     def _validate_parameters(self, command: str, cap: dict[str, Any], params: dict[str, Any]) -> dict[str, float]:
         allowed = cap["parameters"]
-        unknown = sorted(set(params) - set(allowed))
+        unknown = sorted(set(params) - set(allowed)) if not params.keys() <= allowed.keys() else None
         if unknown:
             raise ApiError(
                 "UNSUPPORTED_PARAMETER",
@@ -254,11 +322,19 @@ class Platform:
             {"parameter": name, "value": value, "min": low, "max": high, "unit": unit},
         )
 
-    @staticmethod
-    def _stored_parameters(command: str, params: dict[str, Any]) -> dict[str, Any]:
-        stored: dict[str, Any] = {"mode": command}
-        for name, quantity in params.items():
-            stored[name] = {"value": quantity.value, "unit": quantity.unit}
+    def _stored_parameters(self, command: str, params: dict[str, Any]) -> dict[str, Any]:
+        """The record's `parameters`. Records never change them, so equal parameters share one
+        dict (one object fewer retained per action). The key carries each value's type and sign,
+        so 95 and 95.0 (or 0.0 and -0.0), which read back differently, are kept apart."""
+        key = (command, *((name, q.unit, type(q.value), q.value, math.copysign(1, q.value)) for name, q in params.items()))
+        stored = self._parameters.get(key)
+        if stored is None:
+            stored = {"mode": command}
+            for name, quantity in params.items():
+                stored[name] = {"value": quantity.value, "unit": quantity.unit}
+            if len(self._parameters) >= _MEMO_LIMIT:
+                self._parameters.clear()
+            self._parameters[key] = stored
         return stored
 
     def _new_id(self) -> str:
@@ -268,14 +344,13 @@ class Platform:
         createdAt, then id" is also the order of creation when two actions share an instant.
         """
         self._serial += 1
-        serial, digits = self._serial, []
-        for _ in range(_SERIAL_WIDTH):
-            serial, digit = divmod(serial, len(_SERIAL_ALPHABET))
-            digits.append(_SERIAL_ALPHABET[digit])
-        prefix = "act_" + "".join(reversed(digits))
+        high, low = divmod(self._serial, _PAIR_SPAN)
+        high, middle = divmod(high, _PAIR_SPAN)
+        prefix = "act_" + _SERIAL_PAIRS[high % _PAIR_SPAN] + _SERIAL_PAIRS[middle] + _SERIAL_PAIRS[low]
+        taken = self.actions.by_id
         while True:
-            candidate = prefix + random_text(self.rng, _ID_ALPHABET, 10)
-            if candidate not in self.actions:
+            candidate = prefix + id_text(self.rng, 10)
+            if candidate not in taken:
                 return candidate
 
     def _owns(self, group: Group, device_id: str) -> bool:
@@ -330,12 +405,13 @@ class Platform:
         )
 
     # ------------------------------------------------------------ native rows
-    @staticmethod
-    def _rows(drive: Drive, start_wall: datetime, end_wall: datetime, *, action_id: str) -> list[Group]:
-        return [
-            group_for_drive(drive, first, last, owner=PLATFORM_OWNER, action_id=action_id)
-            for first, last in wall_rows(start_wall, end_wall)
-        ]
+    def _rows(self, drive: Drive, start_wall: datetime, end_wall: datetime, *, action_id: str) -> list[Group]:
+        spans = self._spans.get((start_wall, end_wall))
+        if spans is None:
+            if len(self._spans) >= _MEMO_LIMIT:
+                self._spans.clear()
+            spans = self._spans[(start_wall, end_wall)] = tuple(wall_rows(start_wall, end_wall))
+        return [group_for_drive(drive, first, last, owner=PLATFORM_OWNER, action_id=action_id) for first, last in spans]
 
     @staticmethod
     def _merge(device: Device, current: list[Group], rows: list[Group], replace_foreign: bool, detected_at: str) -> list[Group]:
@@ -351,14 +427,20 @@ class Platform:
         )
 
     # ------------------------------------------------------- lifecycle events
-    def _at(self, action: Action, delay_s: float, handler: Callable[[], None]) -> None:
-        action.pending.append(self.clock.schedule(self.clock.now + timedelta(seconds=delay_s), handler))
+    def _at(self, action: Action, now: datetime, delay_s: float, handler: Callable[[Action], None]) -> None:
+        """Run `handler(action)` `delay_s` after `now`, withdrawn if the action is cancelled."""
+        delay = self._delays.get(delay_s)
+        if delay is None:
+            delay = self._delays[delay_s] = timedelta(seconds=delay_s)
+        action.pending += (self.clock.schedule_call(now + delay, handler, action),)
 
     def _fire(self, action: Action) -> None:
         if action.state != "scheduled":
             return
         self.actions.set_state(action, "acknowledged")
-        action.touch(self.clock.now)
+        action.updated_at = self.clock.now
+        # The firing event has run: the action waits on no event now, until dispatch schedules more.
+        action.pending = ()
         self._dispatch(action)
 
     def _dispatch(self, action: Action) -> None:
@@ -370,13 +452,13 @@ class Platform:
             return
         latencies = managed.device.profile.latencies
         if action.attempts == 1:
-            self._at(action, latencies.acknowledge_s, lambda: self._acknowledge(action))
-        drive = drive_for_command(
-            action.command,
-            target=_value(action.parameters, "target"),
-            power_kw=_value(action.parameters, "power"),
-            reserve=_value(action.parameters, "reserve"),
-        )
+            self._at(action, now, latencies.acknowledge_s, self._on_acknowledge)
+        drive = action.drive
+        if drive is None:
+            parameters = action.parameters
+            drive = action.drive = self._drive(
+                action.command, _value(parameters, "target"), _value(parameters, "power"), _value(parameters, "reserve")
+            )
         try:
             if action.execution == "windowed" and managed.device.scheduler is not None:
                 self._write_window(managed, action, drive, now)
@@ -397,14 +479,14 @@ class Platform:
             code, message, result, delay = blocked.code, blocked.message, None, latencies.reject_s
         except OemFailure as failure:
             if failure.retryable and action.attempts < DISPATCH_MAX_ATTEMPTS:
-                action.pending.append(self.clock.schedule(now + DISPATCH_RETRY_DELAY, lambda: self._dispatch(action)))
+                action.pending += (self.clock.schedule_call(now + DISPATCH_RETRY_DELAY, self._on_dispatch, action),)
                 return
             code, message = failure.code, failure.message
             result, delay = failure_result(code, message, {"attempts": action.attempts}), latencies.complete_s
         else:
-            self._at(action, latencies.complete_s, lambda: self._complete(action))
+            self._at(action, now, latencies.complete_s, self._on_complete)
             return
-        self._at(action, delay, lambda: self._fail(action, code, message, result))
+        self._at(action, now, delay, lambda failed: self._fail(failed, code, message, result))
 
     def _clear_for_direct(self, managed: ManagedDevice, gateway: OemGateway, action: Action, now: datetime) -> None:
         """Before a direct write: remove the platform's own rows left by earlier windows (and the
@@ -429,24 +511,28 @@ class Platform:
         rows = self._rows(drive, action.start_wall, action.end_wall, action_id=action.id)
         merged = self._merge(managed.device, current, rows, action.on_conflict == "cancel_and_replace", "dispatch_time")
         gateway.write_groups(merged, now)
-        self.rows_written.setdefault(action.device_id, set()).add(action.id)
+        written = self.rows_written.get(action.device_id)
+        if written is None:
+            written = self.rows_written[action.device_id] = set()
+        written.add(action.id)
         if not enabled:
             gateway.set_scheduler_enabled(True, now)
         if not action.cleanup_scheduled:
             action.cleanup_scheduled = True
-            self.clock.schedule(action.end, lambda: self._cleanup(managed, action, 1), PRIORITY_WINDOW_END)
+            self.clock.schedule_call(action.end, self._on_window_end, (managed, action), PRIORITY_WINDOW_END)
+
+    def _window_end(self, what: tuple[ManagedDevice, Action]) -> None:
+        self._cleanup(what[0], what[1], 1)
 
     def _acknowledge(self, action: Action) -> None:
         if action.acknowledged_at is None:
-            action.acknowledged_at = self.clock.now
-            action.touch(self.clock.now)
+            action.acknowledged_at = action.updated_at = self.clock.now
 
     def _complete(self, action: Action) -> None:
         if action.state != "acknowledged":
             return
         self.actions.set_state(action, "completed")
-        action.completed_at = self.clock.now
-        action.touch(self.clock.now)
+        action.completed_at = action.updated_at = self.clock.now
         self._notify_terminal(action)
 
     def _fail(self, action: Action, code: str, message: str, result: dict[str, Any] | None) -> None:
@@ -517,6 +603,28 @@ class Platform:
             elif action.state == "acknowledged":
                 action.drop_pending()
                 self._fail(action, "DEVICE_NOT_FOUND", "The device was removed while the action was in flight.", None)
+
+
+# `id_text` reads ten 6-bit draws at once: byte 4i+3 of a little-endian 320-bit draw is the top byte
+# of the i-th 32-bit word, and its top six bits are what getrandbits(6) returns for that word.
+# Values 62 and 63 are out of the alphabet's range; they map to NUL, which marks a redraw.
+_ID_BYTES = bytes(ord(_ID_ALPHABET[b >> 2]) if b >> 2 < len(_ID_ALPHABET) else 0 for b in range(256))
+assert len(_ID_ALPHABET) == 62
+
+
+def id_text(rng: random.Random, length: int) -> str:
+    """`random_text(rng, _ID_ALPHABET, length)` -- the same characters from the same draws, so the
+    same ids for the same seed -- with the draws taken in one call and mapped by a table.
+
+    `getrandbits(32 * n)` consumes the generator's next n 32-bit words, the first in the lowest
+    bits, and `getrandbits(6)` is the top six bits of the next word: so the top byte of each word,
+    shifted, is the draw `Random.choice` would make. A draw out of range (62, 63) is skipped and
+    one more is taken, word by word, exactly as `choice` redraws."""
+    drawn = rng.getrandbits(32 * length).to_bytes(4 * length, "little")[3::4].translate(_ID_BYTES)
+    if b"\0" not in drawn:
+        return drawn.decode("ascii")
+    kept = drawn.replace(b"\0", b"").decode("ascii")
+    return kept + random_text(rng, _ID_ALPHABET, length - len(kept))
 
 
 def random_text(rng: random.Random, alphabet: str, length: int) -> str:

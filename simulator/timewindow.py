@@ -133,13 +133,53 @@ def resolve_window(
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
-    now = now.astimezone(timezone.utc)
+    if now.tzinfo is not timezone.utc:
+        now = now.astimezone(timezone.utc)
 
     if start is None:
         if end is not None:
             _refuse_end_without_start(end)
-        return ResolvedWindow(None, None, None, None)
+        return _IMMEDIATE
 
+    # The window's placement is a pure function of the strings and the plant's zone unless the
+    # start is relative (then it counts from `now`): remembered, so a fleet given the same window
+    # resolves it once. Only what passed every shape rule is remembered; a refusal is recomputed.
+    key = (start, end, zone, zone_known, wall_clock_device)
+    window = _PLACED.get(key)
+    if window is None:
+        window, fixed = _place(start, end, now=now, zone=zone, zone_known=zone_known, wall_clock_device=wall_clock_device)
+        if fixed:
+            if len(_PLACED) >= _PLACED_LIMIT:
+                _PLACED.clear()
+            _PLACED[key] = window
+    start_at = window.start
+    assert start_at is not None
+    if start_at <= now:
+        raise ApiError(
+            "START_IN_PAST",
+            "`start` must be in the future.",
+            {"start": format_instant(start_at), "now": format_instant(now)},
+        )
+    max_start = now + horizon
+    if start_at > max_start:
+        raise ApiError(
+            "START_OUT_OF_RANGE",
+            f"`start` must be no later than {format_instant(max_start)}.",
+            {"start": format_instant(start_at), "maxStart": format_instant(max_start)},
+        )
+    return window
+
+
+_IMMEDIATE = ResolvedWindow(None, None, None, None)
+_PLACED: dict[tuple[str, str | None, ZoneInfo, bool, bool], ResolvedWindow] = {}
+_PLACED_LIMIT = 4096
+
+
+def _place(
+    start: str, end: str | None, *, now: datetime, zone: ZoneInfo, zone_known: bool, wall_clock_device: bool
+) -> tuple[ResolvedWindow, bool]:
+    """The window's instants and wall clocks, after every shape rule (not yet the rules against
+    `now`); and whether it is independent of `now` (its start is not relative)."""
     parsed_start = _parse_field("start", start)
     parsed_end = _parse_field("end", end) if end is not None else None
     if parsed_end is not None and wall_clock_device and not zone_known:
@@ -179,21 +219,7 @@ def resolve_window(
             # Instants within 24 h can still span more on the wall clock (spring-forward day).
             _refuse_too_long(start_at, end_at)
 
-    if start_at <= now:
-        raise ApiError(
-            "START_IN_PAST",
-            "`start` must be in the future.",
-            {"start": format_instant(start_at), "now": format_instant(now)},
-        )
-    max_start = now + horizon
-    if start_at > max_start:
-        raise ApiError(
-            "START_OUT_OF_RANGE",
-            f"`start` must be no later than {format_instant(max_start)}.",
-            {"start": format_instant(start_at), "maxStart": format_instant(max_start)},
-        )
-
-    return ResolvedWindow(start_at, end_at, start_wall, end_wall)
+    return ResolvedWindow(start_at, end_at, start_wall, end_wall), parsed_start.relative is None
 
 
 def wall_rows(start_wall: datetime, end_wall: datetime) -> list[tuple[int, int]]:

@@ -52,3 +52,50 @@ def test_action_ids_are_drawn_as_random_choice_draws_them() -> None:
         fast, slow = random.Random(seed), random.Random(seed)
         for _ in range(50):
             assert random_text(fast, alphabet, 16) == "".join(slow.choice(alphabet) for _ in range(16))
+
+
+def test_listings_stay_true_when_actions_leave_their_state_oldest_first() -> None:
+    # A fleet's actions fire and complete in the order they were pushed, so they leave the
+    # scheduled and acknowledged lists from the front; the listings must still match a filter.
+    rng = random.Random(11)
+    book = ActionBook()
+    everything = [_action(i, f"dev_{i % 3}") for i in range(300)]
+    for action in everything:
+        book.add(action)
+    for step, action in enumerate(everything):
+        book.set_state(action, "acknowledged")
+        if step % 7 == 3:  # now and then one finishes out of turn
+            finishing = rng.choice(everything[: step + 1])
+            if finishing.state == "acknowledged":
+                book.set_state(finishing, "completed")
+        if step % 40 == 39:
+            for device in (None, "dev_1"):
+                for state in (None, *ACTION_STATES):
+                    expected = [a for a in everything if (device is None or a.device_id == device) and (state is None or a.state == state)]
+                    selected = book.selection(device, state)
+                    assert len(selected) == len(expected)
+                    assert selected.page(0, 400) == expected
+                    assert selected.page(3, 5) == expected[3:8]
+                    assert selected.page_newest_first(2, 6) == list(reversed(expected))[2:8]
+    for action in everything:
+        if action.state == "acknowledged":
+            book.set_state(action, "completed")
+    assert len(book.selection(None, "acknowledged")) == 0 and book.selection(None, "acknowledged").page(0, 10) == []
+    assert book.selection(None, "completed").page(0, 1000) == everything
+
+
+def test_action_id_tails_match_random_choice_including_redraws() -> None:
+    # id_text takes ten draws in one call; a draw out of the alphabet's range (62 or 63) must be
+    # redrawn exactly as Random.choice redraws it, so seeds keep their ids.
+    from amps_sim.simulator.platform import _ID_ALPHABET, id_text
+
+    redrawn = 0
+    for seed in range(300):
+        fast, slow = random.Random(seed), random.Random(seed)
+        for _ in range(4):
+            probe = random.Random()
+            probe.setstate(slow.getstate())
+            redrawn += any(probe.getrandbits(6) >= 62 for _ in range(10))
+            assert id_text(fast, 10) == "".join(slow.choice(_ID_ALPHABET) for _ in range(10))
+        assert fast.getrandbits(32) == slow.getrandbits(32)  # the generators stay in step
+    assert redrawn > 50  # the redraw path was exercised, not only the fast one

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from amps_sim.simulator.clock import Clock, ClockError
+from amps_sim.simulator.clock import PRIORITY_WINDOW_END, Clock, ClockError
 
 T0 = datetime(2026, 5, 8, 8, 0, tzinfo=timezone.utc)
 
@@ -89,8 +89,56 @@ def test_queue_drops_cancelled_and_fired_events() -> None:
         handle.cancel()
     assert len(clock.queue) == 100
     # Cancelled events are swept out of the heap, not carried until their time comes.
-    assert len(clock.queue._heap) <= 2 * 100 + 64
+    assert clock.queue.held() <= 2 * 100 + 64
     assert not handles[0].live and handles[950].live
     clock.advance_to(clock.now + timedelta(days=1))
     assert ran == list(range(900, 1000))
-    assert len(clock.queue._heap) == 0 and not handles[950].live
+    assert clock.queue.held() == 0 and not handles[950].live
+
+
+def test_events_at_one_instant_keep_their_order_whatever_is_scheduled_while_they_run() -> None:
+    # Many events share an instant in a fleet. They run in the order they were scheduled; one
+    # scheduled at that instant while they run goes after them, unless it ends a window, which
+    # runs before the events still waiting at that instant.
+    clock = Clock(T0)
+    at = T0 + timedelta(minutes=1)
+    seen: list[str] = []
+
+    def first() -> None:
+        seen.append("first")
+        clock.schedule(at, lambda: seen.append("scheduled while running"))
+        clock.schedule(at, lambda: seen.append("window end scheduled while running"), PRIORITY_WINDOW_END)
+
+    clock.schedule(at, first)
+    handles = [clock.schedule(at, lambda i=i: seen.append(f"e{i}")) for i in range(5)]
+    handles[2].cancel()
+    clock.schedule(at + timedelta(seconds=1), lambda: seen.append("later"))
+    assert clock.advance_to(at + timedelta(seconds=1)) == 8
+    assert seen == ["first", "window end scheduled while running", "e0", "e1", "e3", "e4", "scheduled while running", "later"]
+    assert len(clock.queue) == 0 and clock.queue.held() == 0
+
+
+def test_schedule_call_runs_the_function_with_its_argument_and_cancels_like_any_event() -> None:
+    clock = Clock(T0)
+    seen: list[tuple[str, datetime]] = []
+    clock.schedule_call(T0 + timedelta(seconds=5), lambda tag: seen.append((tag, clock.now)), "kept")
+    dropped = clock.schedule_call(T0 + timedelta(seconds=6), lambda tag: seen.append((tag, clock.now)), "dropped")
+    assert dropped.live
+    dropped.cancel()
+    assert not dropped.live and dropped.arg is None  # its argument is released at once
+    assert clock.advance_to(T0 + timedelta(minutes=1)) == 1
+    assert seen == [("kept", T0 + timedelta(seconds=5))]
+
+
+def test_pending_events_of_both_kinds_survive_a_snapshot() -> None:
+    # Snapshots pickle a tenant whole, its queue included: an event without an argument must
+    # still be called without one after loading, and one with an argument with its own.
+    from amps_sim.simulator.persistence.snapshot import dump_state, load_state
+
+    clock = Clock(T0)
+    seen: list[object] = []
+    clock.schedule(T0 + timedelta(seconds=1), lambda: seen.append("no argument"))
+    clock.schedule_call(T0 + timedelta(seconds=2), seen.append, "an argument")
+    restored, restored_seen = load_state(dump_state((clock, seen), {}), {})
+    assert restored.advance_to(T0 + timedelta(minutes=1)) == 2
+    assert restored_seen == ["no argument", "an argument"]

@@ -415,3 +415,34 @@ def test_wall_to_instant_in_gap_is_the_instant_after_the_gap() -> None:
 def test_wall_to_instant_rejects_aware_input() -> None:
     with pytest.raises(ValueError):
         wall_to_instant(datetime(2026, 7, 10, 22, 0, tzinfo=UTC), LONDON)
+
+
+# --- the same window resolved again (a fleet resolves one window for every device) ------------
+
+
+def test_a_window_resolved_before_is_judged_against_the_new_now() -> None:
+    # The placement of an absolute window does not depend on `now`, but the rules against `now`
+    # do: resolved once in time, the same strings are refused once the start has passed or lies
+    # beyond the horizon.
+    start, end = "2026-01-11T09:00:00+00:00", "2026-01-11T10:00:00+00:00"
+    first = resolve(start, end, zone_known=True)
+    assert resolve(start, end, zone_known=True) == first
+    assert refusal(start, end, zone_known=True, now=datetime(2026, 1, 11, 9, 0, tzinfo=UTC)).code == "START_IN_PAST"
+    assert refusal(start, end, zone_known=True, now=datetime(2025, 12, 1, tzinfo=UTC)).code == "START_OUT_OF_RANGE"
+
+
+def test_a_relative_window_moves_with_now_each_time() -> None:
+    later = WINTER_NOW + timedelta(hours=3)
+    assert resolve("30m", "1h", zone_known=True).start == WINTER_NOW + timedelta(minutes=30)
+    again = resolve("30m", "1h", zone_known=True, now=later)
+    assert (again.start, again.end) == (later + timedelta(minutes=30), later + timedelta(hours=1, minutes=30))
+    assert again.start_wall == datetime(2026, 1, 10, 15, 30)
+
+
+def test_the_same_strings_resolve_per_zone_and_per_zone_knowledge() -> None:
+    start, end = "2026-07-11T01:00:00", "2026-07-11T05:00:00"
+    london = resolve(start, end, now=SUMMER_NOW, zone_known=True)
+    sydney = resolve(start, end, now=SUMMER_NOW, zone=SYDNEY, zone_known=True)
+    assert london.start == datetime(2026, 7, 11, 0, 0, tzinfo=UTC)
+    assert sydney.start == datetime(2026, 7, 10, 15, 0, tzinfo=UTC)
+    assert refusal(start, end, now=SUMMER_NOW, zone_known=False).details["reason"] == "naive_time_unknown_zone"

@@ -29,7 +29,7 @@ from ..errnos import (
 )
 from ..native_scheduler import Group
 from ..oem import ManagedDevice, OemFailure, OemGateway, SchedulerBlocked
-from .cloud import NativeCloud
+from .cloud import NativeCloud, NativeSession
 
 # errno → (errorCode, message, retryable) for the failures that are not a refusal of the request.
 _FAILURES: dict[int, tuple[str, str, bool]] = {
@@ -62,37 +62,42 @@ def failure_for(exc: NativeError, what: str) -> OemFailure:
 
 
 class FoxessGateway(OemGateway):
-    # One gateway per platform operation, so it is kept light: the platform's session is the
-    # cloud's (one per quota ledger), and each call is a plain try rather than a closure.
-    __slots__ = ("managed_device", "session")
+    # Kept by its managed device across operations (see ManagedDevice.gateway), so it holds no
+    # session: each call takes the cloud's platform session, which a reset makes anew with its
+    # ledger. Each call is a plain try rather than a closure.
+    __slots__ = ("managed_device", "cloud")
 
     def __init__(self, cloud: NativeCloud, managed: ManagedDevice) -> None:
         self.managed_device = managed
-        self.session = cloud.platform_session()
+        self.cloud = cloud
+
+    @property
+    def session(self) -> NativeSession:
+        return self.cloud.platform_session()
 
     def read_scheduler(self) -> tuple[bool, list[Group]]:
         # One v3 scheduler read carries the flag too, so this is one call, not two.
         try:
-            scheduler = self.session.read_schedule(self.managed_device)
+            scheduler = self.cloud.platform_session().read_schedule(self.managed_device)
         except NativeError as exc:
             raise failure_for(exc, "read") from exc
         return scheduler.enabled, scheduler.read_back()
 
     def write_groups(self, groups: Sequence[Group], now: datetime) -> None:
         try:
-            self.session.write_schedule(self.managed_device, list(groups), now)
+            self.cloud.platform_session().write_schedule(self.managed_device, list(groups), now)
         except NativeError as exc:
             raise failure_for(exc, "schedule") from exc
 
     def set_scheduler_enabled(self, flag: bool, now: datetime) -> None:
         try:
-            self.session.set_flag(self.managed_device, flag, now)
+            self.cloud.platform_session().set_flag(self.managed_device, flag, now)
         except NativeError as exc:
             raise failure_for(exc, "scheduler flag") from exc
 
     def write_mode(self, drive: Drive, now: datetime) -> None:
         try:
-            self.session.set_work_mode(self.managed_device, drive, now)
+            self.cloud.platform_session().set_work_mode(self.managed_device, drive, now)
         except NativeError as exc:
             raise failure_for(exc, "command") from exc
 

@@ -154,11 +154,22 @@ class NativeSession:
     def _call(self, kind: CallKind, scope: tuple[str, ...], *targets: ManagedDevice) -> None:
         """Admit one call: quotas first (a refused call never reaches a device), then any fault
         injected for the device, which the call consumes whatever its kind."""
-        self.ledger.admit(self.cloud.quotas, kind, scope, self.now)
+        self.ledger.admit(self.cloud.quotas, kind, scope, self.cloud.clock.now)
         for managed in targets:
-            kind_of_fault = managed.faults.take_kind()
-            if kind_of_fault is not None:
-                raise refuse(FAULT_ERRNOS[kind_of_fault], f"injected {kind_of_fault} on {managed.device.serial_number}")
+            self._fault(managed)
+
+    def _call_one(self, kind: CallKind, scope: tuple[str, ...], managed: ManagedDevice) -> None:
+        """:meth:`_call` for one device (every call the platform makes)."""
+        cloud = self.cloud
+        self.ledger.admit(cloud.quotas, kind, scope, (cloud._clock or cloud.clock).now)
+        if managed.faults.faults:
+            self._fault(managed)
+
+    @staticmethod
+    def _fault(managed: ManagedDevice) -> None:
+        kind_of_fault = managed.faults.take_kind()
+        if kind_of_fault is not None:
+            raise refuse(FAULT_ERRNOS[kind_of_fault], f"injected {kind_of_fault} on {managed.device.serial_number}")
 
     def access_count(self) -> tuple[int, int]:
         """(total, remaining) today. Asking is free, as it must be to be useful."""
@@ -184,7 +195,7 @@ class NativeSession:
         return self._scheduler(managed).enabled
 
     def read_schedule(self, managed: ManagedDevice) -> NativeScheduler:
-        self._call("read", (), managed)
+        self._call_one("read", (), managed)
         return self._scheduler(managed)
 
     def read_work_mode(self, managed: ManagedDevice) -> str:
@@ -194,18 +205,18 @@ class NativeSession:
     # --------------------------------------------------------------------- writes
     def write_schedule(self, managed: ManagedDevice, groups: list[Group], now: datetime | None = None) -> None:
         """Replace the whole group list (40257 or 42023 when a rule fails; nothing changes then)."""
-        self._call("write", ("scheduler", managed.device.serial_number), managed)
+        self._call_one("write", ("scheduler", managed.device.serial_number), managed)
         self._scheduler(managed)
         managed.device.replace_groups(groups, now or self.now)
 
     def set_flag(self, managed: ManagedDevice, enabled: bool, now: datetime | None = None) -> None:
-        self._call("write", ("flag", managed.device.serial_number), managed)
+        self._call_one("write", ("flag", managed.device.serial_number), managed)
         self._scheduler(managed)
         managed.device.set_scheduler_enabled(enabled, now or self.now, by=self.owner)
 
     def set_work_mode(self, managed: ManagedDevice, drive: Drive, now: datetime | None = None) -> None:
         """An imperative setting write, refused (44096) while the scheduler runs."""
-        self._call("write", ("setting", managed.device.serial_number), managed)
+        self._call_one("write", ("setting", managed.device.serial_number), managed)
         device = managed.device
         if device.scheduler is not None and device.scheduler.enabled and device.profile.blocks_imperative_while_scheduled:
             raise refuse(ERRNO_SCHEDULE_ACTIVE)

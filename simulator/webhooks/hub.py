@@ -260,6 +260,8 @@ class WebhookHub:
 
     # ------------------------------------------------------------ events
     def on_action_terminal(self, action: Action) -> None:
+        if not self.endpoints:
+            return  # nothing would be sent (see emit): the record is not even built
         if action.state in ("completed", "failed"):
             self.emit(f"push.{action.state}", {**action.record(), "deviceType": "battery"})
 

@@ -3,6 +3,8 @@ item 6): each test here failed against a copy of the platform with that one rule
 
 from __future__ import annotations
 
+import math
+
 from tests.conftest import Api
 
 # The fixture's device is a FoxESS in London (zone known); the clock starts at 08:00Z (09:00 BST).
@@ -51,3 +53,23 @@ async def test_queue_after_lands_after_the_latest_conflict_end(api: Api) -> None
     assert (third.body["start"], third.body["end"]) == ("2026-05-08T11:30:00.000Z", "2026-05-08T11:45:00.000Z")
     plain = await api.push("dev_fox", "idle", on_conflict="queue_after")
     assert plain.body["start"] == "2026-05-08T11:45:00.000Z"
+
+
+async def test_each_record_reads_back_its_own_parameter_values_as_written(api: Api) -> None:
+    """Records with equal parameters may share storage; 95 and 95.0 (and 0 and -0.0) are not
+    equal as written, and each record reads back what its push said."""
+    pushed = []
+    for value in (95, 95.0, 95, 95.0):
+        reply = await api.push("dev_fox", "charge", on_conflict="cancel_and_replace", start="2h", end="3h",
+                               parameters={"target": {"value": value, "unit": "percent"}})
+        assert reply.status == 202, reply.body
+        pushed.append((reply.body["actionId"], value))
+    for value in (0.0, -0.0, 0):
+        reply = await api.push("dev_fox", "charge", on_conflict="cancel_and_replace", start="2h", end="3h",
+                               parameters={"power": {"value": value, "unit": "kw"}})
+        assert reply.status == 202, reply.body
+        pushed.append((reply.body["actionId"], value))
+    for action_id, value in pushed:
+        parameters = (await api.action(action_id))["parameters"]
+        read = parameters["target" if value == 95 else "power"]["value"]
+        assert (type(read), math.copysign(1, read), read) == (type(value), math.copysign(1, value), value), (read, value)
