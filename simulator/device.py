@@ -214,20 +214,34 @@ class Regime:
         return self.imperative
 
 
-_REGIMES: dict[tuple[Drive, tuple[_Row, ...] | None], Regime] = {}
+# Per imperative drive, the regimes by rows. Two levels, so a device whose imperative drive has
+# not changed finds its table without hashing the drive (see Device._live).
+_REGIMES: dict[Drive, dict[tuple[_Row, ...] | None, Regime]] = {}
 _REGIMES_KEPT = 4096
 
 
 def regime_for(imperative: Drive, groups: Iterable[Group] | None) -> Regime:
-    """The one Regime for this imperative drive and these rows (None: the flag is off). Rows do
-    not overlap (the scheduler refuses that), so ordering them by start loses nothing."""
-    rows = None if groups is None else tuple(sorted(_row(g) for g in groups))
-    key = (imperative, rows)
-    regime = _REGIMES.get(key)
-    if regime is None:
-        if len(_REGIMES) >= _REGIMES_KEPT:
+    """The one Regime for this imperative drive and these rows (None: the flag is off)."""
+    return _regime_in(_regimes_of(imperative), imperative, groups)
+
+
+def _regimes_of(imperative: Drive) -> dict[tuple[_Row, ...] | None, Regime]:
+    table = _REGIMES.get(imperative)
+    if table is None:
+        if len(_REGIMES) >= 64:
             _REGIMES.clear()  # equal regimes made after this are new objects: a repeat is missed, never wrong
-        regime = _REGIMES[key] = Regime(imperative, rows)
+        table = _REGIMES[imperative] = {}
+    return table
+
+
+def _regime_in(table: dict[tuple[_Row, ...] | None, Regime], imperative: Drive, groups: Iterable[Group] | None) -> Regime:
+    # Rows do not overlap (the scheduler refuses that), so ordering them by start loses nothing.
+    rows = None if groups is None else tuple(sorted([_row(g) for g in groups]))
+    regime = table.get(rows)
+    if regime is None:
+        if len(table) >= _REGIMES_KEPT:
+            table.clear()
+        regime = table[rows] = Regime(imperative, rows)
     return regime
 
 
@@ -259,7 +273,7 @@ class Device:
         # The integrated cuts of about the last day: (instant, regime up to it, SoC at it); the
         # last is at `battery.updated_at`. A day of pending changes equal to it repeats from it.
         self._history: list[tuple[datetime, Regime, float]] = []
-        self._live_cache: tuple[Drive, tuple[Group, ...] | None, Regime] | None = None
+        self._live_cache: tuple[Drive, tuple[Group, ...] | None, Regime, dict[Any, Regime]] | None = None
         # The platform's capabilities document for this device, built on first use (see Platform).
         self.capabilities_view: dict[str, Any] | None = None
         self.scheduler = self._build_scheduler(spec.scheduler)
@@ -294,11 +308,16 @@ class Device:
         `imperative` or the scheduler directly is seen too)."""
         scheduler = self.scheduler
         groups = scheduler.groups if scheduler is not None and scheduler.enabled else None
+        imperative = self.imperative
         cached = self._live_cache
-        if cached is not None and cached[0] is self.imperative and cached[1] is groups:
-            return cached[2]
-        regime = regime_for(self.imperative, groups)
-        self._live_cache = (self.imperative, groups, regime)
+        if cached is not None and cached[0] is imperative:
+            if cached[1] is groups:
+                return cached[2]
+            table = cached[3]
+        else:
+            table = _regimes_of(imperative)
+        regime = _regime_in(table, imperative, groups)
+        self._live_cache = (imperative, groups, regime, table)
         return regime
 
     def drive_at(self, t: datetime) -> Drive:

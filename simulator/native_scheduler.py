@@ -119,6 +119,18 @@ class Group:
         )
 
 
+def _overlap(groups: list[Group]) -> NativeError:
+    """The refusal for rows of which two overlap (an all-day row beside others, first)."""
+    if any(group.all_day for group in groups):
+        return NativeError(ERRNO_TIME_OVERLAP, "time overlap: an all-day group cannot sit beside other groups")
+    first, second = next((a, b) for i, a in enumerate(groups) for b in groups[i + 1 :] if a.overlaps(b))
+    return NativeError(ERRNO_TIME_OVERLAP, f"time overlap: {_describe(first)} and {_describe(second)}")
+
+
+def _start(group: Group) -> int:
+    return group.start
+
+
 def _describe(group: Group) -> str:
     return f"{format_minute(group.start)}-{format_minute(group.end)} {group.work_mode}"
 
@@ -146,8 +158,9 @@ class NativeScheduler:
         # Who last switched the flag, as rows carry who wrote them (None: as the device was built).
         self.flag_owner: str | None = None
         self.groups: tuple[Group, ...] = ()
-        self._boundaries: list[int] = []
-        self._valid: set[Group] = set()
+        self._boundaries: list[int] | None = []
+        # Rows that passed the per-row limits, by identity (the object is held, so its id is not reused).
+        self._valid: dict[int, Group] = {}
         self.replace(groups)
 
     def validate(self, groups: Iterable[Group]) -> None:
@@ -157,21 +170,24 @@ class NativeScheduler:
                 ERRNO_BAD_PARAMETER,
                 f"too many groups: {len(groups)} given, the device has {self.max_group_count} slots",
             )
+        valid = self._valid
         for group in groups:
-            # Rows come back on every write (the platform rewrites the others' rows unchanged);
-            # one that passed these limits before passes again.
-            if group not in self._valid:
+            # Rows come back on every write (the platform rewrites the others' rows unchanged, the
+            # same objects); one that passed these limits before passes again.
+            if valid.get(id(group)) is not group:
                 self._validate_one(group)
-                if len(self._valid) > 256:
-                    self._valid.clear()
-                self._valid.add(group)
-        for group in groups:
-            if group.all_day and len(groups) > 1:
-                raise NativeError(ERRNO_TIME_OVERLAP, "time overlap: an all-day group cannot sit beside other groups")
-        for i, first in enumerate(groups):
-            for second in groups[i + 1 :]:
-                if first.overlaps(second):
-                    raise NativeError(ERRNO_TIME_OVERLAP, f"time overlap: {_describe(first)} and {_describe(second)}")
+                if len(valid) > 256:
+                    valid.clear()
+                valid[id(group)] = group
+        if len(groups) > 1:
+            # By start, rows clear of each other have each end before the next start; any overlap
+            # (an all-day row overlaps everything) shows between neighbours. The refusal itself
+            # names the first offending pair in slot order, as the device reports it.
+            previous_end = -1
+            for group in sorted(groups, key=_start):
+                if group.start <= previous_end:
+                    raise _overlap(groups)
+                previous_end = group.end
 
     def _validate_one(self, group: Group) -> None:
         def refuse(reason: str) -> NativeError:
@@ -205,9 +221,7 @@ class NativeScheduler:
         groups = tuple(groups)
         self.validate(groups)
         self.groups = groups
-        # The edges only change with the groups: computed here, read on every settle.
-        marks = {g.start for g in groups} | {g.end + 1 for g in groups if g.end + 1 < MINUTES_PER_DAY}
-        self._boundaries = sorted(marks)
+        self._boundaries = None  # computed when asked for
 
     def set_enabled(self, flag: bool) -> None:
         self.enabled = bool(flag)
@@ -225,4 +239,8 @@ class NativeScheduler:
 
     def boundaries(self) -> list[int]:
         """Minutes of day at which the covering group may change."""
+        if self._boundaries is None:
+            groups = self.groups
+            marks = {g.start for g in groups} | {g.end + 1 for g in groups if g.end + 1 < MINUTES_PER_DAY}
+            self._boundaries = sorted(marks)
         return self._boundaries
