@@ -13,6 +13,7 @@ import re
 from bisect import bisect_right
 from datetime import datetime, timedelta, timezone
 from functools import cache
+from operator import attrgetter
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -163,8 +164,11 @@ def _drive_for_row(row: _Row) -> Drive:
     )
 
 
+_ROW = attrgetter("physics")
+
+
 def _row(group: Group) -> _Row:
-    return (group.start, group.end, group.work_mode, group.fd_soc, group.fd_pwr, group.min_soc_on_grid, group.max_soc)
+    return group.physics
 
 
 def drive_for_group(group: Group) -> Drive:
@@ -236,7 +240,7 @@ def _regimes_of(imperative: Drive) -> dict[tuple[_Row, ...] | None, Regime]:
 
 def _regime_in(table: dict[tuple[_Row, ...] | None, Regime], imperative: Drive, groups: Iterable[Group] | None) -> Regime:
     # Rows do not overlap (the scheduler refuses that), so ordering them by start loses nothing.
-    rows = None if groups is None else tuple(sorted([_row(g) for g in groups]))
+    rows = None if groups is None else tuple(sorted(map(_ROW, groups)))
     regime = table.get(rows)
     if regime is None:
         if len(table) >= _REGIMES_KEPT:
@@ -416,7 +420,8 @@ class Device:
     def _record(self, now: datetime) -> None:
         """A write at `now`: cut the timeline there, the present regime ending at it. Nothing is
         integrated until something reads the SoC, or the pending timeline is long."""
-        now = as_utc(now)
+        if now.tzinfo is not timezone.utc:
+            now = as_utc(now)
         pending = self._pending
         if now <= (pending[-1][0] if pending else self.battery.updated_at):
             return  # the write takes effect from a cut already made: nothing ran in between

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
+from operator import attrgetter
 from typing import Any, Iterable
 
 from .errnos import ERRNO_BAD_PARAMETER, ERRNO_TIME_OVERLAP, NativeError
@@ -60,6 +62,12 @@ class Group:
     fd_pwr: int | None = None  # watts
     min_soc_on_grid: int | None = None
     max_soc: int | None = None
+
+    @cached_property
+    def physics(self) -> tuple[int, int, str, int | None, int | None, int | None, int | None]:
+        """What the row does, without who wrote it: start, end, work mode and parameters. Kept on
+        the row (rows are immutable and come back on every write), so it is built once."""
+        return (self.start, self.end, self.work_mode, self.fd_soc, self.fd_pwr, self.min_soc_on_grid, self.max_soc)
 
     @property
     def all_day(self) -> bool:
@@ -127,8 +135,8 @@ def _overlap(groups: list[Group]) -> NativeError:
     return NativeError(ERRNO_TIME_OVERLAP, f"time overlap: {_describe(first)} and {_describe(second)}")
 
 
-def _start(group: Group) -> int:
-    return group.start
+_START = attrgetter("start")
+_PLAIN = frozenset({int, str, type(None)})
 
 
 def _describe(group: Group) -> str:
@@ -159,8 +167,10 @@ class NativeScheduler:
         self.flag_owner: str | None = None
         self.groups: tuple[Group, ...] = ()
         self._boundaries: list[int] | None = []
-        # Rows that passed the per-row limits, by identity (the object is held, so its id is not reused).
+        # Rows that passed the per-row limits: by identity (the object is held, so its id is not
+        # reused), and by what they do (only rows of plain ints and strings: True == 1 in a set).
         self._valid: dict[int, Group] = {}
+        self._valid_physics: set[tuple[Any, ...]] = set()
         self.replace(groups)
 
     def validate(self, groups: Iterable[Group]) -> None:
@@ -175,7 +185,14 @@ class NativeScheduler:
             # Rows come back on every write (the platform rewrites the others' rows unchanged, the
             # same objects); one that passed these limits before passes again.
             if valid.get(id(group)) is not group:
-                self._validate_one(group)
+                physics = group.physics
+                plain = set(map(type, physics)) <= _PLAIN
+                if not (plain and physics in self._valid_physics):
+                    self._validate_one(group)
+                    if plain:
+                        if len(self._valid_physics) > 256:
+                            self._valid_physics.clear()
+                        self._valid_physics.add(physics)
                 if len(valid) > 256:
                     valid.clear()
                 valid[id(group)] = group
@@ -184,7 +201,7 @@ class NativeScheduler:
             # (an all-day row overlaps everything) shows between neighbours. The refusal itself
             # names the first offending pair in slot order, as the device reports it.
             previous_end = -1
-            for group in sorted(groups, key=_start):
+            for group in sorted(groups, key=_START):
                 if group.start <= previous_end:
                     raise _overlap(groups)
                 previous_end = group.end
