@@ -22,7 +22,6 @@ from zoneinfo import ZoneInfo
 
 from amps_sim.simulator.device import Device, DeviceSpec
 from amps_sim.simulator.native_scheduler import Group
-
 from bench.fleet import HOMEOWNER_ROWS, START
 
 ZONE = ZoneInfo("Europe/London")

@@ -167,12 +167,8 @@ def _drive_for_row(row: _Row) -> Drive:
 _ROW = attrgetter("physics")
 
 
-def _row(group: Group) -> _Row:
-    return group.physics
-
-
 def drive_for_group(group: Group) -> Drive:
-    return _drive_for_row(_row(group))
+    return _drive_for_row(group.physics)
 
 
 def as_utc(moment: datetime) -> datetime:
