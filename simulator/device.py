@@ -633,8 +633,9 @@ class Device:
         }
 
     def to_spec(self) -> DeviceSpec:
-        """The state as of the last settle, as a spec that rebuilds an equal device. The imperative
-        drive is not part of a spec and is not carried."""
+        """The settings now and the SoC as of the last settle (writes since are integrated when
+        the device is next read), as a spec that rebuilds an equal device. The imperative drive is
+        not part of a spec and is not carried."""
         scheduler = None
         if self.scheduler is not None:
             scheduler = SchedulerSpec(
