@@ -13,6 +13,7 @@ import re
 from bisect import bisect_right
 from datetime import datetime, timedelta, timezone
 from functools import cache
+from operator import attrgetter
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -20,7 +21,7 @@ from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr, field
 
 from .battery import Battery, Drive, integrate_span
 from .errnos import NativeError
-from .native_scheduler import Group, NativeScheduler
+from .native_scheduler import MINUTES_PER_DAY, Group, NativeScheduler
 from .profiles import DeviceProfile, load_profile, profile_names
 from .validation import ClosedModel, JsonInt, refusal
 
@@ -28,10 +29,14 @@ _HHMM_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 # The shape of an IANA zone name (`UTC`, `Europe/London`, `America/Argentina/Buenos_Aires`,
 # `Etc/GMT+5`); the same pattern as DeviceSpec.timeZone in contracts/control-openapi.yaml.
 _ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+-]{0,31}(/[A-Za-z0-9_+-]{1,32}){0,2}", re.ASCII)
-# Device._offset_at looks for UTC offset changes a week at a time, up to a horizon.
+# Device._offset_at looks for UTC offset changes a week at a time, at least this far ahead.
 _OFFSET_PROBE = timedelta(days=7)
 _OFFSET_HORIZON = timedelta(days=63)
 _DAY = timedelta(days=1)
+# A device never read integrates its writes once this many are pending.
+_PENDING_KEPT = 16
+# The integrated cuts kept to recognise a repeating day (at most a day's worth, and at most this many).
+_HISTORY_KEPT = 64
 _NOT_PLACES = frozenset({"localtime", "Factory", "posixrules"})  # files in the tz database that are not zones
 
 
@@ -144,14 +149,26 @@ def group_for_drive(drive: Drive, start: int, end: int, *, owner: str, action_id
     )
 
 
-def drive_for_group(group: Group) -> Drive:
+# A group's physics: what it runs and when, without who wrote it (owner, actionId).
+_Row = tuple[int, int, str, int | None, int | None, int | None, int | None]
+
+
+def _drive_for_row(row: _Row) -> Drive:
+    work_mode, fd_soc, fd_pwr, min_soc_on_grid, max_soc = row[2:]
     return Drive(
-        group.work_mode,
-        fd_soc=None if group.fd_soc is None else float(group.fd_soc),
-        fd_pwr_kw=None if group.fd_pwr is None else group.fd_pwr / 1000.0,
-        min_soc_on_grid=None if group.min_soc_on_grid is None else float(group.min_soc_on_grid),
-        max_soc=None if group.max_soc is None else float(group.max_soc),
+        work_mode,
+        fd_soc=None if fd_soc is None else float(fd_soc),
+        fd_pwr_kw=None if fd_pwr is None else fd_pwr / 1000.0,
+        min_soc_on_grid=None if min_soc_on_grid is None else float(min_soc_on_grid),
+        max_soc=None if max_soc is None else float(max_soc),
     )
+
+
+_ROW = attrgetter("physics")
+
+
+def drive_for_group(group: Group) -> Drive:
+    return _drive_for_row(group.physics)
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -163,6 +180,69 @@ def as_utc(moment: datetime) -> datetime:
 
 def serial_for(device_id: str) -> str:
     return "SIM" + hashlib.sha256(device_id.encode("utf-8")).hexdigest()[:10].upper()
+
+
+# --- regimes: what decides the drive over a stretch of time -----------------------------------
+
+
+class Regime:
+    """The imperative drive and, while the scheduler's flag is on, the rows' physics (start, end,
+    drive; not who wrote them). Equal regimes are one object (`regime_for`), so a device's
+    timeline compares them by identity."""
+
+    __slots__ = ("imperative", "rows", "marks")
+
+    def __init__(self, imperative: Drive, rows: tuple[_Row, ...] | None) -> None:
+        self.imperative = imperative
+        # (start, end, drive) by start; None while the flag is off (or there is no scheduler).
+        self.rows = None if rows is None else tuple((r[0], r[1], _drive_for_row(r)) for r in rows)
+        marks: list[int] = []
+        if rows:
+            marks = sorted({r[0] for r in rows} | {r[1] + 1 for r in rows if r[1] + 1 < MINUTES_PER_DAY})
+            if marks[0] != 0:
+                # A group ending 23:59 has its edge at midnight.
+                marks = [0, *marks]
+        self.marks = marks  # minutes of day at which the covering row may change
+
+    def drive_at_minute(self, minute: int) -> Drive:
+        """The covering row's drive, else the imperative drive (also outside every row)."""
+        rows = self.rows
+        if rows is not None:
+            for start, end, drive in rows:
+                if start <= minute <= end:
+                    return drive
+        return self.imperative
+
+
+# Per imperative drive, the regimes by rows. Two levels, so a device whose imperative drive has
+# not changed finds its table without hashing the drive (see Device._live).
+_REGIMES: dict[Drive, dict[tuple[_Row, ...] | None, Regime]] = {}
+_REGIMES_KEPT = 4096
+
+
+def regime_for(imperative: Drive, groups: Iterable[Group] | None) -> Regime:
+    """The one Regime for this imperative drive and these rows (None: the flag is off)."""
+    return _regime_in(_regimes_of(imperative), imperative, groups)
+
+
+def _regimes_of(imperative: Drive) -> dict[tuple[_Row, ...] | None, Regime]:
+    table = _REGIMES.get(imperative)
+    if table is None:
+        if len(_REGIMES) >= 64:
+            _REGIMES.clear()  # equal regimes made after this are new objects: a repeat is missed, never wrong
+        table = _REGIMES[imperative] = {}
+    return table
+
+
+def _regime_in(table: dict[tuple[_Row, ...] | None, Regime], imperative: Drive, groups: Iterable[Group] | None) -> Regime:
+    # Rows do not overlap (the scheduler refuses that), so ordering them by start loses nothing.
+    rows = None if groups is None else tuple(sorted(map(_ROW, groups)))
+    regime = table.get(rows)
+    if regime is None:
+        if len(table) >= _REGIMES_KEPT:
+            table.clear()
+        regime = table[rows] = Regime(imperative, rows)
+    return regime
 
 
 # --- the device -----------------------------------------------------------------------------
@@ -184,8 +264,16 @@ class Device:
         self.imperative = Drive("SelfUse")
         # Integration segments run so far; tests read it to prove cost is per segment, not per second.
         self.segments_integrated = 0
-        self._offset_window: tuple[datetime, datetime, timedelta] | None = None
-        self._group_drives: dict[Group, Drive] = {}
+        # (start, until, offset, final): the plant's UTC offset from `start` to `until`, which is
+        # the next change when `final`, else only how far it has been looked at.
+        self._offset_window: tuple[datetime, datetime, timedelta, bool] | None = None
+        # Changes not integrated yet: (instant, the regime in effect up to it), instants rising
+        # and all after `battery.updated_at`; the live state (imperative, scheduler) runs after the last.
+        self._pending: list[tuple[datetime, Regime]] = []
+        # The integrated cuts of about the last day: (instant, regime up to it, SoC at it); the
+        # last is at `battery.updated_at`. A day of pending changes equal to it repeats from it.
+        self._history: list[tuple[datetime, Regime, float]] = []
+        self._live_cache: tuple[Drive, tuple[Group, ...] | None, Regime, dict[Any, Regime]] | None = None
         # The platform's capabilities document for this device, built on first use (see Platform).
         self.capabilities_view: dict[str, Any] | None = None
         self.scheduler = self._build_scheduler(spec.scheduler)
@@ -215,63 +303,77 @@ class Device:
         local = as_utc(t).astimezone(self.tz)
         return local.hour * 60 + local.minute
 
+    def _live(self) -> Regime:
+        """The regime the device's present settings make (read from them, so a test that sets
+        `imperative` or the scheduler directly is seen too)."""
+        scheduler = self.scheduler
+        groups = scheduler.groups if scheduler is not None and scheduler.enabled else None
+        imperative = self.imperative
+        cached = self._live_cache
+        if cached is not None and cached[0] is imperative:
+            if cached[1] is groups:
+                return cached[2]
+            table = cached[3]
+        else:
+            table = _regimes_of(imperative)
+        regime = _regime_in(table, imperative, groups)
+        self._live_cache = (imperative, groups, regime, table)
+        return regime
+
     def drive_at(self, t: datetime) -> Drive:
-        """What the inverter runs at `t`: the covering group while the flag is on, else the
-        imperative drive (also outside every group, where the device falls back to its setting)."""
-        return self._drive_at_minute(self.local_minute(t))
+        """What the inverter runs at `t` under its present settings: the covering group while the
+        flag is on, else the imperative drive (also outside every group, where the device falls
+        back to its setting)."""
+        return self._live().drive_at_minute(self.local_minute(t))
 
-    def _drive_at_minute(self, minute: int) -> Drive:
-        if self.scheduler is not None and self.scheduler.enabled:
-            group = self.scheduler.active_group(minute)
-            if group is not None:
-                drive = self._group_drives.get(group)
-                if drive is None:
-                    if len(self._group_drives) > 64:
-                        self._group_drives.clear()  # rows come and go; keep only recent ones
-                    drive = self._group_drives[group] = drive_for_group(group)
-                return drive
-        return self.imperative
-
-    def _offset_at(self, cur: datetime) -> tuple[timedelta, datetime]:
-        """The plant's UTC offset at `cur` and the instant it next changes (or a horizon). Kept
-        per device, so a settle does wall-clock arithmetic without a zone lookup per span."""
+    def _offset_at(self, cur: datetime, need: datetime) -> tuple[timedelta, datetime]:
+        """The plant's UTC offset at `cur` and the instant it next changes, or an instant no
+        earlier than `need` when it does not change before that. Kept per device, so a settle
+        does wall-clock arithmetic without a zone lookup per span. A window with no change in it
+        is extended rather than cut, so where spans end never depends on when the device was read."""
         window = self._offset_window
-        if window is not None and window[0] <= cur < window[1]:
-            return window[2], window[1]
+        if window is not None and window[0] <= cur:
+            start, until, offset, final = window
+            if cur < until and (final or need <= until):
+                return offset, until
+            if not final:
+                until, final = self._look_ahead(until, offset, max(need, cur))
+                if cur < until:
+                    self._offset_window = (start, until, offset, final)
+                    return offset, until
         offset = cur.astimezone(self.tz).utcoffset() or timedelta(0)
-        horizon = cur + _OFFSET_HORIZON
-        probe, until = cur, horizon
-        # Offset changes are looked for a week at a time, so a bisection never has two to choose between.
-        while probe < horizon:
-            step = min(horizon, probe + _OFFSET_PROBE)
-            if step.astimezone(self.tz).utcoffset() != offset:
-                until = self._offset_change(probe, step, offset)
-                break
-            probe = step
-        self._offset_window = (cur, until, offset)
+        until, final = self._look_ahead(cur, offset, max(need, cur + _OFFSET_HORIZON))
+        self._offset_window = (cur, until, offset, final)
         return offset, until
 
-    def _next_change(self, cur: datetime, until: datetime) -> tuple[datetime, int, float]:
+    def _look_ahead(self, probe: datetime, offset: timedelta, need: datetime) -> tuple[datetime, bool]:
+        """The first offset change after `probe` and True, or a probe at or after `need` and False.
+        Changes are looked for a week at a time, so a bisection never has two to choose between."""
+        while True:
+            step = probe + _OFFSET_PROBE
+            if (step.astimezone(self.tz).utcoffset() or timedelta(0)) != offset:
+                return self._offset_change(probe, step, offset), True
+            probe = step
+            if probe >= need:
+                return probe, False
+
+    def _next_change(self, regime: Regime, cur: datetime, until: datetime) -> tuple[datetime, int, float]:
         """The end of the span of constant drive and offset that starts at `cur` (at most
-        `until`): the next edge of a group while the flag is on, or an offset change. Hour marks
+        `until`): the next edge of a row while the flag is on, or an offset change. Hour marks
         are not changes: the battery integrates the household's hourly table in closed form.
         Also returns the plant-local minute of day and hour of day (float) at `cur`."""
-        offset, offset_until = self._offset_at(cur)
+        offset, offset_until = self._offset_at(cur, until)
         local = cur + offset  # the wall clock, still labelled UTC: only its fields are read
         into_day = local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
         end = min(until, offset_until)
-        if self.scheduler is not None and self.scheduler.enabled:
-            marks = self.scheduler.boundaries()
-            if marks:
-                if marks[0] != 0:
-                    # A group ending 23:59 has its edge at midnight, which boundaries() leaves out.
-                    marks = [0, *marks]
-                # The first edge later today, else the first edge tomorrow (sorted minutes of day).
-                at = bisect_right(marks, into_day / 60)
-                ahead = marks[at] * 60 if at < len(marks) else 86400 + marks[0] * 60
-                edge = cur + timedelta(seconds=ahead - into_day)
-                if edge < end:
-                    end = edge
+        marks = regime.marks
+        if marks:
+            # The first edge later today, else the first edge tomorrow (sorted minutes of day).
+            at = bisect_right(marks, into_day / 60)
+            ahead = marks[at] * 60 if at < len(marks) else 86400 + marks[0] * 60
+            edge = cur + timedelta(seconds=ahead - into_day)
+            if edge < end:
+                end = edge
         return end, local.hour * 60 + local.minute, into_day / 3600
 
     def _offset_change(self, cur: datetime, later: datetime, offset: timedelta | None) -> datetime:
@@ -287,38 +389,140 @@ class Device:
                 high = mid
         return datetime.fromtimestamp(high, timezone.utc)
 
-    def settle(self, now: datetime) -> None:
-        """Bring the SoC up to `now`.
+    # --- settling: bringing the SoC up to an instant ---
 
-        Spans of constant drive and UTC offset are integrated in closed form (see
-        `integrate_span`). With the scheduler on, the groups make every plant-local day the same
-        sequence of spans, so whole days are taken as units: a day that ends where it began (it
-        met a limit and recovered) repeats to the end at no cost, and a day that touched no limit
-        repeats as a shift by its net change for as many days as stay clear of every limit. So a
-        month costs a few days' spans, not thirty."""
+    def settle(self, now: datetime) -> None:
+        """Bring the SoC up to `now`, or to the last recorded change if that is later (the device
+        never runs backwards).
+
+        Writes do not integrate (see `_record`): each leaves a cut on the pending timeline, and
+        this replays them, each stretch under the regime that was in effect, then the live
+        settings up to `now`. The replay does what settling at every write would have done, to
+        the last bit, except that it does not redo a day it has just done: when the pending
+        changes of the next 24 hours are the integrated day's (same instants of day, same
+        regimes, one UTC offset throughout) and that day ended at the SoC it began with, the
+        next day is the same function of the same SoC, so it is skipped. Within a stretch,
+        spans of constant drive and offset are integrated in closed form (`integrate_span`),
+        and whole days of one scheduled regime are units (see `_advance`)."""
         now = as_utc(now)
-        cur = self.battery.updated_at
-        if now <= cur:
-            return  # the device never runs backwards
+        if self._pending:
+            self._replay()
+        if now > self.battery.updated_at:
+            regime = self._live()
+            self._advance(regime, now)
+            self._history.append((now, regime, self.battery.soc))
+            self._trim_history()
+
+    def _record(self, now: datetime) -> None:
+        """A write at `now`: cut the timeline there, the present regime ending at it. Nothing is
+        integrated until something reads the SoC, or the pending timeline is long."""
+        if now.tzinfo is not timezone.utc:
+            now = as_utc(now)
+        pending = self._pending
+        if now <= (pending[-1][0] if pending else self.battery.updated_at):
+            return  # the write takes effect from a cut already made: nothing ran in between
+        pending.append((now, self._live()))
+        if len(pending) >= _PENDING_KEPT:
+            self._replay()
+
+    def _replay(self) -> None:
+        """Integrate every pending change (see `settle`)."""
+        pending, self._pending = self._pending, []
+        battery, history = self.battery, self._history
+        i, count = 0, len(pending)
+        while i < count:
+            if history:
+                skipped = self._repeat_days(pending, i)
+                if skipped:
+                    i += skipped
+                    continue
+            until, regime = pending[i]
+            self._advance(regime, until)
+            history.append((until, regime, battery.soc))
+            i += 1
+        self._trim_history()
+
+    def _repeat_days(self, pending: list[tuple[datetime, Regime]], i: int) -> int:
+        """How many of `pending[i:]` were skipped as repeats of the integrated day before them."""
+        history = self._history
+        anchor, _, soc = history[-1]
+        day_before = anchor - _DAY
+        k = len(history) - 2
+        while k >= 0 and history[k][0] > day_before:
+            k -= 1
+        if k < 0 or history[k][0] != day_before or history[k][2] != soc:
+            return 0  # no cut a day earlier, or the day did not return to its SoC
+        day = [(at - day_before, regime, level) for at, regime, level in history[k + 1 :]]
+        size = len(day)
+        count = len(pending) - i
+        if count < size:
+            return 0
+        # One UTC offset from the day before to the last pending change: the wall clock repeats.
+        _, until = self._offset_at(anchor, pending[-1][0])
+        window = self._offset_window
+        assert window is not None
+        if window[0] > day_before:
+            return 0
+        skipped = 0
+        start = anchor
+        while skipped + size <= count and start + _DAY <= until:
+            for j in range(size):
+                at, regime = pending[i + skipped + j]
+                if regime is not day[j][1] or at - start != day[j][0]:
+                    break
+            else:
+                for j in range(size):
+                    at, regime = pending[i + skipped + j]
+                    history.append((at, regime, day[j][2]))
+                skipped += size
+                start += _DAY
+                continue
+            break
+        if skipped:
+            self.battery.updated_at = start  # the SoC is where every one of these days began and ended
+        return skipped
+
+    def _trim_history(self) -> None:
+        """Keep the cuts of the last day (the one a day earlier included), at most _HISTORY_KEPT."""
+        history = self._history
+        if not history:
+            return
+        cutoff = history[-1][0] - _DAY
+        first = 0
+        while history[first][0] < cutoff:
+            first += 1
+        first = max(first, len(history) - _HISTORY_KEPT)
+        if first:
+            del history[:first]
+
+    def _advance(self, regime: Regime, now: datetime) -> None:
+        """Integrate from the battery's instant to `now` under one regime.
+
+        With the scheduler on, the rows make every plant-local day the same sequence of spans,
+        so whole days are taken as units: a day that ends where it began (it met a limit and
+        recovered) repeats to the end at no cost, and a day that touched no limit repeats as a
+        shift by its net change for as many days as stay clear of every limit. So a month costs
+        a few days' spans, not thirty."""
         battery = self.battery
+        cur = battery.updated_at
         while cur < now:
-            offset, offset_until = self._offset_at(cur)
+            offset, offset_until = self._offset_at(cur, now)
             horizon = min(now, offset_until)
             local = cur + offset
             whole_days = (horizon - cur) // _DAY
             at_midnight = not (local.hour or local.minute or local.second or local.microsecond)
-            if self.scheduler is None or not self.scheduler.enabled:
+            if regime.rows is None:
                 # One drive throughout: integrate_span takes the whole stretch (and its days) at once.
-                self._settle_spans(cur, horizon)
+                self._settle_spans(regime, cur, horizon)
                 cur = horizon
                 continue
             if not (at_midnight and whole_days >= 2):
                 next_midnight = local.replace(hour=0, minute=0, second=0, microsecond=0) + _DAY - offset
-                self._settle_spans(cur, min(horizon, next_midnight))
+                self._settle_spans(regime, cur, min(horizon, next_midnight))
                 cur = min(horizon, next_midnight)
                 continue
             began = battery.soc
-            touched, room_up, room_down = self._settle_spans(cur, cur + _DAY)
+            touched, room_up, room_down = self._settle_spans(regime, cur, cur + _DAY)
             cur += _DAY
             whole_days -= 1
             if battery.soc == began:
@@ -335,14 +539,14 @@ class Device:
                 cur += repeat * _DAY
                 battery.updated_at = cur
 
-    def _settle_spans(self, cur: datetime, until: datetime) -> tuple[bool, float, float]:
+    def _settle_spans(self, regime: Regime, cur: datetime, until: datetime) -> tuple[bool, float, float]:
         """Integrate span by span up to `until`; whether any span touched a limit, and the least
         room any span left below its ceiling and above its floor."""
         battery = self.battery
         touched, room_up, room_down = False, math.inf, math.inf
         while cur < until:
-            end, minute, local_hour = self._next_change(cur, until)
-            drive = self._drive_at_minute(minute)
+            end, minute, local_hour = self._next_change(regime, cur, until)
+            drive = regime.drive_at_minute(minute)
             span = integrate_span(battery, drive, local_hour, (end - cur).total_seconds() / 3600, end)
             self.segments_integrated += span.pieces
             touched = touched or span.touched
@@ -350,25 +554,32 @@ class Device:
             cur = end
         return touched, room_up, room_down
 
-    # --- writes (each settles first so the past is integrated under the old drive) ---
+    # --- writes (each cuts the timeline; the past is integrated under the old regime when read) ---
 
     def set_imperative(self, drive: Drive, now: datetime) -> None:
-        self.settle(now)
+        self._record(now)
         self.imperative = drive
 
     def replace_groups(self, groups: Iterable[Group], now: datetime) -> None:
         if self.scheduler is None:
             raise ValueError(f"device {self.id} has no native scheduler")
-        self.settle(now)
-        self.scheduler.replace(groups)
+        self._record(now)
+        try:
+            self.scheduler.replace(groups)
+        except NativeError:
+            # Nothing changed; a refusal is rare, so the device settles to it as it did before
+            # writes were lazy (a caller inspecting the refusal sees the SoC at the write).
+            self.settle(now)
+            raise
 
     def set_scheduler_enabled(self, flag: bool, now: datetime, *, by: str | None = None) -> None:
         """Switch the native flag; `by` is who did (the platform's owner name, or a foreign party's)."""
         if self.scheduler is None:
             raise ValueError(f"device {self.id} has no native scheduler")
-        self.settle(now)
+        self._record(now)
         self.scheduler.set_enabled(flag)
         self.scheduler.flag_owner = by
+
 
     # --- reads ---
 
@@ -422,8 +633,9 @@ class Device:
         }
 
     def to_spec(self) -> DeviceSpec:
-        """The state as of the last settle, as a spec that rebuilds an equal device. The imperative
-        drive is not part of a spec and is not carried."""
+        """The settings now and the SoC as of the last settle (writes since are integrated when
+        the device is next read), as a spec that rebuilds an equal device. The imperative drive is
+        not part of a spec and is not carried."""
         scheduler = None
         if self.scheduler is not None:
             scheduler = SchedulerSpec(

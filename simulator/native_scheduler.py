@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
+from operator import attrgetter
 from typing import Any, Iterable
 
 from .errnos import ERRNO_BAD_PARAMETER, ERRNO_TIME_OVERLAP, NativeError
@@ -60,6 +62,12 @@ class Group:
     fd_pwr: int | None = None  # watts
     min_soc_on_grid: int | None = None
     max_soc: int | None = None
+
+    @cached_property
+    def physics(self) -> tuple[int, int, str, int | None, int | None, int | None, int | None]:
+        """What the row does, without who wrote it: start, end, work mode and parameters. Kept on
+        the row (rows are immutable and come back on every write), so it is built once."""
+        return (self.start, self.end, self.work_mode, self.fd_soc, self.fd_pwr, self.min_soc_on_grid, self.max_soc)
 
     @property
     def all_day(self) -> bool:
@@ -119,6 +127,18 @@ class Group:
         )
 
 
+def _overlap(groups: list[Group]) -> NativeError:
+    """The refusal for rows of which two overlap (an all-day row beside others, first)."""
+    if any(group.all_day for group in groups):
+        return NativeError(ERRNO_TIME_OVERLAP, "time overlap: an all-day group cannot sit beside other groups")
+    first, second = next((a, b) for i, a in enumerate(groups) for b in groups[i + 1 :] if a.overlaps(b))
+    return NativeError(ERRNO_TIME_OVERLAP, f"time overlap: {_describe(first)} and {_describe(second)}")
+
+
+_START = attrgetter("start")
+_PLAIN = frozenset({int, str, type(None)})
+
+
 def _describe(group: Group) -> str:
     return f"{format_minute(group.start)}-{format_minute(group.end)} {group.work_mode}"
 
@@ -146,8 +166,11 @@ class NativeScheduler:
         # Who last switched the flag, as rows carry who wrote them (None: as the device was built).
         self.flag_owner: str | None = None
         self.groups: tuple[Group, ...] = ()
-        self._boundaries: list[int] = []
-        self._valid: set[Group] = set()
+        self._boundaries: list[int] | None = []
+        # Rows that passed the per-row limits: by identity (the object is held, so its id is not
+        # reused), and by what they do (only rows of plain ints and strings: True == 1 in a set).
+        self._valid: dict[int, Group] = {}
+        self._valid_physics: dict[tuple[Any, ...], None] = {}  # a dict: an empty set is 216 bytes
         self.replace(groups)
 
     def validate(self, groups: Iterable[Group]) -> None:
@@ -157,21 +180,31 @@ class NativeScheduler:
                 ERRNO_BAD_PARAMETER,
                 f"too many groups: {len(groups)} given, the device has {self.max_group_count} slots",
             )
+        valid = self._valid
         for group in groups:
-            # Rows come back on every write (the platform rewrites the others' rows unchanged);
-            # one that passed these limits before passes again.
-            if group not in self._valid:
-                self._validate_one(group)
-                if len(self._valid) > 256:
-                    self._valid.clear()
-                self._valid.add(group)
-        for group in groups:
-            if group.all_day and len(groups) > 1:
-                raise NativeError(ERRNO_TIME_OVERLAP, "time overlap: an all-day group cannot sit beside other groups")
-        for i, first in enumerate(groups):
-            for second in groups[i + 1 :]:
-                if first.overlaps(second):
-                    raise NativeError(ERRNO_TIME_OVERLAP, f"time overlap: {_describe(first)} and {_describe(second)}")
+            # Rows come back on every write (the platform rewrites the others' rows unchanged, the
+            # same objects); one that passed these limits before passes again.
+            if valid.get(id(group)) is not group:
+                physics = group.physics
+                plain = set(map(type, physics)) <= _PLAIN
+                if not (plain and physics in self._valid_physics):
+                    self._validate_one(group)
+                    if plain:
+                        if len(self._valid_physics) > 256:
+                            self._valid_physics.clear()
+                        self._valid_physics[physics] = None
+                if len(valid) > 256:
+                    valid.clear()
+                valid[id(group)] = group
+        if len(groups) > 1:
+            # By start, rows clear of each other have each end before the next start; any overlap
+            # (an all-day row overlaps everything) shows between neighbours. The refusal itself
+            # names the first offending pair in slot order, as the device reports it.
+            previous_end = -1
+            for group in sorted(groups, key=_START):
+                if group.start <= previous_end:
+                    raise _overlap(groups)
+                previous_end = group.end
 
     def _validate_one(self, group: Group) -> None:
         def refuse(reason: str) -> NativeError:
@@ -205,9 +238,7 @@ class NativeScheduler:
         groups = tuple(groups)
         self.validate(groups)
         self.groups = groups
-        # The edges only change with the groups: computed here, read on every settle.
-        marks = {g.start for g in groups} | {g.end + 1 for g in groups if g.end + 1 < MINUTES_PER_DAY}
-        self._boundaries = sorted(marks)
+        self._boundaries = None  # computed when asked for
 
     def set_enabled(self, flag: bool) -> None:
         self.enabled = bool(flag)
@@ -225,4 +256,8 @@ class NativeScheduler:
 
     def boundaries(self) -> list[int]:
         """Minutes of day at which the covering group may change."""
+        if self._boundaries is None:
+            groups = self.groups
+            marks = {g.start for g in groups} | {g.end + 1 for g in groups if g.end + 1 < MINUTES_PER_DAY}
+            self._boundaries = sorted(marks)
         return self._boundaries
