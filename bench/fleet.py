@@ -9,7 +9,7 @@
    daily rows, advanced D days with one `POST /_sim/clock/advance`, then read back with one
    `GET /_sim/devices`; prints the wall time of each request.
 
-`python -m bench.fleet [--devices 10000] [--days 30] [--http-devices 10000] [--memory-devices 1000] [--no-gc] [--digest]`
+`python -m bench.fleet [--devices 10000] [--days 30] [--http-devices 10000] [--memory-devices 1000] [--gc on|off|freeze] [--no-gc] [--digest]`
 """
 
 from __future__ import annotations
@@ -51,11 +51,15 @@ def build(count: int) -> World:
     return World(spec, api_key="bench", seed=1, created_at=START, monotonic=time.monotonic)
 
 
-def run_days(world: World, count: int, days: int) -> tuple[float, float, float, int]:
+def run_days(world: World, count: int, days: int, freeze_daily: bool = False) -> tuple[float, float, float, int]:
     pushing = advancing = 0.0
     events = 0
     ids = [f"dev_{i:05d}" for i in range(count)]
     for day in range(days):
+        if freeze_daily:
+            # What survived the day before moves to the collector's permanent generation, so
+            # its full passes scan only what the new day made (see in_process).
+            gc.freeze()
         date = (START + timedelta(days=day + 1)).date().isoformat()
         began = time.perf_counter()
         # The day's request is the same for every device, so it is parsed once (as a client
@@ -89,26 +93,61 @@ def digest(world: World) -> str:
     return hasher.hexdigest()[:16]
 
 
-def in_process(count: int, days: int, memory_devices: int, collector: bool, fingerprint: bool = False) -> None:
+class CollectorTimer:
+    """Counts the garbage collector's passes per generation and the wall time they take."""
+
+    def __init__(self) -> None:
+        self.passes = [0, 0, 0]
+        self.seconds = [0.0, 0.0, 0.0]
+        self._began = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+        else:
+            self.passes[info["generation"]] += 1
+            self.seconds[info["generation"]] += time.perf_counter() - self._began
+
+
+GC_MODES = {
+    "on": "garbage collector as Python sets it",
+    "off": "garbage collector off during the run",
+    "freeze": "survivors frozen (gc.freeze) at the start of each day",
+}
+
+
+def in_process(count: int, days: int, memory_devices: int, mode: str = "on", fingerprint: bool = False) -> None:
     began = time.perf_counter()
     world = build(count)
     setup = time.perf_counter() - began
-    if not collector:
+    gc.collect()
+    if mode == "off":
         # The world holds hundreds of thousands of live records and no garbage cycles, so the
         # collector's automatic full passes only re-scan live objects; a driver that knows this
         # turns them off. The collection afterwards reports how much cyclic garbage there was.
-        gc.collect()
         gc.disable()
-    pushing, advancing, reading, events = run_days(world, count, days)
+    # "freeze": the collector stays on, but what survived each day is frozen, so a full pass
+    # scans only the newest day's objects rather than the whole month's world. Frozen objects
+    # are still freed by reference counting; only cyclic garbage would wait, and the collection
+    # after the run (unfrozen) reports how much of it there was.
+    timer = CollectorTimer()
+    gc.callbacks.append(timer)
+    try:
+        pushing, advancing, reading, events = run_days(world, count, days, freeze_daily=mode == "freeze")
+    finally:
+        gc.callbacks.remove(timer)
     total = pushing + advancing + reading
     found = None
-    if not collector:
+    if mode != "on":
         gc.enable()
+        gc.unfreeze()
         found = gc.collect()
-    print(f"fleet in process: {count:,} devices x {days} days (2 native rows each + a daily windowed charge pushed)"
-          f"{'' if collector else ', garbage collector off during the run'}")
+    print(f"fleet in process: {count:,} devices x {days} days (2 native rows each + a daily windowed charge pushed), "
+          f"{GC_MODES[mode]}")
     print(f"  {total:.2f} s wall: {pushing:.2f} s pushing {count * days:,} actions, {advancing:.2f} s advancing "
           f"({events:,} events), {reading:.2f} s reading every device (setup {setup:.2f} s, not counted)")
+    print(f"  collector: {timer.passes[2]} full passes in {timer.seconds[2]:.2f} s, "
+          f"{timer.passes[0] + timer.passes[1]:,} young passes in {timer.seconds[0] + timer.seconds[1]:.2f} s")
     if found is not None:
         print(f"  a full collection afterwards found {found:,} unreachable objects")
     print(f"  queue holds {len(world.clock.queue):,} live events; {len(world.platform.actions):,} actions retained")
@@ -164,14 +203,16 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--http-devices", type=int, default=10_000)
     parser.add_argument("--memory-devices", type=int, default=1000, help="fleet size for the memory pass (0: skip)")
-    parser.add_argument("--no-gc", action="store_true",
-                        help="switch the garbage collector's automatic passes off during the in-process run")
+    parser.add_argument("--gc", choices=sorted(GC_MODES), default="on",
+                        help="the collector during the in-process run: on (as Python sets it), off, or freeze "
+                             "(what survived each day is frozen, so full passes scan only the new day)")
+    parser.add_argument("--no-gc", action="store_true", help="the same as --gc off")
     parser.add_argument("--digest", action="store_true",
                         help="print a fingerprint of the in-process run's results (devices and actions), to check "
                              "that an engine change leaves them unchanged")
     args = parser.parse_args()
     if args.devices:
-        in_process(args.devices, args.days, args.memory_devices, collector=not args.no_gc, fingerprint=args.digest)
+        in_process(args.devices, args.days, args.memory_devices, mode="off" if args.no_gc else args.gc, fingerprint=args.digest)
     if args.http_devices:
         over_http(args.http_devices, args.days)
 
