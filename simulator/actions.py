@@ -18,8 +18,23 @@ NON_TERMINAL: frozenset[str] = frozenset({"scheduled", "acknowledged"})
 ACTION_STATES: tuple[str, ...] = ("scheduled", "acknowledged", "completed", "failed", "cancelled")
 
 
+# Formatted instants, by instant. Records repeat a few instants many times (every action of a
+# fleet's day is created, starts, ends and completes at the same ones), and the text depends on
+# nothing but the instant: an aware datetime hashes and compares by its instant, and
+# `format_instant` writes it in UTC. Bounded: cleared when full, which only costs a re-format.
+_FORMATTED: dict[datetime, str] = {}
+_FORMATTED_LIMIT = 4096
+
+
 def _ts(moment: datetime | None) -> str | None:
-    return format_instant(moment) if moment is not None else None
+    if moment is None:
+        return None
+    text = _FORMATTED.get(moment)
+    if text is None:
+        if len(_FORMATTED) >= _FORMATTED_LIMIT:
+            _FORMATTED.clear()
+        text = _FORMATTED[moment] = format_instant(moment)
+    return text
 
 
 @dataclass(slots=True)
@@ -265,16 +280,27 @@ class ActionBook:
         closed = state not in NON_TERMINAL
         seq = action.seq
         for where in (self.tenant, self.devices[action.device_id]):
-            leaving, joining = where.by_state[old], where.listed(state)
+            by_state = where.by_state
+            leaving = by_state[old]
+            joining = by_state.get(state)
+            if joining is None:
+                joining = by_state[state] = _SeqList()
             # Actions usually change state in the order they were made: out of the head of one
-            # list and onto the end of the next, without a search.
-            items = leaving.items
-            if len(items) > leaving.head and items[leaving.head] is action:
-                leaving.remove_oldest()
+            # list and onto the end of the next, without a search (nor a call, on the way out).
+            items, head = leaving.items, leaving.head
+            if len(items) > head and items[head] is action:
+                head += 1
+                if head == len(items) or (head > 32 and head * 2 > len(items)):
+                    leaving.head = head - 1
+                    leaving.remove_oldest()
+                else:
+                    items[head - 1] = None
+                    leaving.head = head
             else:
                 leaving.remove(action)
             joined = joining.items
-            if not joined or joining.newest_seq() < seq:
+            # Past the head, the last entry is live; at the head, the list is empty.
+            if len(joined) == joining.head or joined[-1].seq < seq:  # type: ignore[union-attr]
                 joined.append(action)
             else:
                 joining.add(action)

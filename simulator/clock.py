@@ -10,6 +10,7 @@ learns the target: it maps the host's monotonic clock (passed in) onto virtual t
 from __future__ import annotations
 
 import heapq
+import math
 from collections import deque
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Literal
@@ -179,25 +180,65 @@ class Clock:
         self._anchor_virtual = self._now
         self.queue = EventQueue()
 
+    # A realtime clock's quiet sync (nothing due) only notes the monotonic reading; `now` is
+    # worked out from it when first read (the same arithmetic, so the same instant). Most
+    # requests never read it. `_quiet_due` is the queue's head event's instant (by identity) and
+    # `_quiet_until` a monotonic reading safely short of the moment the wall reaches it, under
+    # the current anchors: a sync before then has nothing to run without computing the target.
+    _pending_m: float | None = None
+    _quiet_due: datetime | None = None
+    _quiet_until = 0.0
+
     @property
     def now(self) -> datetime:
+        if self._pending_m is not None:
+            self._catch_up()
         return self._now
+
+    def _wall_at(self, reading: float) -> datetime:
+        """The virtual instant the wall maps to at this monotonic reading (never before `now`)."""
+        wall = self._anchor_virtual + timedelta(seconds=(reading - self._anchor_wall) * self.speed)
+        return max(wall, self._now)
+
+    def _catch_up(self) -> None:
+        """Move `now` to where the last quiet sync found the wall."""
+        reading = self._pending_m
+        self._pending_m = None
+        if reading is not None:
+            self._now = self._wall_at(reading)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A snapshot holds `now` itself, never a reading of this process's monotonic clock.
+        self._catch_up()
+        return self.__dict__
 
     def target(self) -> datetime:
         """Where time should be: `now` for a virtual clock, the scaled wall time for realtime."""
         if self.mode == "virtual" or self._monotonic is None:
             return self._now
-        elapsed = (self._monotonic() - self._anchor_wall) * self.speed
-        wall = self._anchor_virtual + timedelta(seconds=elapsed)
-        return max(wall, self._now)
+        self._catch_up()
+        return self._wall_at(self._monotonic())
 
     def schedule(self, due: datetime, action: Callable[[], None], priority: int = PRIORITY_NORMAL) -> EventHandle:
         # An event due in the past runs at the next advance, at the current instant.
-        return self.queue.schedule_call(due if due >= self._now else self._now, action, _NO_ARG, priority)
+        return self.schedule_call(due, action, _NO_ARG, priority)
 
     def schedule_call(self, due: datetime, fn: Callable[..., None], arg: Any, priority: int = PRIORITY_NORMAL) -> EventHandle:
-        """Schedule `fn(arg)` (no closure to build per event); otherwise as :meth:`schedule`."""
-        return self.queue.schedule_call(due if due >= self._now else self._now, fn, arg, priority)
+        """Schedule `fn(arg)` (no closure to build per event); otherwise as :meth:`schedule`.
+        :meth:`EventQueue.schedule_call`, inlined: the platform schedules four events per action."""
+        now = self._now if self._pending_m is None else self.now
+        if due < now:
+            due = now
+        queue = self.queue
+        handle = EventHandle(due, fn, arg, queue)
+        key = (due, priority)
+        bucket = queue._buckets.get(key)
+        if bucket is None:
+            bucket = queue._buckets[key] = deque()
+            heapq.heappush(queue._keys, key)
+        bucket.append(handle)
+        queue._held += 1
+        return handle
 
     def advance_to(self, until: datetime, halt: Callable[[], bool] | None = None) -> int:
         """Run every event due up to `until`, in order; returns how many ran.
@@ -206,6 +247,7 @@ class Clock:
         instant (short of `until`) so the caller can do work that must happen there -- a webhook
         attempt whose outcome decides the next events -- and then advance again.
         """
+        self._catch_up()
         if until < self._now:
             raise ClockError(f"clock cannot go backwards (now {self._now.isoformat()}, asked {until.isoformat()})")
         processed = 0
@@ -232,19 +274,32 @@ class Clock:
 
     def sync(self) -> int:
         """Bring a realtime clock up to the wall; a no-op for a virtual clock."""
-        if self.mode != "realtime":
+        if self.mode != "realtime" or self._monotonic is None:
             return 0
-        target = self.target()
+        reading = self._monotonic()
         due = self.queue.peek()
-        if due is None or due > target:
+        if due is None or (due is self._quiet_due and reading < self._quiet_until):
             # Nothing to run (the common case, on every request): the wall is where time is, and
-            # the anchors that map it onto virtual time stay as they are.
-            if target > self._now:
-                self._now = target
+            # the anchors that map it onto virtual time stay as they are. `now` follows the wall
+            # when it is next read (`_catch_up`), from this reading.
+            self._pending_m = reading
+            return 0
+        self._catch_up()
+        target = self._wall_at(reading)
+        if due > target:
+            self._now = target
+            self._quiet_due = due
+            speed = self.speed
+            # A millisecond short of the instant the wall reaches `due`, so float rounding in the
+            # mapping never lets a due event be skipped; a sync in that millisecond takes this path.
+            gap = (due - self._anchor_virtual).total_seconds()
+            self._quiet_until = self._anchor_wall + gap / speed - 1e-3 if speed > 0 else math.inf
             return 0
         return self.advance_to(target)
 
     def _rebase(self) -> None:
         if self._monotonic is not None:
+            self._catch_up()
             self._anchor_wall = self._monotonic()
             self._anchor_virtual = self._now
+            self._quiet_due = None

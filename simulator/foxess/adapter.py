@@ -27,7 +27,7 @@ from ..errnos import (
     ERRNO_TRANSIENT,
     NativeError,
 )
-from ..native_scheduler import Group
+from ..native_scheduler import PLATFORM_OWNER, Group
 from ..oem import ManagedDevice, OemFailure, OemGateway, SchedulerBlocked
 from .cloud import NativeCloud, NativeSession
 
@@ -65,6 +65,13 @@ class FoxessGateway(OemGateway):
     # Kept by its managed device across operations (see ManagedDevice.gateway), so it holds no
     # session: each call takes the cloud's platform session, which a reset makes anew with its
     # ledger. Each call is a plain try rather than a closure.
+    #
+    # The platform's calls are most of a fleet's work, so the common case is flattened: when the
+    # ledger can count the call with nothing to check (quotas not enforced, same UTC day;
+    # `QuotaLedger.count_free`), the gateway counts it, consumes an injected fault and reaches
+    # the device itself, exactly as `NativeSession` would in this order (admission, fault,
+    # scheduler check, device). Otherwise the call goes through the platform session, which
+    # admits it (and refuses it) under the quotas.
     __slots__ = ("managed_device", "cloud")
 
     def __init__(self, cloud: NativeCloud, managed: ManagedDevice) -> None:
@@ -75,23 +82,61 @@ class FoxessGateway(OemGateway):
     def session(self) -> NativeSession:
         return self.cloud.platform_session()
 
+    def _counted(self, scope: str | None) -> datetime | None:
+        """Count a platform call that `QuotaLedger.count_free` admits (recording a paced write's
+        instant under `scope`), and return the instant; None when the session must admit it."""
+        cloud = self.cloud
+        clock = cloud._clock
+        if clock is None:
+            return None
+        now = clock.now
+        ledger = cloud.platform_ledger
+        if not ledger.count_free(cloud.quotas, now):
+            return None
+        if scope is not None:
+            ledger.last[(scope, self.managed_device.device.serial_number)] = now
+        return now
+
     def read_scheduler(self) -> tuple[bool, list[Group]]:
         # One v3 scheduler read carries the flag too, so this is one call, not two.
+        managed = self.managed_device
         try:
-            scheduler = self.cloud.platform_session().read_schedule(self.managed_device)
+            if self._counted(None) is None:
+                scheduler = self.cloud.platform_session().read_schedule(managed)
+            else:
+                if managed.faults.faults:
+                    NativeSession.fault(managed)
+                scheduler = NativeSession.scheduler_of(managed)
         except NativeError as exc:
             raise failure_for(exc, "read") from exc
         return scheduler.enabled, scheduler.read_back()
 
     def write_groups(self, groups: Sequence[Group], now: datetime) -> None:
+        managed = self.managed_device
         try:
-            self.cloud.platform_session().write_schedule(self.managed_device, list(groups), now)
+            if self._counted("scheduler") is None:
+                self.cloud.platform_session().write_schedule(managed, list(groups), now)
+                return
+            if managed.faults.faults:
+                NativeSession.fault(managed)
+            if managed.device.scheduler is None:
+                NativeSession.scheduler_of(managed)
+            # The device stores a tuple of what it is given, so the caller's list is not copied.
+            managed.device.replace_groups(groups, now)
         except NativeError as exc:
             raise failure_for(exc, "schedule") from exc
 
     def set_scheduler_enabled(self, flag: bool, now: datetime) -> None:
+        managed = self.managed_device
         try:
-            self.cloud.platform_session().set_flag(self.managed_device, flag, now)
+            if self._counted("flag") is None:
+                self.cloud.platform_session().set_flag(managed, flag, now)
+                return
+            if managed.faults.faults:
+                NativeSession.fault(managed)
+            if managed.device.scheduler is None:
+                NativeSession.scheduler_of(managed)
+            managed.device.set_scheduler_enabled(flag, now, by=PLATFORM_OWNER)
         except NativeError as exc:
             raise failure_for(exc, "scheduler flag") from exc
 

@@ -156,17 +156,18 @@ class NativeSession:
         injected for the device, which the call consumes whatever its kind."""
         self.ledger.admit(self.cloud.quotas, kind, scope, self.cloud.clock.now)
         for managed in targets:
-            self._fault(managed)
+            self.fault(managed)
 
     def _call_one(self, kind: CallKind, scope: tuple[str, ...], managed: ManagedDevice) -> None:
         """:meth:`_call` for one device (every call the platform makes)."""
         cloud = self.cloud
         self.ledger.admit(cloud.quotas, kind, scope, (cloud._clock or cloud.clock).now)
         if managed.faults.faults:
-            self._fault(managed)
+            self.fault(managed)
 
     @staticmethod
-    def _fault(managed: ManagedDevice) -> None:
+    def fault(managed: ManagedDevice) -> None:
+        """Consume the next fault injected for the device, refusing the call with its errno."""
         kind_of_fault = managed.faults.take_kind()
         if kind_of_fault is not None:
             raise refuse(FAULT_ERRNOS[kind_of_fault], f"injected {kind_of_fault} on {managed.device.serial_number}")
@@ -192,11 +193,11 @@ class NativeSession:
 
     def read_flag(self, managed: ManagedDevice) -> bool:
         self._call("read", (), managed)
-        return self._scheduler(managed).enabled
+        return self.scheduler_of(managed).enabled
 
     def read_schedule(self, managed: ManagedDevice) -> NativeScheduler:
         self._call_one("read", (), managed)
-        return self._scheduler(managed)
+        return self.scheduler_of(managed)
 
     def read_work_mode(self, managed: ManagedDevice) -> str:
         self._call("read", (), managed)
@@ -206,12 +207,12 @@ class NativeSession:
     def write_schedule(self, managed: ManagedDevice, groups: list[Group], now: datetime | None = None) -> None:
         """Replace the whole group list (40257 or 42023 when a rule fails; nothing changes then)."""
         self._call_one("write", ("scheduler", managed.device.serial_number), managed)
-        self._scheduler(managed)
+        self.scheduler_of(managed)
         managed.device.replace_groups(groups, now or self.now)
 
     def set_flag(self, managed: ManagedDevice, enabled: bool, now: datetime | None = None) -> None:
         self._call_one("write", ("flag", managed.device.serial_number), managed)
-        self._scheduler(managed)
+        self.scheduler_of(managed)
         managed.device.set_scheduler_enabled(enabled, now or self.now, by=self.owner)
 
     def set_work_mode(self, managed: ManagedDevice, drive: Drive, now: datetime | None = None) -> None:
@@ -223,7 +224,7 @@ class NativeSession:
         device.set_imperative(drive, now or self.now)
 
     @staticmethod
-    def _scheduler(managed: ManagedDevice) -> NativeScheduler:
+    def scheduler_of(managed: ManagedDevice) -> NativeScheduler:
         scheduler = managed.device.scheduler
         if scheduler is None:  # not reachable for the foxess profiles, which all have one
             raise bad_parameter("this device has no scheduler")

@@ -14,7 +14,7 @@ truthful; enforcing is the policy's choice (see :func:`QuotaSpec.enforced`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
@@ -50,11 +50,34 @@ class QuotaLedger:
     day: date | None = None
     used: int = 0
     last: dict[tuple[str, ...], datetime] = field(default_factory=dict)
+    # The UTC instants `day` spans, [day_from, day_until), set by `_roll` when it sees a UTC
+    # instant: a caller holding a UTC `now` inside them knows `now.date()` is `day` without
+    # building the date (see :meth:`count_free`). Class-level defaults, so a ledger restored from
+    # an older snapshot reads None and takes the slow path once.
+    day_from: datetime | None = None
+    day_until: datetime | None = None
 
     def _roll(self, now: datetime) -> None:
         today = now.date()
         if today != self.day:
             self.day, self.used = today, 0
+        if now.tzinfo is timezone.utc:
+            if self.day_from is None or self.day_from.date() != today:
+                self.day_from = datetime.combine(today, time(), timezone.utc)
+                self.day_until = self.day_from + timedelta(days=1)
+        else:
+            self.day_from = self.day_until = None
+
+    def count_free(self, spec: QuotaSpec, now: datetime) -> bool:
+        """Count a call with no quota check to make, when that is all `admit` would do: the spec
+        is not enforced and `now` (UTC) is inside the day already counted. Returns False (and
+        counts nothing) otherwise; the caller then goes through :meth:`admit`. The in-process
+        platform's calls take this path: one attribute test instead of two calls and a date."""
+        day_from = self.day_from
+        if spec.enabled or day_from is None or now.tzinfo is not timezone.utc or not day_from <= now < self.day_until:  # type: ignore[operator]
+            return False
+        self.used += 1
+        return True
 
     def remaining(self, spec: QuotaSpec, now: datetime) -> int:
         self._roll(now)
