@@ -59,6 +59,10 @@ class Action:
     error_message: str | None = None
     attempts: int = 0
     cleanup_scheduled: bool = False
+    # The managed device whose rows the window-end cleanup removes, held from the write that
+    # scheduled it until it runs (the event's argument is the action itself, so no tuple per
+    # window waits in the queue). Not part of the record.
+    cleanup_device: object | None = field(default=None, compare=False, repr=False)
     # The events still to run for it. A tuple, not a list: most records hold none or one, and a
     # retained record's empty tuple is the shared () rather than one more object per action.
     pending: tuple[EventHandle, ...] = ()
@@ -310,7 +314,12 @@ class ActionBook:
             # A retained record keeps no handles to events that already ran or were withdrawn.
             pending = action.pending
             if pending:
-                action.pending = tuple(handle for handle in pending if handle.live)
+                for handle in pending:
+                    if handle.queue is not None and not handle.cancelled:  # `handle.live`, inline
+                        action.pending = tuple(handle for handle in pending if handle.live)
+                        break
+                else:
+                    action.pending = ()  # the usual end: every event it waited on has run
 
     def has_open(self, device_id: str) -> bool:
         """Whether the device has any non-terminal action (what a push could conflict with)."""

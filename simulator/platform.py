@@ -519,10 +519,14 @@ class Platform:
             gateway.set_scheduler_enabled(True, now)
         if not action.cleanup_scheduled:
             action.cleanup_scheduled = True
-            self.clock.schedule_call(action.end, self._on_window_end, (managed, action), PRIORITY_WINDOW_END)
+            action.cleanup_device = managed
+            self.clock.schedule_call(action.end, self._on_window_end, action, PRIORITY_WINDOW_END)
 
-    def _window_end(self, what: tuple[ManagedDevice, Action]) -> None:
-        self._cleanup(what[0], what[1], 1)
+    def _window_end(self, action: Action) -> None:
+        managed = action.cleanup_device
+        action.cleanup_device = None  # a retained record holds no device
+        assert isinstance(managed, ManagedDevice)
+        self._cleanup(managed, action, 1)
 
     def _acknowledge(self, action: Action) -> None:
         if action.acknowledged_at is None:

@@ -82,26 +82,20 @@ class FoxessGateway(OemGateway):
     def session(self) -> NativeSession:
         return self.cloud.platform_session()
 
-    def _counted(self, scope: str | None) -> datetime | None:
-        """Count a platform call that `QuotaLedger.count_free` admits (recording a paced write's
-        instant under `scope`), and return the instant; None when the session must admit it."""
+    def _counted(self, scope: str | None) -> bool:
+        """Count a platform call that `QuotaLedger.count_free` admits (a paced write's instant
+        recorded under `scope`); False when the session must admit it."""
         cloud = self.cloud
         clock = cloud._clock
-        if clock is None:
-            return None
-        now = clock.now
-        ledger = cloud.platform_ledger
-        if not ledger.count_free(cloud.quotas, now):
-            return None
-        if scope is not None:
-            ledger.last[(scope, self.managed_device.device.serial_number)] = now
-        return now
+        return clock is not None and cloud.platform_ledger.count_free(
+            cloud.quotas, clock.now, scope, self.managed_device.device.serial_number
+        )
 
     def read_scheduler(self) -> tuple[bool, list[Group]]:
         # One v3 scheduler read carries the flag too, so this is one call, not two.
         managed = self.managed_device
         try:
-            if self._counted(None) is None:
+            if not self._counted(None):
                 scheduler = self.cloud.platform_session().read_schedule(managed)
             else:
                 if managed.faults.faults:
@@ -114,7 +108,7 @@ class FoxessGateway(OemGateway):
     def write_groups(self, groups: Sequence[Group], now: datetime) -> None:
         managed = self.managed_device
         try:
-            if self._counted("scheduler") is None:
+            if not self._counted("scheduler"):
                 self.cloud.platform_session().write_schedule(managed, list(groups), now)
                 return
             if managed.faults.faults:
@@ -129,7 +123,7 @@ class FoxessGateway(OemGateway):
     def set_scheduler_enabled(self, flag: bool, now: datetime) -> None:
         managed = self.managed_device
         try:
-            if self._counted("flag") is None:
+            if not self._counted("flag"):
                 self.cloud.platform_session().set_flag(managed, flag, now)
                 return
             if managed.faults.faults:

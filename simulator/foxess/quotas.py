@@ -68,15 +68,18 @@ class QuotaLedger:
         else:
             self.day_from = self.day_until = None
 
-    def count_free(self, spec: QuotaSpec, now: datetime) -> bool:
+    def count_free(self, spec: QuotaSpec, now: datetime, scope: str | None, serial: str) -> bool:
         """Count a call with no quota check to make, when that is all `admit` would do: the spec
-        is not enforced and `now` (UTC) is inside the day already counted. Returns False (and
-        counts nothing) otherwise; the caller then goes through :meth:`admit`. The in-process
-        platform's calls take this path: one attribute test instead of two calls and a date."""
+        is not enforced and `now` (UTC) is inside the day already counted; a write (`scope`
+        given) also records its instant under `(scope, serial)`, as `admit` does. Returns False
+        (and counts nothing) otherwise; the caller then goes through :meth:`admit`. The
+        in-process platform's calls take this path: one call instead of three and a date."""
         day_from = self.day_from
         if spec.enabled or day_from is None or now.tzinfo is not timezone.utc or not day_from <= now < self.day_until:  # type: ignore[operator]
             return False
         self.used += 1
+        if scope is not None:
+            self.last[(scope, serial)] = now
         return True
 
     def remaining(self, spec: QuotaSpec, now: datetime) -> int:
