@@ -142,3 +142,41 @@ def test_pending_events_of_both_kinds_survive_a_snapshot() -> None:
     restored, restored_seen = load_state(dump_state((clock, seen), {}), {})
     assert restored.advance_to(T0 + timedelta(minutes=1)) == 2
     assert restored_seen == ["no argument", "an argument"]
+
+
+def test_quiet_realtime_syncs_follow_the_wall_and_never_skip_an_event() -> None:
+    """A sync with nothing due only notes the wall reading; `now` is the same instant the full
+    computation gives, and an event is never skipped: neither one scheduled ahead of the one the
+    quiet check remembers, nor the remembered one once the wall reaches it."""
+    wall = [100.0]
+    clock = Clock(T0, "realtime", monotonic=lambda: wall[0], speed=60)
+    fired: list[tuple[str, datetime]] = []
+    clock.schedule(T0 + timedelta(minutes=30), lambda: fired.append(("late", clock.now)))
+    for step in range(1, 25):
+        wall[0] += 1  # one wall second: one virtual minute
+        assert clock.sync() == 0
+        assert clock.now == T0 + timedelta(minutes=step)
+    # Scheduled ahead of the remembered head: the next sync past it must run it.
+    clock.schedule(T0 + timedelta(minutes=24, seconds=30), lambda: fired.append(("early", clock.now)))
+    wall[0] += 1
+    assert clock.sync() == 1 and fired == [("early", T0 + timedelta(minutes=24, seconds=30))]
+    assert clock.now == T0 + timedelta(minutes=25)
+    # The remembered head itself runs as soon as the wall reaches it, to the microsecond.
+    wall[0] += 4.999999
+    assert clock.sync() == 0
+    wall[0] += 0.000001
+    assert clock.sync() == 1 and fired[-1] == ("late", T0 + timedelta(minutes=30))
+    # Events scheduled against a `now` a quiet sync left pending use the up-to-date `now`.
+    wall[0] += 10
+    clock.sync()
+    handle = clock.schedule(T0, lambda: None)  # due in the past: runs at the current instant
+    assert handle.due == T0 + timedelta(minutes=40)
+
+
+def test_a_snapshot_of_a_realtime_clock_holds_the_instant_of_its_last_sync() -> None:
+    wall = [100.0]
+    clock = Clock(T0, "realtime", monotonic=lambda: wall[0], speed=60)
+    wall[0] += 30
+    clock.sync()
+    state = clock.__getstate__()
+    assert state["_now"] == T0 + timedelta(minutes=30) and state.get("_pending_m") is None

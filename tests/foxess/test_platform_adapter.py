@@ -119,3 +119,30 @@ async def test_native_writes_by_a_party_are_foreign_to_the_platform(tenant: Api,
     reply = await tenant.push(DEVICE_ID, "charge", **WINDOW)
     assert reply.status == 409 and reply.code == "SCHEDULER_ACTIVE"
     assert reply.details["foreignGroups"] == [{"start": "10:30", "end": "11:29", "workMode": "Backup", "owner": "homeowner_app"}]
+
+
+async def test_platform_calls_count_and_meet_injected_faults_in_order(sim: Api) -> None:
+    """After the day's first call, the platform's calls take the gateway's short path (nothing to
+    enforce): each is still counted on the platform's ledger and still consumes the next fault
+    injected for the device, in order, before reaching it."""
+    api = await sim.tenant([fox_device()])
+    world = sim.client.server.app[TENANTS].get(api.key)
+    ledger, faults = world.native_cloud.platform_ledger, world.devices[DEVICE_ID].faults
+    first = await api.push(DEVICE_ID, "charge", **WINDOW)  # preflight read: the day's first call
+    assert ledger.used == 1
+    await api.fault(DEVICE_ID, "transient", 3)
+    later = await api.push(DEVICE_ID, "charge", on_conflict="queue_after", start="2026-05-08T13:00:00+01:00",
+                           end="2026-05-08T14:00:00+01:00")
+    assert later.status == 202  # its preflight read met the first fault: accepted, dispatch guards
+    assert ledger.used == 2 and faults.faults[0].remaining == 2
+    await api.advance(to="2026-05-08T09:00:05Z")  # the dispatch read meets the second fault
+    assert ledger.used == 3 and faults.faults[0].remaining == 1
+    await api.advance(to="2026-05-08T09:00:15Z")  # the retry's read meets the third
+    assert ledger.used == 4 and not faults.faults
+    assert (await api.truth(DEVICE_ID))["scheduler"]["groups"] == []
+    await api.advance(to="2026-05-08T09:00:30Z")  # read, write, flag on
+    assert ledger.used == 7 and ledger.last.keys() == {("scheduler", world.devices[DEVICE_ID].device.serial_number),
+                                                       ("flag", world.devices[DEVICE_ID].device.serial_number)}
+    truth = await api.truth(DEVICE_ID)
+    assert [g["actionId"] for g in truth["scheduler"]["groups"]] == [first.body["actionId"]]
+    assert truth["scheduler"]["enabled"] is True

@@ -142,3 +142,21 @@ async def test_every_device_call_consumes_a_fault_but_the_list_does_not(native: 
     assert (await native.post("/op/v1/device/scheduler/get/flag", {"deviceSN": SERIAL})).errno == 41201
     assert (await native.post("/op/v1/device/scheduler/get/flag", {"deviceSN": SERIAL})).errno == 0
     assert (await tenant.truth(DEVICE_ID))["faults"] == []
+
+
+def test_the_free_count_counts_as_admit_does_and_defers_to_it_at_a_new_day() -> None:
+    """`count_free` (the in-process platform's path) counts a call and records a write's instant
+    exactly as `admit` would, and declines (counting nothing) when a quota is enforced or the
+    UTC day has changed, so `admit` refills the allowance and checks it."""
+    spec, ledger = QuotaSpec(enabled=False), QuotaLedger()
+    assert not ledger.count_free(spec, T0, None, "SN1")  # no day counted yet: admit rolls it
+    ledger.admit(spec, "read", (), T0)
+    assert ledger.count_free(spec, T0 + timedelta(hours=1), None, "SN1")
+    assert ledger.count_free(spec, T0 + timedelta(hours=2), "scheduler", "SN1")
+    assert ledger.used == 3 and ledger.last == {("scheduler", "SN1"): T0 + timedelta(hours=2)}
+    midnight = datetime(2026, 5, 9, 0, 0, tzinfo=timezone.utc)
+    assert not ledger.count_free(spec, midnight, None, "SN1") and ledger.used == 3
+    ledger.admit(spec, "read", (), midnight)
+    assert ledger.used == 1 and ledger.count_free(spec, midnight + timedelta(hours=23, minutes=59), None, "SN1")
+    assert not ledger.count_free(QuotaSpec(), midnight, None, "SN1")  # enforced: admit decides
+    assert ledger.used == 2
