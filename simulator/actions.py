@@ -270,9 +270,13 @@ class ActionBook:
         state = action.state
         is_open = state in NON_TERMINAL
         for where in (self.tenant, scope):
-            # The newest action sorts last in every list it joins: appended, no search.
-            where.every.append(action)
-            where.listed(state).append(action)
+            # The newest action sorts last in every list it joins: appended, no search (and no
+            # call: `_SeqList.append` and `_Scope.listed`, inline).
+            where.every.items.append(action)
+            listed = where.by_state.get(state)
+            if listed is None:
+                listed = where.by_state[state] = _SeqList()
+            listed.items.append(action)
             if is_open:
                 where.open[action.id] = action
 

@@ -326,7 +326,10 @@ class Platform:
         """The record's `parameters`. Records never change them, so equal parameters share one
         dict (one object fewer retained per action). The key carries each value's type and sign,
         so 95 and 95.0 (or 0.0 and -0.0), which read back differently, are kept apart."""
-        key = (command, *((name, q.unit, type(q.value), q.value, math.copysign(1, q.value)) for name, q in params.items()))
+        parts: list[Any] = [command]
+        for name, q in params.items():
+            parts += (name, q.unit, type(q.value), q.value, math.copysign(1, q.value))
+        key = tuple(parts)
         stored = self._parameters.get(key)
         if stored is None:
             stored = {"mode": command}
