@@ -10,10 +10,10 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from datetime import datetime, timedelta, timezone
 from functools import cache
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -165,6 +165,7 @@ def _drive_for_row(row: _Row) -> Drive:
 
 
 _ROW = attrgetter("physics")
+_FIRST = itemgetter(0)
 
 
 def drive_for_group(group: Group) -> Drive:
@@ -236,12 +237,15 @@ def _regimes_of(imperative: Drive) -> dict[tuple[_Row, ...] | None, Regime]:
 
 def _regime_in(table: dict[tuple[_Row, ...] | None, Regime], imperative: Drive, groups: Iterable[Group] | None) -> Regime:
     # Rows do not overlap (the scheduler refuses that), so ordering them by start loses nothing.
-    rows = None if groups is None else tuple(sorted(map(_ROW, groups)))
+    rows = None if groups is None else tuple(sorted(map(_ROW, groups), key=_FIRST))
     regime = table.get(rows)
-    if regime is None:
-        if len(table) >= _REGIMES_KEPT:
-            table.clear()
-        regime = table[rows] = Regime(imperative, rows)
+    return _new_regime(table, imperative, rows) if regime is None else regime
+
+
+def _new_regime(table: dict[tuple[_Row, ...] | None, Regime], imperative: Drive, rows: tuple[_Row, ...] | None) -> Regime:
+    if len(table) >= _REGIMES_KEPT:
+        table.clear()
+    regime = table[rows] = Regime(imperative, rows)
     return regime
 
 
@@ -267,13 +271,21 @@ class Device:
         # (start, until, offset, final): the plant's UTC offset from `start` to `until`, which is
         # the next change when `final`, else only how far it has been looked at.
         self._offset_window: tuple[datetime, datetime, timedelta, bool] | None = None
-        # Changes not integrated yet: (instant, the regime in effect up to it), instants rising
-        # and all after `battery.updated_at`; the live state (imperative, scheduler) runs after the last.
-        self._pending: list[tuple[datetime, Regime]] = []
-        # The integrated cuts of about the last day: (instant, regime up to it, SoC at it); the
-        # last is at `battery.updated_at`. A day of pending changes equal to it repeats from it.
-        self._history: list[tuple[datetime, Regime, float]] = []
-        self._live_cache: tuple[Drive, tuple[Group, ...] | None, Regime, dict[Any, Regime]] | None = None
+        # Changes not integrated yet, as two parallel lists (no object per write): the instants,
+        # rising and all after `battery.updated_at`, and the regime in effect up to each; the
+        # live state (imperative, scheduler) runs after the last.
+        self._cut_at: list[datetime] = []
+        self._cut_regime: list[Regime] = []
+        # The integrated cuts of about the last day, parallel too: instant, regime up to it, SoC
+        # at it; the last is at `battery.updated_at`. A day of pending changes equal to it repeats.
+        self._done_at: list[datetime] = []
+        self._done_regime: list[Regime] = []
+        self._done_soc: list[float] = []
+        # The regime of the live settings, and what it was made from (see `_live`).
+        self._live_imperative: Drive | None = None
+        self._live_groups: tuple[Group, ...] | None = None
+        self._live_regime: Regime | None = None
+        self._live_table: dict[Any, Regime] = {}
         # The platform's capabilities document for this device, built on first use (see Platform).
         self.capabilities_view: dict[str, Any] | None = None
         self.scheduler = self._build_scheduler(spec.scheduler)
@@ -309,15 +321,18 @@ class Device:
         scheduler = self.scheduler
         groups = scheduler.groups if scheduler is not None and scheduler.enabled else None
         imperative = self.imperative
-        cached = self._live_cache
-        if cached is not None and cached[0] is imperative:
-            if cached[1] is groups:
-                return cached[2]
-            table = cached[3]
+        if imperative is self._live_imperative:
+            if groups is self._live_groups and self._live_regime is not None:
+                return self._live_regime
+            table = self._live_table
         else:
-            table = _regimes_of(imperative)
-        regime = _regime_in(table, imperative, groups)
-        self._live_cache = (imperative, groups, regime, table)
+            table = self._live_table = _regimes_of(imperative)
+            self._live_imperative = imperative
+        rows = None if scheduler is None or groups is None else scheduler.physics_key()
+        regime = table.get(rows)
+        if regime is None:
+            regime = _new_regime(table, imperative, rows)
+        self._live_groups, self._live_regime = groups, regime
         return regime
 
     def drive_at(self, t: datetime) -> Drive:
@@ -405,12 +420,14 @@ class Device:
         spans of constant drive and offset are integrated in closed form (`integrate_span`),
         and whole days of one scheduled regime are units (see `_advance`)."""
         now = as_utc(now)
-        if self._pending:
+        if self._cut_at:
             self._replay()
         if now > self.battery.updated_at:
             regime = self._live()
             self._advance(regime, now)
-            self._history.append((now, regime, self.battery.soc))
+            self._done_at.append(now)
+            self._done_regime.append(regime)
+            self._done_soc.append(self.battery.soc)
             self._trim_history()
 
     def _record(self, now: datetime) -> None:
@@ -418,82 +435,95 @@ class Device:
         integrated until something reads the SoC, or the pending timeline is long."""
         if now.tzinfo is not timezone.utc:
             now = as_utc(now)
-        pending = self._pending
-        if now <= (pending[-1][0] if pending else self.battery.updated_at):
+        cut_at = self._cut_at
+        if now <= (cut_at[-1] if cut_at else self.battery.updated_at):
             return  # the write takes effect from a cut already made: nothing ran in between
-        pending.append((now, self._live()))
-        if len(pending) >= _PENDING_KEPT:
+        cut_at.append(now)
+        self._cut_regime.append(self._live())
+        if len(cut_at) >= _PENDING_KEPT:
             self._replay()
 
     def _replay(self) -> None:
         """Integrate every pending change (see `settle`)."""
-        pending, self._pending = self._pending, []
-        battery, history = self.battery, self._history
-        i, count = 0, len(pending)
+        cut_at, cut_regime = self._cut_at, self._cut_regime
+        battery, done_at, done_regime, done_soc = self.battery, self._done_at, self._done_regime, self._done_soc
+        i, count = 0, len(cut_at)
         while i < count:
-            if history:
-                skipped = self._repeat_days(pending, i)
+            if done_at:
+                skipped = self._repeat_days(i)
                 if skipped:
                     i += skipped
                     continue
-            until, regime = pending[i]
+            until, regime = cut_at[i], cut_regime[i]
             self._advance(regime, until)
-            history.append((until, regime, battery.soc))
+            done_at.append(until)
+            done_regime.append(regime)
+            done_soc.append(battery.soc)
             i += 1
+        cut_at.clear()
+        cut_regime.clear()
         self._trim_history()
 
-    def _repeat_days(self, pending: list[tuple[datetime, Regime]], i: int) -> int:
-        """How many of `pending[i:]` were skipped as repeats of the integrated day before them."""
-        history = self._history
-        anchor, _, soc = history[-1]
+    def _repeat_days(self, i: int) -> int:
+        """How many of the pending changes from `i` were skipped as repeats of the integrated day
+        before them."""
+        done_at = self._done_at
+        anchor, soc = done_at[-1], self._done_soc[-1]
         day_before = anchor - _DAY
-        k = len(history) - 2
-        while k >= 0 and history[k][0] > day_before:
+        k = len(done_at) - 2
+        while k >= 0 and done_at[k] > day_before:
             k -= 1
-        if k < 0 or history[k][0] != day_before or history[k][2] != soc:
+        if k < 0 or done_at[k] != day_before or self._done_soc[k] != soc:
             return 0  # no cut a day earlier, or the day did not return to its SoC
-        day = [(at - day_before, regime, level) for at, regime, level in history[k + 1 :]]
-        size = len(day)
-        count = len(pending) - i
+        k += 1  # the day's cuts are done_at[k:], the last at the anchor
+        size = len(done_at) - k
+        cut_at, cut_regime = self._cut_at, self._cut_regime
+        count = len(cut_at) - i
         if count < size:
             return 0
         # One UTC offset from the day before to the last pending change: the wall clock repeats.
-        _, until = self._offset_at(anchor, pending[-1][0])
+        _, until = self._offset_at(anchor, cut_at[-1])
         window = self._offset_window
         assert window is not None
         if window[0] > day_before:
             return 0
+        regimes = self._done_regime[k:]
         skipped = 0
-        start = anchor
-        while skipped + size <= count and start + _DAY <= until:
+        shift = _DAY  # from the integrated day to the one being compared
+        while skipped + size <= count and anchor + shift <= until:
+            first = i + skipped
+            if cut_regime[first : first + size] != regimes:  # regimes are interned: compared by identity
+                break
             for j in range(size):
-                at, regime = pending[i + skipped + j]
-                if regime is not day[j][1] or at - start != day[j][0]:
+                if cut_at[first + j] - shift != done_at[k + j]:
                     break
             else:
-                for j in range(size):
-                    at, regime = pending[i + skipped + j]
-                    history.append((at, regime, day[j][2]))
                 skipped += size
-                start += _DAY
+                shift += _DAY
                 continue
             break
         if skipped:
-            self.battery.updated_at = start  # the SoC is where every one of these days began and ended
+            # The SoC is where every one of these days began and ended. The history keeps the
+            # last of them, and the cut a day before its end, which the next check looks for.
+            socs = self._done_soc[k:]
+            last = i + skipped
+            back = size + 1 if skipped > size else size
+            done_at.extend(cut_at[last - back : last])
+            self._done_regime.extend(cut_regime[last - back : last])
+            self._done_soc.extend(socs[-1:] + socs if back > size else socs)
+            self.battery.updated_at = cut_at[last - 1]
         return skipped
 
     def _trim_history(self) -> None:
         """Keep the cuts of the last day (the one a day earlier included), at most _HISTORY_KEPT."""
-        history = self._history
-        if not history:
+        done_at = self._done_at
+        if not done_at:
             return
-        cutoff = history[-1][0] - _DAY
-        first = 0
-        while history[first][0] < cutoff:
-            first += 1
-        first = max(first, len(history) - _HISTORY_KEPT)
+        first = max(bisect_left(done_at, done_at[-1] - _DAY), len(done_at) - _HISTORY_KEPT)
         if first:
-            del history[:first]
+            del done_at[:first]
+            del self._done_regime[:first]
+            del self._done_soc[:first]
 
     def _advance(self, regime: Regime, now: datetime) -> None:
         """Integrate from the battery's instant to `now` under one regime.

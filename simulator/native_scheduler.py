@@ -8,9 +8,8 @@ refusals so the platform meets the same failures it would meet on real hardware.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from functools import cached_property
-from operator import attrgetter
+from dataclasses import dataclass, field
+from operator import attrgetter, itemgetter
 from typing import Any, Iterable
 
 from .errnos import ERRNO_BAD_PARAMETER, ERRNO_TIME_OVERLAP, NativeError
@@ -20,6 +19,9 @@ from .profiles import GroupLimits
 PLATFORM_OWNER = "amps"
 MINUTES_PER_DAY = 24 * 60
 LAST_MINUTE = MINUTES_PER_DAY - 1
+_PLAIN = frozenset({int, str, type(None)})
+# What a row does, without who wrote it: start, end, work mode, fdSoc, fdPwr, minSocOnGrid, maxSoc.
+Physics = tuple[int, int, str, int | None, int | None, int | None, int | None]
 
 
 _HHMM = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
@@ -62,12 +64,17 @@ class Group:
     fd_pwr: int | None = None  # watts
     min_soc_on_grid: int | None = None
     max_soc: int | None = None
+    # What the row does, without who wrote it: start, end, work mode and parameters. Built with
+    # the row (rows are immutable and come back on every write), so once per row object.
+    physics: Physics = field(init=False, repr=False, compare=False)
+    # `physics` when every value in it is a plain int, str or None, else None: only such rows
+    # are looked up by value (True == 1, so a bool would pass for an int).
+    plain: Physics | None = field(init=False, repr=False, compare=False)
 
-    @cached_property
-    def physics(self) -> tuple[int, int, str, int | None, int | None, int | None, int | None]:
-        """What the row does, without who wrote it: start, end, work mode and parameters. Kept on
-        the row (rows are immutable and come back on every write), so it is built once."""
-        return (self.start, self.end, self.work_mode, self.fd_soc, self.fd_pwr, self.min_soc_on_grid, self.max_soc)
+    def __post_init__(self) -> None:
+        physics = (self.start, self.end, self.work_mode, self.fd_soc, self.fd_pwr, self.min_soc_on_grid, self.max_soc)
+        object.__setattr__(self, "physics", physics)
+        object.__setattr__(self, "plain", physics if set(map(type, physics)) <= _PLAIN else None)
 
     @property
     def all_day(self) -> bool:
@@ -136,7 +143,31 @@ def _overlap(groups: list[Group]) -> NativeError:
 
 
 _START = attrgetter("start")
-_PLAIN = frozenset({int, str, type(None)})
+_FIRST = itemgetter(0)
+_PLAIN_ROW = attrgetter("plain")
+
+
+_PHYSICS = attrgetter("physics")
+# Row sets that passed validation, per set of rules (slot count, limits, work modes): the rows'
+# plain physics in slot order -> the same sorted by start. Shared by the schedulers of one
+# profile, so a fleet validates each distinct daily row set once, and no row object is kept.
+_ValidSets = dict[tuple[Physics | None, ...], tuple[Physics, ...]]
+_VALID_SETS: dict[tuple[Any, ...], _ValidSets] = {}
+_SETS_KEPT = 4096
+
+
+def _valid_sets_for(max_group_count: int, limits: GroupLimits, work_modes: tuple[str, ...]) -> _ValidSets:
+    rules = (max_group_count, limits, work_modes)
+    table = _VALID_SETS.get(rules)
+    if table is None:
+        if len(_VALID_SETS) >= 64:
+            _VALID_SETS.clear()  # schedulers keep their tables; new ones start afresh
+        table = _VALID_SETS[rules] = {}
+    return table
+
+
+def _sorted_physics(groups: tuple[Group, ...]) -> tuple[Physics, ...]:
+    return tuple(sorted(map(_PHYSICS, groups), key=_FIRST))
 
 
 def _describe(group: Group) -> str:
@@ -167,35 +198,28 @@ class NativeScheduler:
         self.flag_owner: str | None = None
         self.groups: tuple[Group, ...] = ()
         self._boundaries: list[int] | None = []
-        # Rows that passed the per-row limits: by identity (the object is held, so its id is not
-        # reused), and by what they do (only rows of plain ints and strings: True == 1 in a set).
-        self._valid: dict[int, Group] = {}
-        self._valid_physics: dict[tuple[Any, ...], None] = {}  # a dict: an empty set is 216 bytes
+        # The stored rows' physics sorted by start, and the `groups` it was made from.
+        self._key: tuple[Physics, ...] = ()
+        self._keyed: tuple[Group, ...] = ()
+        self._valid_sets = _valid_sets_for(max_group_count, limits, self.work_modes)
         self.replace(groups)
 
-    def validate(self, groups: Iterable[Group]) -> None:
-        groups = list(groups)
+    def validate(self, groups: Iterable[Group]) -> tuple[Physics, ...]:
+        """Refuse `groups` (a NativeError) unless the device would store them; else their physics
+        sorted by start. A row set of plain values that passed before under the same rules (the
+        platform rewrites the same rows every day, as new objects) is recognised by value."""
+        groups = tuple(groups)
+        written = tuple(map(_PLAIN_ROW, groups))
+        known = self._valid_sets.get(written)
+        if known is not None:
+            return known
         if len(groups) > self.max_group_count:
             raise NativeError(
                 ERRNO_BAD_PARAMETER,
                 f"too many groups: {len(groups)} given, the device has {self.max_group_count} slots",
             )
-        valid = self._valid
         for group in groups:
-            # Rows come back on every write (the platform rewrites the others' rows unchanged, the
-            # same objects); one that passed these limits before passes again.
-            if valid.get(id(group)) is not group:
-                physics = group.physics
-                plain = set(map(type, physics)) <= _PLAIN
-                if not (plain and physics in self._valid_physics):
-                    self._validate_one(group)
-                    if plain:
-                        if len(self._valid_physics) > 256:
-                            self._valid_physics.clear()
-                        self._valid_physics[physics] = None
-                if len(valid) > 256:
-                    valid.clear()
-                valid[id(group)] = group
+            self._validate_one(group)
         if len(groups) > 1:
             # By start, rows clear of each other have each end before the next start; any overlap
             # (an all-day row overlaps everything) shows between neighbours. The refusal itself
@@ -203,8 +227,15 @@ class NativeScheduler:
             previous_end = -1
             for group in sorted(groups, key=_START):
                 if group.start <= previous_end:
-                    raise _overlap(groups)
+                    raise _overlap(list(groups))
                 previous_end = group.end
+        key = _sorted_physics(groups)
+        if None not in written:
+            table = self._valid_sets
+            if len(table) >= _SETS_KEPT:
+                table.clear()  # a set validated again after this costs a full check, nothing more
+            table[written] = key
+        return key
 
     def _validate_one(self, group: Group) -> None:
         def refuse(reason: str) -> NativeError:
@@ -236,9 +267,16 @@ class NativeScheduler:
     def replace(self, groups: Iterable[Group]) -> None:
         """Store `groups` as the whole list, or nothing at all when any rule fails."""
         groups = tuple(groups)
-        self.validate(groups)
-        self.groups = groups
+        self._key = self.validate(groups)
+        self.groups = self._keyed = groups
         self._boundaries = None  # computed when asked for
+
+    def physics_key(self) -> tuple[Physics, ...]:
+        """The stored rows' physics sorted by start: what a device's regime is made from."""
+        groups = self.groups
+        if self._keyed is not groups:  # `groups` was set without `replace`
+            self._key, self._keyed = _sorted_physics(groups), groups
+        return self._key
 
     def set_enabled(self, flag: bool) -> None:
         self.enabled = bool(flag)
