@@ -191,10 +191,11 @@ class Regime:
     drive; not who wrote them). Equal regimes are one object (`regime_for`), so a device's
     timeline compares them by identity."""
 
-    __slots__ = ("imperative", "rows", "marks")
+    __slots__ = ("imperative", "key", "rows", "marks")
 
     def __init__(self, imperative: Drive, rows: tuple[_Row, ...] | None) -> None:
         self.imperative = imperative
+        self.key = rows  # the rows' physics it was made from
         # (start, end, drive) by start; None while the flag is off (or there is no scheduler).
         self.rows = None if rows is None else tuple((r[0], r[1], _drive_for_row(r)) for r in rows)
         marks: list[int] = []
@@ -271,21 +272,28 @@ class Device:
         # (start, until, offset, final): the plant's UTC offset from `start` to `until`, which is
         # the next change when `final`, else only how far it has been looked at.
         self._offset_window: tuple[datetime, datetime, timedelta, bool] | None = None
-        # Changes not integrated yet, as two parallel lists (no object per write): the instants,
-        # rising and all after `battery.updated_at`, and the regime in effect up to each; the
-        # live state (imperative, scheduler) runs after the last.
+        # Changes not integrated yet, as parallel lists (no object made per write): the instants,
+        # rising and all after `battery.updated_at`, and what was in effect up to each: the
+        # imperative drive and the rows' physics (the scheduler's sorted key; None while the
+        # flag is off). Their regime is looked up only if the stretch is integrated. The live
+        # settings run after the last.
         self._cut_at: list[datetime] = []
-        self._cut_regime: list[Regime] = []
-        # The integrated cuts of about the last day, parallel too: instant, regime up to it, SoC
-        # at it; the last is at `battery.updated_at`. A day of pending changes equal to it repeats.
+        self._cut_drive: list[Drive] = []
+        self._cut_rows: list[tuple[_Row, ...] | None] = []
+        # The integrated cuts of about the last day, parallel too: instant, drive and rows up to
+        # it, SoC at it; the last is at `battery.updated_at`. A day of pending changes equal to it
+        # repeats.
         self._done_at: list[datetime] = []
-        self._done_regime: list[Regime] = []
+        self._done_drive: list[Drive] = []
+        self._done_rows: list[tuple[_Row, ...] | None] = []
         self._done_soc: list[float] = []
         # The regime of the live settings, and what it was made from (see `_live`).
         self._live_imperative: Drive | None = None
         self._live_groups: tuple[Group, ...] | None = None
         self._live_regime: Regime | None = None
-        self._live_table: dict[Any, Regime] = {}
+        # The regimes of one imperative drive (see `_regime`), and that drive.
+        self._table_drive: Drive | None = None
+        self._table: dict[Any, Regime] = {}
         # The platform's capabilities document for this device, built on first use (see Platform).
         self.capabilities_view: dict[str, Any] | None = None
         self.scheduler = self._build_scheduler(spec.scheduler)
@@ -321,19 +329,22 @@ class Device:
         scheduler = self.scheduler
         groups = scheduler.groups if scheduler is not None and scheduler.enabled else None
         imperative = self.imperative
-        if imperative is self._live_imperative:
-            if groups is self._live_groups and self._live_regime is not None:
-                return self._live_regime
-            table = self._live_table
-        else:
-            table = self._live_table = _regimes_of(imperative)
-            self._live_imperative = imperative
+        if imperative is self._live_imperative and groups is self._live_groups and self._live_regime is not None:
+            return self._live_regime
         rows = None if scheduler is None or groups is None else scheduler.physics_key()
-        regime = table.get(rows)
-        if regime is None:
-            regime = _new_regime(table, imperative, rows)
-        self._live_groups, self._live_regime = groups, regime
+        regime = self._regime(imperative, rows)
+        self._live_imperative, self._live_groups, self._live_regime = imperative, groups, regime
         return regime
+
+    def _regime(self, imperative: Drive, rows: tuple[_Row, ...] | None) -> Regime:
+        """The one Regime of this drive and these rows (the drive's table kept for the next call)."""
+        if imperative is self._table_drive:
+            table = self._table
+        else:
+            table = self._table = _regimes_of(imperative)
+            self._table_drive = imperative
+        regime = table.get(rows)
+        return _new_regime(table, imperative, rows) if regime is None else regime
 
     def drive_at(self, t: datetime) -> Drive:
         """What the inverter runs at `t` under its present settings: the covering group while the
@@ -425,28 +436,38 @@ class Device:
         if now > self.battery.updated_at:
             regime = self._live()
             self._advance(regime, now)
-            self._done_at.append(now)
-            self._done_regime.append(regime)
-            self._done_soc.append(self.battery.soc)
+            self._done(now, self.imperative, regime.key, self.battery.soc)
             self._trim_history()
 
+    def _done(self, at: datetime, drive: Drive, rows: tuple[_Row, ...] | None, soc: float) -> None:
+        self._done_at.append(at)
+        self._done_drive.append(drive)
+        self._done_rows.append(rows)
+        self._done_soc.append(soc)
+
     def _record(self, now: datetime) -> None:
-        """A write at `now`: cut the timeline there, the present regime ending at it. Nothing is
+        """A write at `now`: cut the timeline there, the present settings ending at it. Nothing is
         integrated until something reads the SoC, or the pending timeline is long."""
         if now.tzinfo is not timezone.utc:
             now = as_utc(now)
         cut_at = self._cut_at
         if now <= (cut_at[-1] if cut_at else self.battery.updated_at):
             return  # the write takes effect from a cut already made: nothing ran in between
+        scheduler = self.scheduler
         cut_at.append(now)
-        self._cut_regime.append(self._live())
+        self._cut_drive.append(self.imperative)
+        # The scheduler's key of its rows, as `_live` takes it (inlined: this runs at every write).
+        if scheduler is None or not scheduler.enabled:
+            self._cut_rows.append(None)
+        else:
+            self._cut_rows.append(scheduler.physics if scheduler.physics_of is scheduler.groups else scheduler.physics_key())
         if len(cut_at) >= _PENDING_KEPT:
             self._replay()
 
     def _replay(self) -> None:
         """Integrate every pending change (see `settle`)."""
-        cut_at, cut_regime = self._cut_at, self._cut_regime
-        battery, done_at, done_regime, done_soc = self.battery, self._done_at, self._done_regime, self._done_soc
+        cut_at, cut_drive, cut_rows = self._cut_at, self._cut_drive, self._cut_rows
+        battery, done_at = self.battery, self._done_at
         i, count = 0, len(cut_at)
         while i < count:
             if done_at:
@@ -454,14 +475,13 @@ class Device:
                 if skipped:
                     i += skipped
                     continue
-            until, regime = cut_at[i], cut_regime[i]
-            self._advance(regime, until)
-            done_at.append(until)
-            done_regime.append(regime)
-            done_soc.append(battery.soc)
+            drive, rows = cut_drive[i], cut_rows[i]
+            self._advance(self._regime(drive, rows), cut_at[i])
+            self._done(cut_at[i], drive, rows, battery.soc)
             i += 1
         cut_at.clear()
-        cut_regime.clear()
+        cut_drive.clear()
+        cut_rows.clear()
         self._trim_history()
 
     def _repeat_days(self, i: int) -> int:
@@ -477,7 +497,7 @@ class Device:
             return 0  # no cut a day earlier, or the day did not return to its SoC
         k += 1  # the day's cuts are done_at[k:], the last at the anchor
         size = len(done_at) - k
-        cut_at, cut_regime = self._cut_at, self._cut_regime
+        cut_at, cut_drive, cut_rows = self._cut_at, self._cut_drive, self._cut_rows
         count = len(cut_at) - i
         if count < size:
             return 0
@@ -487,12 +507,14 @@ class Device:
         assert window is not None
         if window[0] > day_before:
             return 0
-        regimes = self._done_regime[k:]
+        # Equal drives and equal rows make the same regime (it is made from their values alone);
+        # the scheduler hands out one key object per row set, so rows compare by identity.
+        drives, rows = self._done_drive[k:], self._done_rows[k:]
         skipped = 0
         shift = _DAY  # from the integrated day to the one being compared
         while skipped + size <= count and anchor + shift <= until:
             first = i + skipped
-            if cut_regime[first : first + size] != regimes:  # regimes are interned: compared by identity
+            if cut_rows[first : first + size] != rows or cut_drive[first : first + size] != drives:
                 break
             for j in range(size):
                 if cut_at[first + j] - shift != done_at[k + j]:
@@ -509,7 +531,8 @@ class Device:
             last = i + skipped
             back = size + 1 if skipped > size else size
             done_at.extend(cut_at[last - back : last])
-            self._done_regime.extend(cut_regime[last - back : last])
+            self._done_drive.extend(cut_drive[last - back : last])
+            self._done_rows.extend(cut_rows[last - back : last])
             self._done_soc.extend(socs[-1:] + socs if back > size else socs)
             self.battery.updated_at = cut_at[last - 1]
         return skipped
@@ -522,7 +545,8 @@ class Device:
         first = max(bisect_left(done_at, done_at[-1] - _DAY), len(done_at) - _HISTORY_KEPT)
         if first:
             del done_at[:first]
-            del self._done_regime[:first]
+            del self._done_drive[:first]
+            del self._done_rows[:first]
             del self._done_soc[:first]
 
     def _advance(self, regime: Regime, now: datetime) -> None:

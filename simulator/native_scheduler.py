@@ -53,7 +53,7 @@ _PARAM_KEYS: dict[str, str] = {
 _VIEW_KEYS = frozenset({"start", "end", "workMode", "owner", "actionId", *_PARAM_KEYS})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Group:
     start: int  # minute of day, plant-local wall clock
     end: int  # minute of day, inclusive (FoxESS writes 06:59 for "until 07:00")
@@ -71,10 +71,34 @@ class Group:
     # are looked up by value (True == 1, so a bool would pass for an int).
     plain: Physics | None = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        physics = (self.start, self.end, self.work_mode, self.fd_soc, self.fd_pwr, self.min_soc_on_grid, self.max_soc)
-        object.__setattr__(self, "physics", physics)
-        object.__setattr__(self, "plain", physics if set(map(type, physics)) <= _PLAIN else None)
+    def __init__(
+        self,
+        start: int,
+        end: int,
+        work_mode: str,
+        owner: str,
+        action_id: str | None = None,
+        fd_soc: int | None = None,
+        fd_pwr: int | None = None,
+        min_soc_on_grid: int | None = None,
+        max_soc: int | None = None,
+    ) -> None:
+        # Written by hand: a frozen dataclass's own __init__ sets each field through
+        # object.__setattr__, and the platform makes a row per action. Still frozen afterwards.
+        physics = (start, end, work_mode, fd_soc, fd_pwr, min_soc_on_grid, max_soc)
+        self.__dict__.update(
+            start=start,
+            end=end,
+            work_mode=work_mode,
+            owner=owner,
+            action_id=action_id,
+            fd_soc=fd_soc,
+            fd_pwr=fd_pwr,
+            min_soc_on_grid=min_soc_on_grid,
+            max_soc=max_soc,
+            physics=physics,
+            plain=physics if _PLAIN.issuperset(map(type, physics)) else None,
+        )
 
     @property
     def all_day(self) -> bool:
@@ -198,9 +222,10 @@ class NativeScheduler:
         self.flag_owner: str | None = None
         self.groups: tuple[Group, ...] = ()
         self._boundaries: list[int] | None = []
-        # The stored rows' physics sorted by start, and the `groups` it was made from.
-        self._key: tuple[Physics, ...] = ()
-        self._keyed: tuple[Group, ...] = ()
+        # The stored rows' physics sorted by start, and the `groups` it was made from (a device
+        # makes its regime from it; see `physics_key`).
+        self.physics: tuple[Physics, ...] = ()
+        self.physics_of: tuple[Group, ...] = ()
         self._valid_sets = _valid_sets_for(max_group_count, limits, self.work_modes)
         self.replace(groups)
 
@@ -267,16 +292,17 @@ class NativeScheduler:
     def replace(self, groups: Iterable[Group]) -> None:
         """Store `groups` as the whole list, or nothing at all when any rule fails."""
         groups = tuple(groups)
-        self._key = self.validate(groups)
-        self.groups = self._keyed = groups
+        known = self._valid_sets.get(tuple(map(_PLAIN_ROW, groups)))  # validate's first step, inlined
+        self.physics = self.validate(groups) if known is None else known
+        self.groups = self.physics_of = groups
         self._boundaries = None  # computed when asked for
 
     def physics_key(self) -> tuple[Physics, ...]:
         """The stored rows' physics sorted by start: what a device's regime is made from."""
         groups = self.groups
-        if self._keyed is not groups:  # `groups` was set without `replace`
-            self._key, self._keyed = _sorted_physics(groups), groups
-        return self._key
+        if self.physics_of is not groups:  # `groups` was set without `replace`
+            self.physics, self.physics_of = _sorted_physics(groups), groups
+        return self.physics
 
     def set_enabled(self, flag: bool) -> None:
         self.enabled = bool(flag)
