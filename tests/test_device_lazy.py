@@ -217,3 +217,44 @@ def test_a_day_whose_writes_install_other_rows_is_not_taken_for_a_repeat():
     agree(lazy, eager, noon)
     assert lazy.reading(noon)["level"] < usual.reading(noon)["level"]
     assert lazy.segments_integrated * 3 < eager.segments_integrated
+
+
+def test_after_the_first_days_repeated_days_integrate_nothing():
+    # Once the days repeat, every later replay skips all of its days (the history keeps the cut
+    # a day before the last skipped day's end, where the next check looks): a device written
+    # for 90 days integrates no more spans than one written for 10.
+    zone = ZoneInfo("Europe/London")
+    first = date(2026, 5, 8)
+    spec = DeviceSpec.model_validate({"id": "dev-1", "scheduler": {"enabled": True, "groups": ROW_SETS[2]}})
+    counts = []
+    for days in (10, 90):
+        device = Device(spec, wall(zone, first, 0))
+        platform_days(device, zone, first, days, eager=False)
+        device.view(wall(zone, first + timedelta(days=days), 0))
+        counts.append(device.segments_integrated)
+    assert counts[0] == counts[1]
+
+
+def test_a_day_under_another_imperative_drive_is_not_taken_for_a_repeat():
+    # Flag off: each day charges to 80 % from 06:00 and idles from 18:00, so the SoC is 80 % at
+    # every cut and the days (18:00 to 06:00, as the replays fall) repeat. One evening
+    # discharges instead: the next morning's cut falls at the same instant with the same (no)
+    # rows, but another drive ran up to it, which shows at 07:00.
+    zone = ZoneInfo("Europe/London")
+    first = date(2026, 5, 8)
+    spec = DeviceSpec.model_validate({"id": "dev-1", "scheduler": {"enabled": False}})
+    start = wall(zone, first, 0)
+    lazy, eager = Device(spec, start), Device(spec, start)
+    charge, idle, discharge = IMPERATIVES[4], IMPERATIVES[3], IMPERATIVES[5]
+    writes = [(wall(zone, first, 3 * 60), idle)]
+    for n in range(11):
+        day = first + timedelta(days=n)
+        writes += [(wall(zone, day, 6 * 60), charge), (wall(zone, day, 18 * 60), discharge if n == 10 else idle)]
+    writes.append((wall(zone, first + timedelta(days=11), 6 * 60), charge))
+    for at, drive in writes:
+        eager.settle(at)
+        eager.set_imperative(drive, at)
+        lazy.set_imperative(drive, at)
+    morning = wall(zone, first + timedelta(days=11), 7 * 60)
+    agree(lazy, eager, morning)
+    assert lazy.reading(morning)["level"] < 50

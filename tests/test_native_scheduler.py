@@ -152,3 +152,53 @@ def test_active_group_ignores_flag():
     assert s.active_group(90) is not None and s.active_group(120) is None
     s.set_enabled(True)
     assert s.enabled
+
+
+def test_a_row_set_passed_before_is_not_taken_for_a_lookalike_of_other_types():
+    # Row sets that passed are recognised by what they do, across schedulers of the same rules
+    # (the platform writes new row objects with the same values every day). True == 1 and
+    # 60.0 == 60 in Python, so a bool or a float where an int belongs must still be refused.
+    sched().replace([Group(60, 299, "ForceCharge", "amps", fd_pwr=1)])
+    for lookalike in (
+        Group(60, 299, "ForceCharge", "amps", fd_pwr=True),
+        Group(60.0, 299, "ForceCharge", "amps", fd_pwr=1),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(NativeError) as info:
+            sched().replace([lookalike])
+        assert info.value.errno == 40257
+
+
+def test_a_row_set_passed_under_other_rules_is_checked_again():
+    rows = [g("01:00", "01:59"), g("03:00", "03:59")]
+    sched(max_group_count=8).replace(rows)
+    assert errno_of(rows, max_group_count=1) == 40257
+    narrow = NativeScheduler(8, GroupLimits(max_soc=(10, 90)), MODES)
+    wide = sched()
+    row = [g("01:00", "01:59", max_soc=95)]
+    wide.replace(row)
+    with pytest.raises(NativeError):
+        narrow.replace(row)
+
+
+def test_the_scheduler_keeps_no_row_it_no_longer_stores():
+    import gc
+    import weakref
+
+    s = sched()
+    row = Group(60, 299, "ForceCharge", "amps", action_id="act_1", max_soc=95)
+    s.replace([row])
+    gone = weakref.ref(row)
+    del row
+    s.replace([])
+    gc.collect()
+    assert gone() is None
+
+
+def test_a_row_is_frozen_and_carries_its_physics():
+    row = Group(60, 299, "ForceCharge", "amps", action_id="act_1", max_soc=95)
+    assert row.physics == (60, 299, "ForceCharge", None, None, None, 95) == row.plain
+    assert Group(60, 299, "ForceCharge", "amps", fd_pwr=True).plain is None
+    assert row == Group(60, 299, "ForceCharge", "amps", "act_1", max_soc=95)
+    assert hash(row) == hash(Group(60, 299, "ForceCharge", "amps", "act_1", max_soc=95))
+    with pytest.raises(AttributeError):
+        row.start = 0  # type: ignore[misc]
