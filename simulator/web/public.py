@@ -8,8 +8,8 @@ from aiohttp import web
 
 from ..actions import ACTION_STATES
 from ..errors import ApiError
-from ..validation import PushRequest
-from .common import LIMITS, body_model, render, tenant
+from ..validation import PushRequest, parse_model
+from .common import LIMITS, json_body, render, tenant
 from .specs import PUBLIC_SPEC_PATH
 
 routes = web.RouteTableDef()
@@ -38,7 +38,7 @@ async def push(request: web.Request) -> web.Response:
     try:
         world.platform.managed_device(device_id)  # an unknown device is 404 whatever the body says
         request.app[LIMITS].check_actions(len(world.platform.actions))
-        push_request = await body_model(request, PushRequest)
+        push_request = parse_model(PushRequest, await json_body(request))
     finally:
         # The clock is brought up once, after the body arrived (time may have moved meanwhile):
         # the push, or its refusal, is judged and stamped at the instant it is handled. Nothing
