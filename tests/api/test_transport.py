@@ -126,3 +126,22 @@ async def test_openapi_is_served(api: Api) -> None:
     async with api.client.get("/openapi.yaml") as resp:
         assert resp.status == 200
         assert (await resp.text()).startswith("openapi: 3.1")
+
+
+@pytest.mark.parametrize(
+    "number,echoed",
+    # Past 64 bits the number is read as a float (as the decoder always read it), within them as an integer.
+    [(b"100000000000000000000", 1e20), (b"9223372036854775807", 9223372036854775807)],
+)
+async def test_push_numbers_are_read_as_before(api: Api, number: bytes, echoed: float) -> None:
+    raw = b'{"action": {"command": "charge", "parameters": {"target": {"value": ' + number + b', "unit": "percent"}}}}'
+    reply = await api.call("POST", "/battery/dev_fox", data=raw, headers={"Content-Type": "application/json"})
+    assert reply.status == 422 and reply.code == "PARAMETER_OUT_OF_RANGE"
+    assert type(reply.details["value"]) is type(echoed) and reply.details["value"] == echoed
+
+
+async def test_push_command_with_a_lone_surrogate_escape_is_read(api: Api) -> None:
+    # The standard decoder takes a lone surrogate escape; the command is then unknown, not malformed.
+    reply = await api.call("POST", "/battery/dev_fox", data=b'{"action": {"command": "\\ude00"}}', headers={"Content-Type": "application/json"})
+    assert reply.status == 422 and reply.code == "UNSUPPORTED_MODE"
+    assert reply.details["command"] == "\ude00"
