@@ -224,21 +224,9 @@ class Clock:
         return self.schedule_call(due, action, _NO_ARG, priority)
 
     def schedule_call(self, due: datetime, fn: Callable[..., None], arg: Any, priority: int = PRIORITY_NORMAL) -> EventHandle:
-        """Schedule `fn(arg)` (no closure to build per event); otherwise as :meth:`schedule`.
-        :meth:`EventQueue.schedule_call`, inlined: the platform schedules four events per action."""
+        """Schedule `fn(arg)` (no closure to build per event); otherwise as :meth:`schedule`."""
         now = self._now if self._pending_m is None else self.now
-        if due < now:
-            due = now
-        queue = self.queue
-        handle = EventHandle(due, fn, arg, queue)
-        key = (due, priority)
-        bucket = queue._buckets.get(key)
-        if bucket is None:
-            bucket = queue._buckets[key] = deque()
-            heapq.heappush(queue._keys, key)
-        bucket.append(handle)
-        queue._held += 1
-        return handle
+        return self.queue.schedule_call(now if due < now else due, fn, arg, priority)
 
     def advance_to(self, until: datetime, halt: Callable[[], bool] | None = None) -> int:
         """Run every event due up to `until`, in order; returns how many ran.
@@ -251,23 +239,8 @@ class Clock:
         if until < self._now:
             raise ClockError(f"clock cannot go backwards (now {self._now.isoformat()}, asked {until.isoformat()})")
         processed = 0
-        queue = self.queue
-        buckets = queue._buckets
-        while True:
-            # `EventQueue.pop_due`, inlined (one call fewer per event). The heap of keys is read
-            # each time: a handler's cancellations may sweep the queue, which rebuilds it.
-            keys = queue._keys
-            bucket = buckets[keys[0]] if keys else None
-            if not bucket or bucket[0].cancelled:
-                bucket = queue._front()  # the front needs tidying first (rare)
-                if bucket is None:
-                    break
-            entry = bucket[0]
-            if entry.due > until:
-                break
-            bucket.popleft()
-            entry.queue = None
-            queue._held -= 1
+        pop_due = self.queue.pop_due
+        while (entry := pop_due(until)) is not None:
             fn, arg = entry.fn, entry.arg
             if fn is None:
                 continue
