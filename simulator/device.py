@@ -136,16 +136,18 @@ def _whole(value: float | None) -> int | None:
 
 def group_for_drive(drive: Drive, start: int, end: int, *, owner: str, action_id: str | None) -> Group:
     """A scheduler row that runs `drive` from `start` to `end` (inclusive minutes of day)."""
+    # Positional, and `_whole` written out: the platform makes a row per action.
+    fd_soc, fd_pwr_kw, min_soc_on_grid, max_soc = drive.fd_soc, drive.fd_pwr_kw, drive.min_soc_on_grid, drive.max_soc
     return Group(
-        start=start,
-        end=end,
-        work_mode=drive.work_mode,
-        owner=owner,
-        action_id=action_id,
-        fd_soc=_whole(drive.fd_soc),
-        fd_pwr=None if drive.fd_pwr_kw is None else int(round(drive.fd_pwr_kw * 1000)),
-        min_soc_on_grid=_whole(drive.min_soc_on_grid),
-        max_soc=_whole(drive.max_soc),
+        start,
+        end,
+        drive.work_mode,
+        owner,
+        action_id,
+        None if fd_soc is None else int(round(fd_soc)),
+        None if fd_pwr_kw is None else int(round(fd_pwr_kw * 1000)),
+        None if min_soc_on_grid is None else int(round(min_soc_on_grid)),
+        None if max_soc is None else int(round(max_soc)),
     )
 
 

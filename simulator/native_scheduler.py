@@ -8,7 +8,7 @@ refusals so the platform meets the same failures it would meet on real hardware.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import FrozenInstanceError
 from operator import attrgetter, itemgetter
 from typing import Any, Iterable
 
@@ -53,26 +53,48 @@ _PARAM_KEYS: dict[str, str] = {
 _VIEW_KEYS = frozenset({"start", "end", "workMode", "owner", "actionId", *_PARAM_KEYS})
 
 
-@dataclass(frozen=True, init=False)
-class Group:
+_FIELDS = ("start", "end", "work_mode", "owner", "action_id", "fd_soc", "fd_pwr", "min_soc_on_grid", "max_soc")
+_new_object = object.__new__
+_set_attribute = object.__setattr__
+
+
+class _Row:
+    """The storage of a :class:`Group`: its slots, with nothing refusing writes. Only
+    `Group.__new__` makes one, fills it and turns it into the Group."""
+
+    __slots__ = (*_FIELDS, "physics", "plain", "__weakref__")
+
     start: int  # minute of day, plant-local wall clock
     end: int  # minute of day, inclusive (FoxESS writes 06:59 for "until 07:00")
     work_mode: str
     owner: str  # "amps" marks platform rows; anything else is a foreign party
-    action_id: str | None = None
-    fd_soc: int | None = None
-    fd_pwr: int | None = None  # watts
-    min_soc_on_grid: int | None = None
-    max_soc: int | None = None
+    action_id: str | None
+    fd_soc: int | None
+    fd_pwr: int | None  # watts
+    min_soc_on_grid: int | None
+    max_soc: int | None
     # What the row does, without who wrote it: start, end, work mode and parameters. Built with
     # the row (rows are immutable and come back on every write), so once per row object.
-    physics: Physics = field(init=False, repr=False, compare=False)
+    physics: Physics
     # `physics` when every value in it is a plain int, str or None, else None: only such rows
     # are looked up by value (True == 1, so a bool would pass for an int).
-    plain: Physics | None = field(init=False, repr=False, compare=False)
+    plain: Physics | None
 
-    def __init__(
-        self,
+
+class Group(_Row):
+    """One scheduler row: immutable, equal and hashed by its nine fields (`physics` and `plain`
+    follow from them), as the frozen dataclass it replaced was.
+
+    Slots rather than a dict, so a row is one object for the collector to visit (a fleet keeps
+    every device's rows and the platform makes a row per action). A frozen class refuses
+    `self.x = ...`, which would leave only one `object.__setattr__` call per field to fill
+    it; instead `__new__` fills a plain `_Row`, whose slot stores are direct, and then makes it
+    a Group (same slots, so the layout allows the class change)."""
+
+    __slots__ = ()
+
+    def __new__(
+        cls,
         start: int,
         end: int,
         work_mode: str,
@@ -82,23 +104,47 @@ class Group:
         fd_pwr: int | None = None,
         min_soc_on_grid: int | None = None,
         max_soc: int | None = None,
-    ) -> None:
-        # Written by hand: a frozen dataclass's own __init__ sets each field through
-        # object.__setattr__, and the platform makes a row per action. Still frozen afterwards.
-        physics = (start, end, work_mode, fd_soc, fd_pwr, min_soc_on_grid, max_soc)
-        self.__dict__.update(
-            start=start,
-            end=end,
-            work_mode=work_mode,
-            owner=owner,
-            action_id=action_id,
-            fd_soc=fd_soc,
-            fd_pwr=fd_pwr,
-            min_soc_on_grid=min_soc_on_grid,
-            max_soc=max_soc,
-            physics=physics,
-            plain=physics if _PLAIN.issuperset(map(type, physics)) else None,
-        )
+    ) -> Group:
+        row = _new_object(_Row)
+        row.start = start
+        row.end = end
+        row.work_mode = work_mode
+        row.owner = owner
+        row.action_id = action_id
+        row.fd_soc = fd_soc
+        row.fd_pwr = fd_pwr
+        row.min_soc_on_grid = min_soc_on_grid
+        row.max_soc = max_soc
+        row.physics = physics = (start, end, work_mode, fd_soc, fd_pwr, min_soc_on_grid, max_soc)
+        row.plain = physics if _PLAIN.issuperset(map(type, physics)) else None
+        _set_attribute(row, "__class__", cls)
+        return row  # type: ignore[return-value]  # a Group now
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (self.start, self.end, self.work_mode, self.owner, self.action_id, *self.physics[3:])
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, Group)
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def __reduce__(self) -> tuple[type[Group], tuple[Any, ...]]:
+        # Pickled (and copied) as the call that makes it; `physics` and `plain` are made again.
+        return (self.__class__, self._fields())
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{name}={value!r}" for name, value in zip(_FIELDS, self._fields(), strict=True))
+        return f"{self.__class__.__qualname__}({inner})"
 
     @property
     def all_day(self) -> bool:
