@@ -33,6 +33,8 @@ _ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+-]{0,31}(/[A-Za-z0-9_+-]{1,32}){0,
 _OFFSET_PROBE = timedelta(days=7)
 _OFFSET_HORIZON = timedelta(days=63)
 _DAY = timedelta(days=1)
+# The imperative drive a device starts with; a Drive is immutable, so every device shares it.
+_SELF_USE = Drive("SelfUse")
 # A device never read integrates its writes once this many are pending.
 _PENDING_KEPT = 16
 # The integrated cuts kept to recognise a repeating day (at most a day's worth, and at most this many).
@@ -130,13 +132,9 @@ def command_for_drive(drive: Drive) -> str:
     return _MODE_NAMES[drive.work_mode]
 
 
-def _whole(value: float | None) -> int | None:
-    return None if value is None else int(round(value))
-
-
 def group_for_drive(drive: Drive, start: int, end: int, *, owner: str, action_id: str | None) -> Group:
     """A scheduler row that runs `drive` from `start` to `end` (inclusive minutes of day)."""
-    # Positional, and `_whole` written out: the platform makes a row per action.
+    # Whole numbers rounded as written; positional, as the platform makes a row per action.
     fd_soc, fd_pwr_kw, min_soc_on_grid, max_soc = drive.fd_soc, drive.fd_pwr_kw, drive.min_soc_on_grid, drive.max_soc
     return Group(
         start,
@@ -268,7 +266,7 @@ class Device:
             max_power_kw=float(spec.battery.maxPowerKw),
             updated_at=as_utc(now),
         )
-        self.imperative = Drive("SelfUse")
+        self.imperative = _SELF_USE
         # Integration segments run so far; tests read it to prove cost is per segment, not per second.
         self.segments_integrated = 0
         # (start, until, offset, final): the plant's UTC offset from `start` to `until`, which is
