@@ -142,38 +142,37 @@ def merge_rows(
     """The slot-aware merge: the row set to write, or the device-side refusal
     (409 `SCHEDULER_ACTIVE` or `SCHEDULER_FULL`). `detected_at` says when the rows were read
     (`submission_time` or `dispatch_time`)."""
-    # One pass sorts the stored rows: foreign ones (no action marker), those of them the new rows
-    # overlap, and the rows that stay (foreign rows clear of the new rows, and the platform's own
-    # rows of earlier windows except where the newer intent overlaps them).
-    foreign: list[Group] = []
+    # One pass sorts the stored rows: the foreign ones (no action marker) the new rows overlap,
+    # and the rows that stay (foreign rows clear of the new rows, and the platform's own rows of
+    # earlier windows except where the newer intent overlaps them). Every foreign row is looked
+    # for again only to refuse a device that replaces its list whole.
     overlapping: list[Group] = []
     kept: list[Group] = []
     for g in current:
         start, end = g.start, g.end
-        hit = False
         for r in rows:
             if start <= r.end and r.start <= end:
-                hit = True
+                action_id = g.action_id
+                if action_id is None:
+                    overlapping.append(g)
+                elif not action_id:
+                    kept.append(g)  # an empty marker is not an action's: it stays
                 break
-        if g.action_id is None:
-            foreign.append(g)
-            if hit:
-                overlapping.append(g)
-                continue
-        elif hit and g.action_id:
-            continue
-        kept.append(g)
-    if foreign and not slot_aware:
-        raise ApiError(
-            "SCHEDULER_ACTIVE",
-            "This device's scheduler can only be replaced whole, and it holds rows the platform does not own.",
-            {
-                "reason": "foreign_scheduler_groups_present",
-                "detectedAt": detected_at,
-                "recoveryStrategies": ["manual_clear_via_device_app"],
-                "foreignGroups": _views(foreign),
-            },
-        )
+        else:
+            kept.append(g)
+    if not slot_aware:
+        foreign = [g for g in current if g.action_id is None]
+        if foreign:
+            raise ApiError(
+                "SCHEDULER_ACTIVE",
+                "This device's scheduler can only be replaced whole, and it holds rows the platform does not own.",
+                {
+                    "reason": "foreign_scheduler_groups_present",
+                    "detectedAt": detected_at,
+                    "recoveryStrategies": ["manual_clear_via_device_app"],
+                    "foreignGroups": _views(foreign),
+                },
+            )
     if overlapping and not replace_foreign:
         raise ApiError(
             "SCHEDULER_ACTIVE",

@@ -13,7 +13,7 @@ marker is the simulator's bookkeeping, which native reads by clients never show.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Sequence
 
 from ..battery import Drive
@@ -30,6 +30,8 @@ from ..errnos import (
 from ..native_scheduler import PLATFORM_OWNER, Group
 from ..oem import ManagedDevice, OemFailure, OemGateway, SchedulerBlocked
 from .cloud import NativeCloud, NativeSession
+
+_UTC = timezone.utc
 
 # errno → (errorCode, message, retryable) for the failures that are not a refusal of the request.
 _FAILURES: dict[int, tuple[str, str, bool]] = {
@@ -84,7 +86,9 @@ class FoxessGateway(OemGateway):
 
     def _counted(self, scope: str | None) -> bool:
         """Count a platform call that `QuotaLedger.count_free` admits (a paced write's instant
-        recorded under `scope`); False when the session must admit it."""
+        recorded under `scope`); False when the session must admit it. The scheduler read and
+        write, three and two calls a device-day in a fleet, write the same test out in place;
+        `tests/foxess/test_gateway_counting.py` holds them to the ledger's rule."""
         cloud = self.cloud
         clock = cloud._clock
         return clock is not None and cloud.platform_ledger.count_free(
@@ -100,14 +104,19 @@ class FoxessGateway(OemGateway):
         clock = cloud._clock
         scheduler = managed.device.scheduler
         try:
-            if (
-                scheduler is None
-                or clock is None
-                or not cloud.platform_ledger.count_free(cloud.quotas, clock.now, None, "")
-            ):
-                scheduler = self.cloud.platform_session().read_schedule(managed)
-            elif managed.faults.faults:
-                NativeSession.fault(managed)
+            if scheduler is None or clock is None:
+                scheduler = cloud.platform_session().read_schedule(managed)
+            else:
+                # `QuotaLedger.count_free` for a read, written out (see `_counted`).
+                ledger = cloud.platform_ledger
+                now = clock.now
+                day_from = ledger.day_from
+                if cloud.quotas.enabled or day_from is None or now.tzinfo is not _UTC or not day_from <= now < ledger.day_until:  # type: ignore[operator]
+                    scheduler = cloud.platform_session().read_schedule(managed)
+                else:
+                    ledger.used += 1
+                    if managed.faults.faults:
+                        NativeSession.fault(managed)
         except NativeError as exc:
             raise failure_for(exc, "read") from exc
         groups = scheduler.groups
@@ -120,13 +129,18 @@ class FoxessGateway(OemGateway):
         cloud = self.cloud
         clock = cloud._clock
         try:
-            if (
-                device.scheduler is None
-                or clock is None
-                or not cloud.platform_ledger.count_free(cloud.quotas, clock.now, "scheduler", device.serial_number)
-            ):
-                self.cloud.platform_session().write_schedule(managed, list(groups), now)
+            if device.scheduler is None or clock is None:
+                cloud.platform_session().write_schedule(managed, list(groups), now)
                 return
+            # `QuotaLedger.count_free` for a write, written out (see `_counted`).
+            ledger = cloud.platform_ledger
+            at = clock.now
+            day_from = ledger.day_from
+            if cloud.quotas.enabled or day_from is None or at.tzinfo is not _UTC or not day_from <= at < ledger.day_until:  # type: ignore[operator]
+                cloud.platform_session().write_schedule(managed, list(groups), now)
+                return
+            ledger.used += 1
+            ledger.last[("scheduler", device.serial_number)] = at
             if managed.faults.faults:
                 NativeSession.fault(managed)
             # The device stores a tuple of what it is given, so the caller's list is not copied.
