@@ -131,7 +131,7 @@ def shift_walls(
 
 
 def merge_rows(
-    current: list[Group],
+    current: Sequence[Group],
     rows: list[Group],
     *,
     replace_foreign: bool,
