@@ -9,8 +9,8 @@ import weakref
 
 import pytest
 
-from simulator.native_scheduler import Group, NativeScheduler
-from simulator.profiles import load_profile
+from amps_sim.simulator.native_scheduler import Group, NativeScheduler
+from amps_sim.simulator.profiles import load_profile
 
 
 def _row(**changes: object) -> Group:

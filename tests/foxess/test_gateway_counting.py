@@ -9,9 +9,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from simulator.native_scheduler import Group
-from simulator.oem import OemFailure
-from simulator.world.tenants import TenantSpec, World
+from amps_sim.simulator.native_scheduler import Group
+from amps_sim.simulator.oem import OemFailure
+from amps_sim.simulator.world.tenants import TenantSpec, World
 
 START = datetime(2026, 5, 8, 8, 0, tzinfo=timezone.utc)
 ROWS = [{"start": "07:00", "end": "08:59", "workMode": "Backup"}]
