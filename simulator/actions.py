@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any, Literal
 
 from .battery import Drive
-from .clock import EventHandle
 from .errors import format_instant
 
 ActionState = Literal["scheduled", "acknowledged", "completed", "failed", "cancelled"]
@@ -63,9 +62,10 @@ class Action:
     # scheduled it until it runs (the event's argument is the action itself, so no tuple per
     # window waits in the queue). Not part of the record.
     cleanup_device: object | None = field(default=None, compare=False, repr=False)
-    # The events still to run for it. A tuple, not a list: most records hold none or one, and a
-    # retained record's empty tuple is the shared () rather than one more object per action.
-    pending: tuple[EventHandle, ...] = ()
+    # How many of its lifecycle events wait in the clock's queue (posted with the action as their
+    # owner, so they are withdrawn together when it is cancelled), or WITHDRAWN. A count rather
+    # than handles: the events allocate nothing that waits with them. Kept by the queue.
+    queued: int = field(default=0, compare=False, repr=False)
     seq: int = 0  # creation order within the tenant, set by ActionBook.add
     # The native drive the action runs, once the platform has built it (not part of the record).
     drive: Drive | None = field(default=None, compare=False, repr=False)
@@ -76,11 +76,6 @@ class Action:
 
     def touch(self, now: datetime) -> None:
         self.updated_at = now
-
-    def drop_pending(self) -> None:
-        for handle in self.pending:
-            handle.cancel()
-        self.pending = ()
 
     def record(self) -> dict[str, Any]:
         return {
@@ -314,16 +309,6 @@ class ActionBook:
                 joining.add(action)
             if closed:
                 where.open.pop(action.id, None)
-        if closed:
-            # A retained record keeps no handles to events that already ran or were withdrawn.
-            pending = action.pending
-            if pending:
-                for handle in pending:
-                    if handle.queue is not None and not handle.cancelled:  # `handle.live`, inline
-                        action.pending = tuple(handle for handle in pending if handle.live)
-                        break
-                else:
-                    action.pending = ()  # the usual end: every event it waited on has run
 
     def has_open(self, device_id: str) -> bool:
         """Whether the device has any non-terminal action (what a push could conflict with)."""

@@ -13,7 +13,7 @@ import heapq
 import math
 from collections import deque
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Literal, Protocol
 
 ClockMode = Literal["virtual", "realtime"]
 
@@ -33,6 +33,18 @@ class _NoArg:
 
 
 _NO_ARG: Any = _NoArg
+
+# `EventOwner.queued` once its events are withdrawn.
+WITHDRAWN = -1
+
+
+class EventOwner(Protocol):
+    """What :meth:`EventQueue.post` can file events under, so they can be withdrawn together.
+
+    `queued` is the queue's to keep: how many of the owner's events wait in it, or WITHDRAWN once
+    :meth:`EventQueue.withdraw` has dropped them (events posted for it after that never run)."""
+
+    queued: int
 
 
 class EventHandle:
@@ -61,7 +73,14 @@ class EventHandle:
         self.cancelled = True
         self.fn = self.arg = None  # release the callable (and what it holds) at once
         if self.queue is not None:
-            self.queue._dropped()
+            self.queue._dropped(1)
+
+
+def _dead(fn: Any, arg: Any, owner: EventOwner | None) -> bool:
+    """Whether a stored event was withdrawn: its handle cancelled, or its owner's events dropped."""
+    if fn is None:
+        return bool(arg.cancelled)
+    return owner is not None and owner.queued < 0
 
 
 class EventQueue:
@@ -72,13 +91,19 @@ class EventQueue:
     `(due, priority)` once: scheduling into an existing bucket and taking the next event are O(1),
     whatever the number of events at that instant. Cancelled events are counted and swept out
     once they are half of what the queue holds, so a tenant that cancels a lot does not carry its
-    cancelled events (amortised O(1) each)."""
+    cancelled events (amortised O(1) each).
+
+    A bucket stores each event as three consecutive slots, no object per event: `fn, arg, owner`
+    for one :meth:`post`-ed (`owner` None, or what it was filed under), `None, handle, None` for
+    one with a handle (:meth:`schedule_call`). Posting is for the events nobody withdraws one by
+    one: a fleet's lifecycle events wait hours in their thousands, and every object that waits
+    that long is one the collector's full passes scan."""
 
     __slots__ = ("_keys", "_buckets", "_held", "_cancelled")
 
     def __init__(self) -> None:
         self._keys: list[tuple[datetime, int]] = []  # a heap of the buckets' keys
-        self._buckets: dict[tuple[datetime, int], deque[EventHandle]] = {}
+        self._buckets: dict[tuple[datetime, int], deque[Any]] = {}
         self._held = 0  # events in the buckets, cancelled ones included
         self._cancelled = 0
 
@@ -88,66 +113,106 @@ class EventQueue:
     def schedule_call(self, due: datetime, fn: Callable[..., None], arg: Any, priority: int = PRIORITY_NORMAL) -> EventHandle:
         """Schedule `fn(arg)`: one handle, no closure to build."""
         handle = EventHandle(due, fn, arg, self)
+        self._store(due, priority, None, handle, None)
+        return handle
+
+    def post(self, due: datetime, fn: Callable[..., None], arg: Any, priority: int = PRIORITY_NORMAL, owner: EventOwner | None = None) -> None:
+        """Schedule `fn(arg)` with no handle (nothing is allocated for it). With an `owner`, the
+        event is withdrawn with the owner's other events by :meth:`withdraw`."""
+        if owner is not None:
+            if owner.queued < 0:
+                return  # its events are withdrawn: this one would never run
+            owner.queued += 1
+        self._store(due, priority, fn, arg, owner)
+
+    def _store(self, due: datetime, priority: int, fn: Any, arg: Any, owner: Any) -> None:
         key = (due, priority)
         bucket = self._buckets.get(key)
         if bucket is None:
             bucket = self._buckets[key] = deque()
             heapq.heappush(self._keys, key)
-        bucket.append(handle)
+        bucket.append(fn)
+        bucket.append(arg)
+        bucket.append(owner)
         self._held += 1
-        return handle
 
-    def _dropped(self) -> None:
-        self._cancelled += 1
+    def withdraw(self, owner: EventOwner) -> None:
+        """Drop every event posted for `owner` that has not run, and any posted for it later."""
+        waiting = owner.queued
+        owner.queued = WITHDRAWN
+        if waiting > 0:
+            self._dropped(waiting)
+
+    def _dropped(self, count: int) -> None:
+        self._cancelled += count
         if self._cancelled > 64 and self._cancelled * 2 > self._held:
             for key, bucket in list(self._buckets.items()):
-                kept: deque[EventHandle] = deque()
-                for handle in bucket:
-                    if handle.cancelled:
-                        handle.queue = None
+                kept: deque[Any] = deque()
+                slots = iter(bucket)
+                for fn in slots:
+                    arg, owner = next(slots), next(slots)
+                    if _dead(fn, arg, owner):
+                        if fn is None:
+                            arg.queue = None
                     else:
-                        kept.append(handle)
+                        kept.append(fn)
+                        kept.append(arg)
+                        kept.append(owner)
                 if kept:
                     self._buckets[key] = kept
                 else:
                     del self._buckets[key]
-            self._keys = list(self._buckets)
+            self._keys[:] = self._buckets
             heapq.heapify(self._keys)
             self._held -= self._cancelled
             self._cancelled = 0
 
-    def _front(self) -> deque[EventHandle] | None:
-        """The bucket holding the next live event, with cancelled events before it dropped."""
+    def peek(self) -> datetime | None:
+        """When the next live event is due (withdrawn ones before it are dropped on the way)."""
         keys, buckets = self._keys, self._buckets
         while keys:
             bucket = buckets[keys[0]]
-            while bucket and bucket[0].cancelled:
-                bucket.popleft().queue = None
+            while bucket:
+                if not _dead(bucket[0], bucket[1], bucket[2]):
+                    return keys[0][0]
+                fn, arg, _ = bucket.popleft(), bucket.popleft(), bucket.popleft()
+                if fn is None:
+                    arg.queue = None  # a cancelled handle
                 self._held -= 1
                 self._cancelled -= 1
-            if bucket:
-                return bucket
             del buckets[heapq.heappop(keys)]
         return None
 
-    def peek(self) -> datetime | None:
-        bucket = self._front()
-        return bucket[0].due if bucket is not None else None
-
-    def pop_due(self, until: datetime) -> EventHandle | None:
-        keys = self._keys
-        bucket = self._buckets[keys[0]] if keys else None
-        if not bucket or bucket[0].cancelled:
-            bucket = self._front()  # the front needs tidying first (rare)
-            if bucket is None:
+    def pop_due(self, until: datetime) -> tuple[datetime, Callable[..., None], Any] | None:
+        """Take the next live event due by `until`: its instant, callable and argument (`_NO_ARG`
+        when the callable takes none). Withdrawn events on the way are dropped."""
+        keys, buckets = self._keys, self._buckets
+        while keys:
+            key = keys[0]
+            due = key[0]
+            if due > until:
                 return None
-        handle = bucket[0]
-        if handle.due > until:
-            return None
-        bucket.popleft()
-        handle.queue = None
-        self._held -= 1
-        return handle
+            bucket = buckets[key]
+            popleft = bucket.popleft
+            while bucket:
+                fn, arg, owner = popleft(), popleft(), popleft()
+                self._held -= 1
+                if fn is None:
+                    handle: EventHandle = arg
+                    handle.queue = None
+                    if handle.cancelled:
+                        self._cancelled -= 1
+                        continue
+                    fn, arg = handle.fn, handle.arg
+                    handle.fn = handle.arg = None  # a fired event keeps nothing alive through its handle
+                elif owner is not None:
+                    if owner.queued < 0:
+                        self._cancelled -= 1
+                        continue
+                    owner.queued -= 1
+                return due, fn, arg
+            del buckets[heapq.heappop(keys)]
+        return None
 
     def held(self) -> int:
         """Events the queue still stores, cancelled ones not yet swept out included."""
@@ -228,6 +293,16 @@ class Clock:
         now = self._now if self._pending_m is None else self.now
         return self.queue.schedule_call(now if due < now else due, fn, arg, priority)
 
+    def post(self, due: datetime, fn: Callable[..., None], arg: Any, priority: int = PRIORITY_NORMAL, owner: EventOwner | None = None) -> None:
+        """Schedule `fn(arg)` without a handle (see :meth:`EventQueue.post`); an event due in the
+        past runs at the next advance, at the current instant."""
+        now = self._now if self._pending_m is None else self.now
+        self.queue.post(now if due < now else due, fn, arg, priority, owner)
+
+    def withdraw(self, owner: EventOwner) -> None:
+        """Drop the events posted for `owner` (:meth:`EventQueue.withdraw`)."""
+        self.queue.withdraw(owner)
+
     def advance_to(self, until: datetime, halt: Callable[[], bool] | None = None) -> int:
         """Run every event due up to `until`, in order; returns how many ran.
 
@@ -241,12 +316,9 @@ class Clock:
         processed = 0
         pop_due = self.queue.pop_due
         while (entry := pop_due(until)) is not None:
-            fn, arg = entry.fn, entry.arg
-            if fn is None:
-                continue
-            entry.fn = entry.arg = None  # a fired event keeps nothing alive through the handles that name it
-            if entry.due > self._now:
-                self._now = entry.due
+            due, fn, arg = entry
+            if due > self._now:
+                self._now = due
             if arg is _NO_ARG:
                 fn()
             else:

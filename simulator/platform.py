@@ -284,7 +284,7 @@ class Platform:
         else:
             start = action.start
             assert start is not None
-            action.pending = (self.clock.schedule_call(start, self._on_fire, action),)
+            self.clock.post(start, self._on_fire, action, owner=action)
         return action
 
     def _validate_parameters(self, command: str, cap: dict[str, Any], params: dict[str, Any]) -> dict[str, float]:
@@ -431,19 +431,17 @@ class Platform:
 
     # ------------------------------------------------------- lifecycle events
     def _at(self, action: Action, now: datetime, delay_s: float, handler: Callable[[Action], None]) -> None:
-        """Run `handler(action)` `delay_s` after `now`, withdrawn if the action is cancelled."""
+        """Run `handler(action)` `delay_s` after `now`, withdrawn with the action's other events."""
         delay = self._delays.get(delay_s)
         if delay is None:
             delay = self._delays[delay_s] = timedelta(seconds=delay_s)
-        action.pending += (self.clock.schedule_call(now + delay, handler, action),)
+        self.clock.post(now + delay, handler, action, owner=action)
 
     def _fire(self, action: Action) -> None:
         if action.state != "scheduled":
             return
         self.actions.set_state(action, "acknowledged")
         action.updated_at = self.clock.now
-        # The firing event has run: the action waits on no event now, until dispatch schedules more.
-        action.pending = ()
         self._dispatch(action)
 
     def _dispatch(self, action: Action) -> None:
@@ -482,7 +480,7 @@ class Platform:
             code, message, result, delay = blocked.code, blocked.message, None, latencies.reject_s
         except OemFailure as failure:
             if failure.retryable and action.attempts < DISPATCH_MAX_ATTEMPTS:
-                action.pending += (self.clock.schedule_call(now + DISPATCH_RETRY_DELAY, self._on_dispatch, action),)
+                self.clock.post(now + DISPATCH_RETRY_DELAY, self._on_dispatch, action, owner=action)
                 return
             code, message = failure.code, failure.message
             result, delay = failure_result(code, message, {"attempts": action.attempts}), latencies.complete_s
@@ -523,7 +521,8 @@ class Platform:
         if not action.cleanup_scheduled:
             action.cleanup_scheduled = True
             action.cleanup_device = managed
-            self.clock.schedule_call(action.end, self._on_window_end, action, PRIORITY_WINDOW_END)
+            # Not filed under the action: the cleanup runs even if the action ends otherwise.
+            self.clock.post(action.end, self._on_window_end, action, PRIORITY_WINDOW_END)
 
     def _window_end(self, action: Action) -> None:
         managed = action.cleanup_device
@@ -598,7 +597,7 @@ class Platform:
     def _cancel(self, action: Action, now: datetime) -> None:
         self.actions.set_state(action, "cancelled")
         action.touch(now)
-        action.drop_pending()
+        self.clock.withdraw(action)
 
     def forget_device(self, device_id: str) -> None:
         """A device left the world: pending work on it ends."""
@@ -608,7 +607,7 @@ class Platform:
             if action.state == "scheduled":
                 self._cancel(action, now)
             elif action.state == "acknowledged":
-                action.drop_pending()
+                self.clock.withdraw(action)
                 self._fail(action, "DEVICE_NOT_FOUND", "The device was removed while the action was in flight.", None)
 
 
