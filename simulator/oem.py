@@ -67,35 +67,45 @@ class Fault:
 class FaultPlan:
     """Faults queued for one device, consumed in order by its OEM calls."""
 
-    def __init__(self) -> None:
-        self.faults: list[Fault] = []
-        # Told when the device goes offline (True) or comes back (False); webhooks listen here.
-        self.on_offline_change: Callable[[bool], None] | None = None
+    def __init__(self, device_id: str = "", on_offline_change: Callable[[str, bool], None] | None = None) -> None:
+        # The shared empty tuple until a fault is queued: a fleet's devices mostly never get one,
+        # and an empty list per device is one more object for the garbage collector to scan.
+        self.faults: list[Fault] | tuple[()] = ()
+        self.device_id = device_id
+        # Told the device's id and whether it went offline (True) or came back (False); webhooks
+        # listen here. One callable serves every device of a tenant (no closure per device).
+        self.on_offline_change = on_offline_change
 
     def add(self, kind: str, times: int) -> None:
         if kind not in _FAULT_OUTCOMES:
             raise ValueError(f"unknown fault kind {kind!r}")
         was_offline = self.offline
-        self.faults.append(Fault(kind, times))
+        faults = self.faults
+        if not isinstance(faults, list):
+            faults = self.faults = []
+        faults.append(Fault(kind, times))
         self._report_offline(was_offline)
 
     def take_kind(self) -> str | None:
         """Consume one fault and say which kind it was; None when nothing is queued."""
-        while self.faults and self.faults[0].remaining <= 0:
-            self.faults.pop(0)
-        if not self.faults:
+        faults = self.faults
+        if not isinstance(faults, list):
+            return None
+        while faults and faults[0].remaining <= 0:
+            faults.pop(0)
+        if not faults:
             return None
         was_offline = self.offline
-        fault = self.faults[0]
+        fault = faults[0]
         fault.remaining -= 1
         if fault.remaining == 0:
-            self.faults.pop(0)
+            faults.pop(0)
         self._report_offline(was_offline)
         return fault.kind
 
     def _report_offline(self, was_offline: bool) -> None:
         if self.on_offline_change is not None and self.offline != was_offline:
-            self.on_offline_change(self.offline)
+            self.on_offline_change(self.device_id, self.offline)
 
     def take(self) -> OemFailure | None:
         """Consume one fault as the failure a direct OEM call reports."""
@@ -195,19 +205,31 @@ class ManagedDevice:
 
     device: Device
     faults: FaultPlan = field(default_factory=FaultPlan)
-    warnings: list[dict[str, Any]] = field(default_factory=list)
+    # The shared empty tuple until the platform notes a warning (see :meth:`warn`).
+    warnings: list[dict[str, Any]] | tuple[()] = ()
     # How the platform reaches the device's OEM; the world links FoxESS-class devices to their cloud.
     link: OemLink = field(default_factory=DirectLink)
     # The gateway the link opened, kept while the link and the fault plan stay the same: a gateway
-    # holds nothing of its own, and the platform opens one for every operation.
-    _opened: tuple[OemLink, FaultPlan, OemGateway] | None = field(default=None, init=False, repr=False, compare=False)
+    # holds nothing of its own, and the platform opens one for every operation. Three fields, not
+    # a tuple of them: one object fewer per device for the garbage collector to scan.
+    _gateway: OemGateway | None = field(default=None, init=False, repr=False, compare=False)
+    _opened_link: OemLink | None = field(default=None, init=False, repr=False, compare=False)
+    _opened_faults: FaultPlan | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def gateway(self) -> OemGateway:
-        opened = self._opened
-        if opened is None or opened[0] is not self.link or opened[1] is not self.faults:
-            opened = self._opened = (self.link, self.faults, self.link.gateway(self))
-        return opened[2]
+        gateway = self._gateway
+        if gateway is None or self._opened_link is not self.link or self._opened_faults is not self.faults:
+            self._opened_link, self._opened_faults = self.link, self.faults
+            gateway = self._gateway = self.link.gateway(self)
+        return gateway
+
+    def warn(self, warning: dict[str, Any]) -> None:
+        """Note a warning about the device (shown in its view)."""
+        warnings = self.warnings
+        if not isinstance(warnings, list):
+            warnings = self.warnings = []
+        warnings.append(warning)
 
     @property
     def flag_set_by_platform(self) -> bool:

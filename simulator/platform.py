@@ -392,7 +392,7 @@ class Platform:
         if drift == timedelta(0):
             return
         minutes = int(drift.total_seconds() // 60)
-        managed.warnings.append(
+        managed.warn(
             {
                 "kind": "time_drift",
                 "actionId": action.id,

@@ -106,3 +106,28 @@ def test_removing_a_device_withdraws_its_in_flight_action_events() -> None:
     done = world.platform.action(kept).record()
     assert done["state"] == "completed" and done["acknowledgedAt"] is not None
     assert world.platform.action(gone).queued < 0 and world.platform.action(kept).queued == 0
+
+
+def test_reset_rebuilds_every_device_as_its_spec_gave_it() -> None:
+    # The world keeps its device specs as JSON text for reset: what it rebuilds must be what a
+    # fresh world built from the same spec holds, every field given or left to its default.
+    devices = [
+        {"id": "dev_full", "profile": "foxess", "timeZone": "Europe/Berlin", "timeZoneKnown": True,
+         "serialNumber": "SN-1", "battery": {"capacityKwh": 13.5, "soc": 42, "maxPowerKw": 7},
+         "scheduler": {"enabled": True, "maxGroupCount": 6, "groups": [
+             {"start": "07:00", "end": "08:59", "workMode": "ForceDischarge", "fdSoc": 20, "fdPwr": 2000},
+             {"start": "17:00", "end": "19:59", "workMode": "Backup", "owner": "installer"}]}},
+        {"id": "dev_plain"},
+        {"id": "dev_direct", "profile": "direct", "battery": {"soc": 61.5}},
+    ]
+    spec = {"clock": {"mode": "virtual", "now": "2026-05-08T08:00:00+02:00"}, "devices": devices}
+
+    def world() -> World:
+        return World(TenantSpec.model_validate(spec), api_key="test", seed=3, created_at=T0, monotonic=time.monotonic)
+
+    used, fresh = world(), world()
+    _push(used, "dev_full", {"command": "charge", "start": "2026-05-08T10:00:00Z", "end": "2026-05-08T11:00:00Z"})
+    used.clock.advance_to(T0 + timedelta(days=2))
+    used.reset()
+    assert used.clock.now == fresh.clock.now
+    assert [used.device_view(d["id"]) for d in devices] == [fresh.device_view(d["id"]) for d in devices]

@@ -10,7 +10,7 @@ from collections import OrderedDict
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, Callable, Literal
 
-from pydantic import Field, StrictBool, StrictStr, field_validator
+from pydantic import Field, StrictBool, StrictStr, TypeAdapter, field_validator
 
 from ..clock import Clock
 from ..device import Device, DeviceSpec, GroupSpec
@@ -20,7 +20,7 @@ from ..foxess.adapter import FoxessLink
 from ..foxess.cloud import NativeCloud, OemKeyRequest, is_foxess_class, new_key
 from ..foxess.quotas import QuotaSpec
 from ..native_scheduler import Group
-from ..oem import DirectLink, FaultKind, ManagedDevice, OemLink
+from ..oem import DirectLink, FaultKind, FaultPlan, ManagedDevice, OemLink
 from ..platform import Platform
 from ..validation import ClosedModel, IsoInstant, JsonInt, NotNull, refusal
 from ..webhooks.hub import WebhookHub
@@ -129,6 +129,10 @@ class FaultRequest(ClosedModel):
     times: JsonInt = Field(default=1, ge=1, le=1000)
 
 
+# A tenant's device specs, written to JSON and read back on reset (see World.__init__).
+_DEVICE_SPECS: TypeAdapter[list[DeviceSpec]] = TypeAdapter(list[DeviceSpec])
+
+
 class World:
     """One tenant. Rebuilt from its creation spec on reset."""
 
@@ -143,30 +147,41 @@ class World:
         signing_clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.api_key = api_key
-        self.spec = spec
+        # The creation spec, kept for reset: its clock and quota parts as given, its devices as
+        # JSON text. One string rather than a dozen models, dicts and sets per device, which every
+        # full pass of the garbage collector would scan for the tenant's life. A device spec holds
+        # strings, booleans and numbers only, which JSON carries exactly (`exclude_unset`: read
+        # back, each model has the same fields set as the one given).
+        self._clock_spec = spec.clock
+        self._oem_quotas = spec.oemQuotas
+        self._device_specs = _DEVICE_SPECS.dump_json(spec.devices, exclude_unset=True)
         self._seed = seed
         self.created_at = created_at
         self._monotonic = monotonic
         self.native_cloud = NativeCloud()  # outlives resets: the OEM keys issued for this tenant stay valid
         # Outlives resets too: endpoints are account settings; the delivery log starts afresh.
         self.webhooks = WebhookHub(random.Random(f"{seed}:webhooks"), signing_clock or (lambda: self.clock.now))
-        self._build()
+        # Shared by every device (each holds its own id): no link nor closure per device.
+        self._foxess_link = FoxessLink(self.native_cloud)
+        self._direct_link = DirectLink()
+        self._on_connectivity = self.webhooks.on_connectivity
+        self._build(spec.devices)
 
-    def _build(self) -> None:
-        clock_spec = self.spec.clock or ClockSpec()
+    def _build(self, device_specs: list[DeviceSpec]) -> None:
+        clock_spec = self._clock_spec or ClockSpec()
         start = clock_spec.now or self.created_at
         self.clock = Clock(start, clock_spec.mode, monotonic=self._monotonic, speed=clock_spec.speed)
-        self.native_cloud.start(self.clock, self.spec.oemQuotas)
+        self.native_cloud.start(self.clock, self._oem_quotas)
         self.rng = random.Random(self._seed)
         self.devices: dict[str, ManagedDevice] = {}
         self.platform = Platform(self.clock, self.rng, self.devices)
         self.webhooks.attach(self.clock)
         self.platform.terminal_observers.append(self.webhooks.on_action_terminal)
-        for device_spec in self.spec.devices:
+        for device_spec in device_specs:
             self._install(device_spec)
 
     def reset(self) -> None:
-        self._build()
+        self._build(_DEVICE_SPECS.validate_json(self._device_specs))
 
     # ------------------------------------------------------------ devices
     def _install(self, spec: DeviceSpec) -> ManagedDevice:
@@ -179,16 +194,14 @@ class World:
             errno = cause.errno if isinstance(cause, NativeError) else 40257
             reason = cause.message if isinstance(cause, NativeError) else str(exc)
             raise ApiError("SCHEDULE_REJECTED", f"The device's schedule was refused: {exc}", {"errno": errno, "reason": reason}) from None
-        managed = ManagedDevice(device, link=self._oem_link(device))
-        device_id = spec.id
-        managed.faults.on_offline_change = lambda offline: self.webhooks.on_connectivity(device_id, offline)
+        managed = ManagedDevice(device, FaultPlan(spec.id, self._on_connectivity), link=self._oem_link(device))
         self.devices[spec.id] = managed
         return managed
 
     def _oem_link(self, device: Device) -> OemLink:
         """How the platform reaches `device`: through this tenant's FoxESS cloud when its profile
         says so, else directly."""
-        return FoxessLink(self.native_cloud) if is_foxess_class(device) else DirectLink()
+        return self._foxess_link if is_foxess_class(device) else self._direct_link
 
     def add_device(self, spec: DeviceSpec) -> dict[str, Any]:
         self._install(spec)
