@@ -123,18 +123,10 @@ class EventQueue:
             if owner.queued < 0:
                 return  # its events are withdrawn: this one would never run
             owner.queued += 1
-        # `_store`, inline: a fleet posts four events per action.
-        key = (due, priority)
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            bucket = self._buckets[key] = deque()
-            heapq.heappush(self._keys, key)
-        bucket.append(fn)
-        bucket.append(arg)
-        bucket.append(owner)
-        self._held += 1
+        self._store(due, priority, fn, arg, owner)
 
     def _store(self, due: datetime, priority: int, fn: Any, arg: Any, owner: Any) -> None:
+        """File an event's three slots in its bucket (the one place that does)."""
         key = (due, priority)
         bucket = self._buckets.get(key)
         if bucket is None:
