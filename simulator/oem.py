@@ -129,8 +129,10 @@ class OemGateway(ABC):
     """The adapter interface: the four OEM calls the platform makes. Failures are OemFailure."""
 
     @abstractmethod
-    def read_scheduler(self) -> tuple[bool, list[Group]]:
-        """One native read: the flag and the groups, in the order the device returns them."""
+    def read_scheduler(self) -> tuple[bool, Sequence[Group]]:
+        """One native read: the flag and the groups, in the order the device returns them. The
+        sequence is the caller's to read, never to change (a gateway may hand back the device's
+        own immutable rows rather than a copy)."""
 
     @abstractmethod
     def write_groups(self, groups: Sequence[Group], now: datetime) -> None:
@@ -165,7 +167,7 @@ class DirectGateway(OemGateway):
         if failure is not None:
             raise failure
 
-    def read_scheduler(self) -> tuple[bool, list[Group]]:
+    def read_scheduler(self) -> tuple[bool, Sequence[Group]]:
         self._call()
         scheduler = self.device.scheduler
         if scheduler is None:

@@ -12,7 +12,7 @@ import math
 import random
 import string
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from . import conflicts
 from .actions import Action, ActionBook
@@ -417,7 +417,7 @@ class Platform:
         return [group_for_drive(drive, first, last, owner=PLATFORM_OWNER, action_id=action_id) for first, last in spans]
 
     @staticmethod
-    def _merge(device: Device, current: list[Group], rows: list[Group], replace_foreign: bool, detected_at: str) -> list[Group]:
+    def _merge(device: Device, current: Sequence[Group], rows: list[Group], replace_foreign: bool, detected_at: str) -> list[Group]:
         """The device-side merge rules (:func:`conflicts.merge_rows`) for this device."""
         assert device.scheduler is not None
         return conflicts.merge_rows(
