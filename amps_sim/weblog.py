@@ -44,13 +44,7 @@ class RequestLog(AbstractAccessLogger):
         if refusal is not None or request.method == _UNPARSED_METHOD:
             _REFUSAL.set(None)
             status, problem = refusal or (response.status, "not an HTTP request")
-            fields: dict[str, Any] = {"status": status, "remote": request.remote or "-", "problem": problem}
-            _access.warning(
-                "refused a malformed request from %s: %s %s", fields["remote"], status, problem, extra={_FIELDS: fields}
-            )
-            return
-        # Below info (`--log-level warning`) a served request logs nothing: nothing is built for it.
-        if not _access.isEnabledFor(logging.INFO):
+            _refused(status, request.remote or "-", problem)
             return
         method, path, status, ms = request.method, request.path, response.status, round(time * 1000, 1)
         key = short_key(request.headers.get("x-api-key"))
@@ -64,22 +58,37 @@ class RequestLog(AbstractAccessLogger):
 
     @property
     def enabled(self) -> bool:
-        # Refusals of malformed requests are warnings and come through here too.
-        return _access.isEnabledFor(logging.WARNING)
+        # Asked once per connection. Below info (`--log-level warning`) no served request logs a
+        # line, and MalformedRequestFilter writes the refusals itself: aiohttp then skips timing
+        # and calling this logger for every request.
+        return _access.isEnabledFor(logging.INFO)
 
 
 class MalformedRequestFilter(logging.Filter):
     """aiohttp logs its refusal of an unparsable request (bad request line, header, chunking) with
     the parser's traceback, then answers 400. That is the client's mistake: the record is dropped
-    and what was wrong goes into the request's one log line (RequestLog)."""
+    and what was wrong goes into the request's one log line (RequestLog's at info level, written
+    here below it)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
         if isinstance(exc, HttpProcessingError):
-            detail = " ".join((exc.message or type(exc).__name__).split())
-            _REFUSAL.set((exc.code, detail[:200]))
+            detail = " ".join((exc.message or type(exc).__name__).split())[:200]
+            if _access.isEnabledFor(logging.INFO):
+                _REFUSAL.set((exc.code, detail))
+            else:
+                # RequestLog is not called below info (see its `enabled`): the refusal's line is
+                # written here. aiohttp's record names the client ("... from %s", remote).
+                args = record.args if isinstance(record.args, tuple) else ()
+                remote = str(args[0]) if args and args[0] else "-"
+                _refused(exc.code, remote, detail)
             return False
         return True
+
+
+def _refused(status: int, remote: str, problem: str) -> None:
+    fields: dict[str, Any] = {"status": status, "remote": remote, "problem": problem}
+    _access.warning("refused a malformed request from %s: %s %s", remote, status, problem, extra={_FIELDS: fields})
 
 
 _second: list[Any] = [None, ""]  # the last whole second formatted, and its text up to the seconds

@@ -16,6 +16,8 @@ is starved by a neighbour (then requests per second compress towards 1).
 
 `python -m bench.http [--pairs 6] [--seconds 3] [--connections 16] [--preload 20000] [--access-log]`
 `python -m bench.http --instructions 200 600 [--access-log]`: instructions per request (callgrind).
+`--tree PATH` serves the simulator from another source tree (e.g. `git archive main` unpacked),
+with this interpreter, to compare trees run for run; the bare server always comes from here.
 """
 
 from __future__ import annotations
@@ -73,13 +75,14 @@ def serving(argv: list[str], port: int, cpu: str | None) -> Iterator[str]:
 
 
 @contextmanager
-def server_process(argv: list[str], port: int, cpu: str | None) -> Iterator[tuple[str, int]]:
-    """`serving`, also giving the server's process id (to read its CPU time)."""
+def server_process(argv: list[str], port: int, cpu: str | None, cwd: str | None = None) -> Iterator[tuple[str, int]]:
+    """`serving`, also giving the server's process id (to read its CPU time). `cwd`: the folder
+    to run in (`python -m` imports the source tree found there first)."""
     command = ["taskset", "-c", cpu, *argv] if cpu is not None and shutil.which("taskset") else argv
     # The server's log goes to a file, never to a pipe nobody drains: with one log line per
     # request, a full pipe would block the server mid-run.
     with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, cwd=cwd)
         base = f"http://127.0.0.1:{port}"
         try:
             # A big world (the 10,000-device fleet) takes a while to build before the port opens.
@@ -180,14 +183,14 @@ def compare(name: str, sim: tuple[str, int], bare: tuple[str, int], path: str, a
     return ratios, cpu_ratios
 
 
-def served_instructions(argv: list[str], port: int, method: str, path: str | None, count: int) -> int:
+def served_instructions(argv: list[str], port: int, method: str, path: str | None, count: int, cwd: str | None = None) -> int:
     """CPU instructions (valgrind's callgrind) the server spends on `count` requests, over four
     keep-alive connections; start-up and a warm-up are not counted. `path` None: the action a
     first push returns."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
         command = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}", *argv]
-        with server_process(command, port, None) as (base, pid):
+        with server_process(command, port, None, cwd) as (base, pid):
             status, raw = request(base, "POST", f"/battery/{DEVICE}", PUSH_BODY)
             target = path or f"/actions/{json.loads(raw)['actionId'] if status == 202 else 'x'}"
             body = PUSH_BODY if method == "POST" else None
@@ -219,7 +222,7 @@ def served_instructions(argv: list[str], port: int, method: str, path: str | Non
         return sum(int(total) for total in re.findall(r"^totals:\s+(\d+)", out.read_text(), re.M))
 
 
-def instructions(counts: tuple[int, int], access_log: bool) -> None:
+def instructions(counts: tuple[int, int], access_log: bool, tree: str | None = None, bare: bool = True) -> None:
     """Instructions per request, simulator and bare: two runs differing only in the number of
     requests, subtracted, so start-up and shutdown cancel. Repeatable to a fraction of a per cent
     on a loaded host, unlike requests per second."""
@@ -228,7 +231,7 @@ def instructions(counts: tuple[int, int], access_log: bool) -> None:
     low, high = counts
     for method, label in (("GET", "GET /actions/{id}"), ("POST", "POST /battery/{id}")):
         per_request = {}
-        for server in ("sim", "bare"):
+        for server in ("sim", "bare") if bare else ("sim",):
             totals = []
             for count in (low, high):
                 port = free_port()
@@ -240,8 +243,11 @@ def instructions(counts: tuple[int, int], access_log: bool) -> None:
                     size, status = (400, 200) if method == "GET" else (300, 202)
                     argv = [sys.executable, "-m", "bench.bare", str(port), KEY, str(size), str(status)]
                     path = "/actions/x" if method == "GET" else f"/battery/{DEVICE}"
-                totals.append(served_instructions(argv, port, method, path, count))
+                totals.append(served_instructions(argv, port, method, path, count, tree if server == "sim" else None))
             per_request[server] = (totals[1] - totals[0]) / (high - low)
+        if not bare:
+            print(f"{label}: simulator {per_request['sim']:,.0f} instructions per request", flush=True)
+            continue
         print(f"{label}: simulator {per_request['sim']:,.0f} instructions per request, bare {per_request['bare']:,.0f}, "
               f"ratio (bare / simulator) {per_request['bare'] / per_request['sim']:.2f}", flush=True)
 
@@ -257,9 +263,12 @@ def main() -> None:
                              "since the bare handler logs nothing)")
     parser.add_argument("--instructions", nargs=2, type=int, metavar=("LOW", "HIGH"),
                         help="instead of wrk: instructions per request under callgrind, from runs of LOW and HIGH requests")
+    parser.add_argument("--no-bare", action="store_true", help="with --instructions: count the simulator only")
+    parser.add_argument("--tree", metavar="PATH", help="serve the simulator from this source tree (default: the one imported here)")
     args = parser.parse_args()
+    tree = str(Path(args.tree).resolve()) if args.tree else None
     if args.instructions:
-        instructions((args.instructions[0], args.instructions[1]), args.access_log)
+        instructions((args.instructions[0], args.instructions[1]), args.access_log, tree, not args.no_bare)
         return
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (Debian: apt-get install -y wrk)")
@@ -268,7 +277,7 @@ def main() -> None:
     serve = [sys.executable, "-m", "amps_sim.cli", "serve", "--port", str(sim_port), "--seed", "1"]
     if not args.access_log:
         serve += ["--log-level", "warning"]
-    with tempfile.TemporaryDirectory() as tmp, server_process(serve, sim_port, server_cpu) as (sim, sim_pid):
+    with tempfile.TemporaryDirectory() as tmp, server_process(serve, sim_port, server_cpu, tree) as (sim, sim_pid):
         status, raw = request(sim, "POST", f"/battery/{DEVICE}", PUSH_BODY)
         assert status == 202, raw
         push_size = len(raw)

@@ -8,6 +8,7 @@ import random
 import string
 import time
 from datetime import datetime, timezone
+from functools import partial
 from typing import Awaitable, Callable
 
 from aiohttp import web
@@ -17,7 +18,7 @@ from ..lifecycle import RateLimiter, TenantLimits
 from ..webhooks.allow import AllowList
 from ..world.tenants import Tenants
 from . import control, public, webhooks
-from .common import LIMITS, MAX_BODY_BYTES, RATES, TENANTS, WORLD_KEY, render
+from .common import LIMITS, MAX_BODY_BYTES, RATES, TENANTS, WORLD_KEY, plain_function, render
 from .delivery import DELIVERY, Delivery
 from .foxess import PREFIX as FOXESS_PREFIX
 from .foxess import create_native_app
@@ -48,39 +49,59 @@ def enveloped(handler: Handler) -> Handler:
     Every route's handler is wrapped at registration rather than by a middleware: an app (or
     sub-app) with any middleware makes aiohttp build a chain and set `current_app` around every
     request, about 5 % of a small request's instructions. Requests no route takes (404, 405) are
-    answered by routes too (`_answer_misses`), so every answer still comes from here.
+    answered by routes too (`_answer_misses`), so every answer still comes from here. A handler
+    marked `plain` (it never awaits) is called directly, without a coroutine of its own.
     """
+    direct = plain_function(handler)
+    if direct is not None:
+        call = direct
+
+        async def answer_plain(request: web.Request) -> web.StreamResponse:
+            started = time.perf_counter()
+            try:
+                return call(request)
+            except Exception as exc:
+                return _refusal(request, exc, started)
+
+        return answer_plain
 
     async def answer(request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
         try:
             return await handler(request)
-        except ApiError as exc:
-            error, headers = exc, dict(exc.headers)
-        except web.HTTPException as exc:
-            if exc.status < 400:
-                raise
-            error = _http_error(exc)
-            headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else {}
-        except Exception:  # a real bug: answer in the envelope and keep serving
-            log.exception("unhandled error on %s %s", request.method, request.path)
-            error, headers = ApiError("INTERNAL_ERROR", "The simulator hit an internal error."), {}
-        world = request.get(WORLD_KEY)
-        moment = world.clock.now if world is not None else request.app[WALL_CLOCK]()
-        rid = "req_" + "".join(request.app[REQUEST_IDS].choice(_ALNUM) for _ in range(8))
-        body = envelope(
-            error,
-            request_id=rid,
-            timestamp=moment,
-            path=request.path,
-            # Whole milliseconds begun: sub-millisecond handling reads 1, never a made-up 0.
-            latency_ms=math.ceil((time.perf_counter() - started) * 1000),
-        )
-        response = render(body, status=error.status)
-        response.headers.update(headers)
-        return response
+        except Exception as exc:
+            return _refusal(request, exc, started)
 
     return answer
+
+
+def _refusal(request: web.Request, exc: Exception, started: float) -> web.Response:
+    """The envelope for what a handler raised (called inside the `except` that caught it); an
+    HTTP exception below 400 (a redirect) is raised on, as aiohttp answers it."""
+    if isinstance(exc, ApiError):
+        error, headers = exc, dict(exc.headers)
+    elif isinstance(exc, web.HTTPException):
+        if exc.status < 400:
+            raise exc
+        error = _http_error(exc)
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else {}
+    else:  # a real bug: answer in the envelope and keep serving
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        error, headers = ApiError("INTERNAL_ERROR", "The simulator hit an internal error."), {}
+    world = request.get(WORLD_KEY)
+    moment = world.clock.now if world is not None else request.app[WALL_CLOCK]()
+    rid = "req_" + "".join(request.app[REQUEST_IDS].choice(_ALNUM) for _ in range(8))
+    body = envelope(
+        error,
+        request_id=rid,
+        timestamp=moment,
+        path=request.path,
+        # Whole milliseconds begun: sub-millisecond handling reads 1, never a made-up 0.
+        latency_ms=math.ceil((time.perf_counter() - started) * 1000),
+    )
+    response = render(body, status=error.status)
+    response.headers.update(headers)
+    return response
 
 
 @web.middleware
@@ -131,7 +152,9 @@ def create_app(
     `limits` are a hosted sandbox's (none by default); `shard` is minted into tenant keys.
     """
     rng = random.Random(seed)
-    wall = wall_clock or (lambda: datetime.now(timezone.utc))
+    # A partial, not a lambda: `Tenants.get` stamps every request with it, and a partial of a
+    # C function calls it without a Python frame of its own.
+    wall = wall_clock or partial(datetime.now, timezone.utc)
     app = web.Application(
         client_max_size=MAX_BODY_BYTES,
         # aiohttp's HTTP parser refuses a request line or header line over 8190 bytes before any

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 import orjson
 from aiohttp import web
@@ -43,7 +43,11 @@ def _reject_constant(name: str) -> Any:
 
 async def json_body(request: web.Request, *, required: bool = True) -> Any:
     """The request's JSON document; None when absent and not required."""
-    raw = await request.read()
+    return decode_json(request, await request.read(), required=required)
+
+
+def decode_json(request: web.Request, raw: bytes, *, required: bool = True) -> Any:
+    """`raw`, the request's body as read, as a JSON document (see `json_body`)."""
     if not raw or raw.isspace():
         if required:
             raise invalid_request([{"path": "(body)", "message": "a JSON body is required"}], "The request body is missing.")
@@ -77,14 +81,33 @@ _JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
 def render(body: Any, status: int = 200) -> web.Response:
     # The header given whole: aiohttp's content_type/charset arguments parse and rebuild it on
     # every response, three times the cost of the rest of building one.
-    return web.Response(body=_dumps(body), status=status, headers=_JSON_HEADERS)
-
-
-def _dumps(obj: Any) -> bytes:
-    # orjson writes the same compact JSON as json.dumps(separators=(",", ":")) several times
-    # faster, which is a large share of a small reply's cost. What it refuses (integers past
-    # 64 bits, non-string keys) goes through the standard library as before.
     try:
-        return orjson.dumps(obj)
+        # orjson writes the same compact JSON as json.dumps(separators=(",", ":")) several times
+        # faster, which is a large share of a small reply's cost. What it refuses (integers past
+        # 64 bits, non-string keys) goes through the standard library as before.
+        data = orjson.dumps(body)
     except TypeError:
-        return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode("utf-8")
+        data = json.dumps(body, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    return web.Response(body=data, status=status, headers=_JSON_HEADERS)
+
+
+PlainHandler = Callable[[web.Request], web.StreamResponse]
+_PLAIN = "_amps_plain"
+
+
+def plain(handler: PlainHandler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """`handler`, which never awaits, as the coroutine function aiohttp's route tables take. The
+    app's error envelope (`app.enveloped`) calls the function itself instead, which saves a
+    coroutine per request."""
+
+    async def awaitable(request: web.Request) -> web.StreamResponse:
+        return handler(request)
+
+    setattr(awaitable, _PLAIN, handler)
+    return awaitable
+
+
+def plain_function(handler: object) -> PlainHandler | None:
+    """The function `plain` marked `handler` as wrapping, or None."""
+    function: PlainHandler | None = getattr(handler, _PLAIN, None)
+    return function

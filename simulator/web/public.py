@@ -9,7 +9,7 @@ from aiohttp import web
 from ..actions import ACTION_STATES
 from ..errors import ApiError
 from ..validation import PushRequest, parse_model
-from .common import LIMITS, json_body, render, tenant
+from .common import LIMITS, decode_json, plain, render, tenant
 from .specs import PUBLIC_SPEC_PATH
 
 routes = web.RouteTableDef()
@@ -20,13 +20,15 @@ LIST_LIMIT_MAX = 50
 
 
 @routes.get("/battery")
-async def list_batteries(request: web.Request) -> web.Response:
+@plain
+def list_batteries(request: web.Request) -> web.Response:
     world = tenant(request)
     return render({"devices": [world.platform.device_read(device_id) for device_id in world.devices]})
 
 
 @routes.get("/battery/{deviceId}")
-async def get_battery(request: web.Request) -> web.Response:
+@plain
+def get_battery(request: web.Request) -> web.Response:
     world = tenant(request)
     return render(world.platform.device_read(request.match_info["deviceId"]))
 
@@ -38,7 +40,7 @@ async def push(request: web.Request) -> web.Response:
     try:
         world.platform.managed_device(device_id)  # an unknown device is 404 whatever the body says
         request.app[LIMITS].check_actions(len(world.platform.actions))
-        push_request = parse_model(PushRequest, await json_body(request))
+        push_request = parse_model(PushRequest, decode_json(request, await request.read()))
     finally:
         # The clock is brought up once, after the body arrived (time may have moved meanwhile):
         # the push, or its refusal, is judged and stamped at the instant it is handled. Nothing
@@ -66,7 +68,8 @@ def _int_query(request: web.Request, name: str, default: int, low: int, high: in
 
 
 @routes.get("/actions")
-async def list_actions(request: web.Request) -> web.Response:
+@plain
+def list_actions(request: web.Request) -> web.Response:
     world = tenant(request)
     state = request.query.get("state")
     if state is not None and state not in ACTION_STATES:
@@ -81,7 +84,8 @@ async def list_actions(request: web.Request) -> web.Response:
 
 
 @routes.get("/actions/{actionId}")
-async def get_action(request: web.Request) -> web.Response:
+@plain
+def get_action(request: web.Request) -> web.Response:
     world = tenant(request)
     return render(world.platform.action(request.match_info["actionId"]).record())
 
