@@ -174,8 +174,13 @@ def create_app(
     app[WALL_CLOCK] = wall
     app[LIMITS] = limits or TenantLimits()
     app[RATES] = RateLimiter(app[LIMITS])
-    for table in (public.routes, control.routes, webhooks.routes):
-        app.add_routes(_enveloped_routes(table))
+    defs: list[web.RouteDef] = [d for table in (public.routes, control.routes, webhooks.routes) for d in _enveloped_routes(table)]
+    # aiohttp tries the resources that share a path's fixed prefix in the order they were added:
+    # the ones with a variable part first, so `/actions/{actionId}` and `/battery/{deviceId}` (the
+    # busy ones) are found without trying `/actions` and `/battery` first. A variable segment is
+    # never empty, so none of them can take a plain path's request (a test checks every one).
+    variable_first = sorted(defs, key=lambda d: "{" not in d.path)
+    app.add_routes(variable_first)
     delivery = Delivery(webhook_allow)
     app[DELIVERY] = delivery
     app.cleanup_ctx.append(delivery.lifecycle)

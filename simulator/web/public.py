@@ -39,7 +39,9 @@ async def push(request: web.Request) -> web.Response:
     device_id = request.match_info["deviceId"]
     try:
         world.platform.managed_device(device_id)  # an unknown device is 404 whatever the body says
-        request.app[LIMITS].check_actions(len(world.platform.actions))
+        limits = request.app[LIMITS]
+        if limits.max_actions is not None:
+            limits.check_actions(len(world.platform.actions))
         push_request = parse_model(PushRequest, decode_json(request, await request.read()))
     finally:
         # The clock is brought up once, after the body arrived (time may have moved meanwhile):
