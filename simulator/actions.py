@@ -285,25 +285,30 @@ class ActionBook:
         for where in (self.tenant, self.devices[action.device_id]):
             by_state = where.by_state
             leaving = by_state[old]
+            # Actions usually change state in the order they were made: out of the head of one
+            # list (`_SeqList.remove_oldest`, written out: the action is in the list, so the list
+            # is not empty) and onto the end of the next, without a search or a call.
+            items, head = leaving.items, leaving.head
+            if items[head] is action:
+                items[head] = None
+                head += 1
+                size = len(items)
+                if head == size:
+                    items.clear()
+                    head = 0
+                elif head > 32 and head * 2 > size:
+                    del items[:head]
+                    head = 0
+                leaving.head = head
+            else:
+                leaving.remove(action)
             joining = by_state.get(state)
             if joining is None:
                 joining = by_state[state] = _SeqList()
-            # Actions usually change state in the order they were made: out of the head of one
-            # list and onto the end of the next, without a search (nor a call, on the way out).
-            items, head = leaving.items, leaving.head
-            if len(items) > head and items[head] is action:
-                head += 1
-                if head == len(items) or (head > 32 and head * 2 > len(items)):
-                    leaving.head = head - 1
-                    leaving.remove_oldest()
-                else:
-                    items[head - 1] = None
-                    leaving.head = head
-            else:
-                leaving.remove(action)
             joined = joining.items
-            # Past the head, the last entry is live; at the head, the list is empty.
-            if len(joined) == joining.head or joined[-1].seq < seq:  # type: ignore[union-attr]
+            # A list with no live entry is empty (its head is back at 0), so the last entry of a
+            # non-empty one is live.
+            if not joined or joined[-1].seq < seq:  # type: ignore[union-attr]
                 joined.append(action)
             else:
                 joining.add(action)

@@ -148,7 +148,7 @@ class EventQueue:
         self._cancelled += count
         if self._cancelled > 64 and self._cancelled * 2 > self._held:
             for key, bucket in list(self._buckets.items()):
-                kept: deque[Any] = deque()
+                kept: list[Any] = []
                 slots = iter(bucket)
                 for fn in slots:
                     arg, owner = next(slots), next(slots)
@@ -156,13 +156,14 @@ class EventQueue:
                         if fn is None:
                             arg.queue = None
                     else:
-                        kept.append(fn)
-                        kept.append(arg)
-                        kept.append(owner)
-                if kept:
-                    self._buckets[key] = kept
-                else:
+                        kept += (fn, arg, owner)
+                if not kept:
                     del self._buckets[key]
+                elif len(kept) != len(bucket):
+                    # Refilled in place: `Clock.advance_to` may be taking events from this deque
+                    # (the sweep ran in one of its handlers) and goes on with the live ones.
+                    bucket.clear()
+                    bucket.extend(kept)
             self._keys[:] = self._buckets
             heapq.heapify(self._keys)
             self._held -= self._cancelled
@@ -181,37 +182,6 @@ class EventQueue:
                     arg.queue = None  # a cancelled handle
                 self._held -= 1
                 self._cancelled -= 1
-            del buckets[heapq.heappop(keys)]
-        return None
-
-    def pop_due(self, until: datetime) -> tuple[datetime, Callable[..., None], Any] | None:
-        """Take the next live event due by `until`: its instant, callable and argument (`_NO_ARG`
-        when the callable takes none). Withdrawn events on the way are dropped."""
-        keys, buckets = self._keys, self._buckets
-        while keys:
-            key = keys[0]
-            due = key[0]
-            if due > until:
-                return None
-            bucket = buckets[key]
-            popleft = bucket.popleft
-            while bucket:
-                fn, arg, owner = popleft(), popleft(), popleft()
-                self._held -= 1
-                if fn is None:
-                    handle: EventHandle = arg
-                    handle.queue = None
-                    if handle.cancelled:
-                        self._cancelled -= 1
-                        continue
-                    fn, arg = handle.fn, handle.arg
-                    handle.fn = handle.arg = None  # a fired event keeps nothing alive through its handle
-                elif owner is not None:
-                    if owner.queued < 0:
-                        self._cancelled -= 1
-                        continue
-                    owner.queued -= 1
-                return due, fn, arg
             del buckets[heapq.heappop(keys)]
         return None
 
@@ -315,18 +285,49 @@ class Clock:
         if until < self._now:
             raise ClockError(f"clock cannot go backwards (now {self._now.isoformat()}, asked {until.isoformat()})")
         processed = 0
-        pop_due = self.queue.pop_due
-        while (entry := pop_due(until)) is not None:
-            due, fn, arg = entry
-            if due > self._now:
-                self._now = due
-            if arg is _NO_ARG:
-                fn()
+        queue = self.queue
+        keys, buckets = queue._keys, queue._buckets
+        # The queue's events are taken here, bucket by bucket (the queue has no other reader of
+        # its events): no call and no tuple per event. The key heap is read again after each
+        # event: a handler may file an event ahead of the bucket (an earlier priority at this
+        # instant) or sweep the queue, which drops emptied buckets; either way the loop goes back
+        # to the heap's head.
+        while keys:
+            key = keys[0]
+            due = key[0]
+            if due > until:
+                break
+            bucket = buckets[key]
+            popleft = bucket.popleft
+            while bucket:
+                fn, arg, owner = popleft(), popleft(), popleft()
+                queue._held -= 1
+                if fn is None:
+                    handle: EventHandle = arg
+                    handle.queue = None
+                    if handle.cancelled:
+                        queue._cancelled -= 1
+                        continue
+                    fn, arg = handle.fn, handle.arg
+                    handle.fn = handle.arg = None  # a fired event keeps nothing alive through its handle
+                elif owner is not None:
+                    if owner.queued < 0:
+                        queue._cancelled -= 1
+                        continue
+                    owner.queued -= 1
+                if due > self._now:
+                    self._now = due
+                if arg is _NO_ARG:
+                    fn()
+                else:
+                    fn(arg)
+                processed += 1
+                if halt is not None and halt():
+                    return processed
+                if not keys or keys[0] is not key:
+                    break
             else:
-                fn(arg)
-            processed += 1
-            if halt is not None and halt():
-                return processed
+                del buckets[heapq.heappop(keys)]
         self._now = until
         if self.mode == "realtime":
             # A jump in a realtime clock shifts its anchor, so it keeps flowing from here.

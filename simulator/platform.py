@@ -12,18 +12,18 @@ import math
 import random
 import string
 from datetime import datetime, timedelta
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 from . import conflicts
 from .actions import Action, ActionBook
 from .battery import Drive
-from .clock import PRIORITY_WINDOW_END, Clock
+from .clock import PRIORITY_NORMAL, PRIORITY_WINDOW_END, Clock
 from .device import Device, drive_for_command, group_for_drive
 from .errors import ApiError, failure_result, format_instant
 from .native_scheduler import PLATFORM_OWNER, Group
 from .oem import ManagedDevice, OemFailure, OemGateway, SchedulerBlocked
 from .timewindow import execution_for, resolve_window, wall_rows, wall_to_instant
-from .validation import ActionRequest, PushRequest
+from .validation import ActionRequest, PushRequest, Quantity
 
 DISPATCH_RETRY_DELAY = timedelta(seconds=10)
 DISPATCH_MAX_ATTEMPTS = 3
@@ -55,10 +55,16 @@ class Platform:
         self._serial = 0
         # Pure computations the pushes of a fleet repeat, remembered (bounded; see _MEMO_LIMIT).
         self._drives: dict[tuple[str, float | None, float | None, float | None], Drive] = {}
-        self._candidates: dict[tuple[Drive, datetime, datetime], list[Group]] = {}
+        self._candidates: dict[tuple[Any, ...], tuple[Drive, list[Group]]] = {}
         self._delays: dict[float, timedelta] = {}
         self._spans: dict[tuple[datetime, datetime], tuple[tuple[int, int], ...]] = {}
-        self._parameters: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._checked: dict[tuple[Any, ...], tuple[dict[str, Any], dict[str, float], dict[str, Any]]] = {}
+        # The acknowledge and complete instants of the last dispatch, with the instant and the
+        # profile they were worked out for: the actions a fleet dispatches at one instant share
+        # them (one datetime each, its hash computed once for the queue's bucket lookups).
+        self._dues: tuple[object, object, datetime, datetime] = (None, None, clock.now, clock.now)
+        # Lifecycle events go to the queue straight (see `_record`, `_dispatch`, `_write_window`).
+        self._post = clock.queue.post
         # The lifecycle handlers, bound once: an event holds one of these and its action, so a
         # fleet's events allocate no method object (nor closure) each; fewer objects live across
         # the hours an event waits, which is what the garbage collector's old generation scans.
@@ -66,7 +72,7 @@ class Platform:
         self._on_acknowledge = self._acknowledge
         self._on_complete = self._complete
         self._on_window_end = self._window_end
-        self._on_dispatch = self._dispatch
+        self._on_dispatch = self._redispatch
         # Called with each action that reaches `completed` or `failed` (webhooks listen here).
         self.terminal_observers: list[Callable[[Action], None]] = []
 
@@ -150,27 +156,40 @@ class Platform:
         its parameter values; the window's shape, the device's execution modes, the window itself;
         the conflict policy; the preflight against the device's current native state. Then record
         it and dispatch or schedule it."""
-        managed = self.managed_device(device_id)
+        # A ManagedDevice is always true: `managed_device` is called only to refuse an unknown id.
+        managed = self.devices.get(device_id) or self.managed_device(device_id)
         device = managed.device
         now = self.clock.now
-        command, cap, values = self._command_values(device_id, device, request.action)
-        placement = self._window(device_id, device, request.action, cap, now)
+        wanted = request.action
+        command = wanted.command
+        cap, values, stored = self._command_values(device_id, device, command, wanted.parameters)
+        placement = self._window(device_id, device, wanted, cap, now)
+        on_conflict = request.onConflict
         if self.actions.has_open(device_id):
             placement = conflicts.place(
                 placement,
-                request.onConflict,
+                on_conflict,
                 self.actions.open_for(device_id),
                 strategies=device.profile.conflict_strategies,
                 zone=device.tz,
                 zone_known=device.tz_known,
             )
-        drive = self._preflight(managed, command, values, placement, replace=request.onConflict == "cancel_and_replace")
-        return self._record(device_id, managed, command, request, placement, now, drive)
+        drive = self._preflight(managed, command, values, placement, replace=on_conflict == "cancel_and_replace")
+        return self._record(device_id, managed, command, stored, on_conflict, placement, now, drive)
 
-    def _command_values(self, device_id: str, device: Device, action: ActionRequest) -> tuple[str, dict[str, Any], dict[str, float]]:
-        """The command's capability on this device, and its parameter values, checked against it."""
-        command = action.command
-        caps = self.capabilities(device)
+    def _command_values(
+        self, device_id: str, device: Device, command: str, params: dict[str, Quantity] | None
+    ) -> tuple[dict[str, Any], dict[str, float], dict[str, Any]]:
+        """The command's capability on this device; its parameter values, checked against it; and
+        the record's `parameters`.
+
+        The last two are pure functions of the capability and the parameters, so they are
+        remembered (bounded) by the capability and each parameter's name, unit and value; the key
+        carries each value's type and sign, so 95 and 95.0 (or 0.0 and -0.0), which read back
+        differently, are kept apart. A fleet pushing the same parameters checks them once, and
+        its records share one `parameters` dict (records never change it). Only what passed is
+        remembered: a refusal is worked out, and raised, every time."""
+        caps = device.capabilities_view or self.capabilities(device)
         cap = caps.get(command)
         if cap is None:
             raise ApiError(
@@ -178,7 +197,23 @@ class Platform:
                 f"Command '{command}' is not supported by device '{device_id}'.",
                 {"command": command, "deviceCapabilities": caps},
             )
-        return command, cap, self._validate_parameters(command, cap, action.parameters or {})
+        parts: list[Any] = [command, id(cap)]
+        if params:
+            for name, quantity in params.items():
+                value = quantity.value
+                parts += (name, quantity.unit, type(value), value, math.copysign(1, value))
+        key = tuple(parts)
+        known = self._checked.get(key)
+        if known is None or known[0] is not cap:
+            given = params or {}
+            values = self._validate_parameters(command, cap, given)
+            stored: dict[str, Any] = {"mode": command}
+            for name, quantity in given.items():
+                stored[name] = {"value": quantity.value, "unit": quantity.unit}
+            if len(self._checked) >= _MEMO_LIMIT:
+                self._checked.clear()
+            known = self._checked[key] = (cap, values, stored)
+        return known
 
     @staticmethod
     def _window(device_id: str, device: Device, action: ActionRequest, cap: dict[str, Any], now: datetime) -> conflicts.Placement:
@@ -186,16 +221,15 @@ class Platform:
         resolved window."""
         # Presence decides the shape (an empty `start` is a malformed time, not an immediate push);
         # an end without a start is refused before the device's execution modes are consulted.
-        execution = execution_for(action.start, action.end)
+        start, end = action.start, action.end
+        execution = execution_for(start, end)
         if execution not in cap["execution"]:
             raise ApiError(
                 "EXECUTION_NOT_SUPPORTED",
                 f"Command '{action.command}' cannot run {execution} on device '{device_id}'.",
                 {"requestedExecution": execution, "supportedExecution": cap["execution"]},
             )
-        window = resolve_window(
-            action.start, action.end, now=now, zone=device.tz, zone_known=device.tz_known, wall_clock_device=_wall_clock(device)
-        )
+        window = resolve_window(start, end, now=now, zone=device.tz, zone_known=device.tz_known, wall_clock_device=_wall_clock(device))
         return conflicts.Placement(execution, window.start, window.end, window.start_wall, window.end_wall)
 
     def _preflight(
@@ -204,19 +238,40 @@ class Platform:
         """What the device's native state rules out now is refused now, at submission, rather than
         failing at dispatch: a direct command while a foreign row runs (unless it replaces), a
         window its rows could not be merged into. Returns the window's drive when it built it."""
-        if placement.execution == "immediate" and not replace:
+        execution = placement.execution
+        if execution == "immediate" and not replace:
             self._imperative_preflight(managed)
         device = managed.device
-        if placement.execution != "windowed" or device.scheduler is None or not device.profile.foreign_state_read:
+        scheduler = device.scheduler
+        if execution != "windowed" or scheduler is None or not device.profile.foreign_state_read:
             return None
-        assert placement.start_wall is not None and placement.end_wall is not None
-        drive = self._drive(command, values.get("target"), values.get("power"), values.get("reserve"))
-        rows = self._candidate_rows(drive, placement.start_wall, placement.end_wall)
+        start_wall, end_wall = placement.start_wall, placement.end_wall
+        assert start_wall is not None and end_wall is not None
+        # The window's drive and the rows it would write, marked with no action yet, so the same
+        # window on every device is the same rows (Groups are immutable): built once, remembered.
+        target, power_kw, reserve = values.get("target"), values.get("power"), values.get("reserve")
+        key = (command, target, power_kw, reserve, start_wall, end_wall)
+        candidate = self._candidates.get(key)
+        if candidate is None:
+            drive = self._drive(command, target, power_kw, reserve)
+            candidate = (drive, self._rows(drive, start_wall, end_wall, action_id="(candidate)"))
+            if power_kw != 0:  # a zero power is not remembered (see `_drive`)
+                if len(self._candidates) >= _MEMO_LIMIT:
+                    self._candidates.clear()
+                self._candidates[key] = candidate
+        drive, rows = candidate
         try:
             _, current = managed.gateway.read_scheduler()
         except OemFailure:
             return drive  # unreadable now: the dispatch-time merge still guards the write
-        self._merge(device, current, rows, replace, "submission_time")
+        conflicts.merge_rows(
+            current,
+            rows,
+            replace_foreign=replace,
+            detected_at="submission_time",
+            slot_aware=device.profile.slot_aware_merge,
+            limit=scheduler.max_group_count,
+        )
         return drive
 
     def _drive(self, command: str, target: float | None, power_kw: float | None, reserve: float | None) -> Drive:
@@ -233,58 +288,49 @@ class Platform:
             self._drives[key] = drive
         return drive
 
-    def _candidate_rows(self, drive: Drive, start_wall: datetime, end_wall: datetime) -> list[Group]:
-        """The rows a window would write, as the preflight merges them: marked with no action yet,
-        so the same window on every device is the same rows (Groups are immutable), built once."""
-        key = (drive, start_wall, end_wall)
-        rows = self._candidates.get(key)
-        if rows is None:
-            rows = self._rows(drive, start_wall, end_wall, action_id="(candidate)")
-            if len(self._candidates) >= _MEMO_LIMIT:
-                self._candidates.clear()
-            self._candidates[key] = rows
-        return rows
-
     def _record(
         self,
         device_id: str,
         managed: ManagedDevice,
         command: str,
-        request: PushRequest,
+        parameters: dict[str, Any],
+        on_conflict: str | None,
         placement: conflicts.Placement,
         now: datetime,
         drive: Drive | None,
     ) -> Action:
         """Cancel what the push displaces, store the action, and dispatch it now or at its start."""
-        device = managed.device
-        for old in placement.to_cancel:
+        execution, start, end, start_wall, end_wall, to_cancel = placement
+        for old in to_cancel:
             self._cancel(old, now)
-        execution = placement.execution
         action = Action(
             self._new_id(),
             device_id,
             command,
-            self._stored_parameters(command, request.action.parameters or {}),
+            parameters,
             execution,
             now,
             "acknowledged" if execution == "immediate" else "scheduled",
-            request.onConflict,
-            placement.start,
-            placement.end,
-            placement.start_wall,
-            placement.end_wall,
+            on_conflict,
+            start,
+            end,
+            start_wall,
+            end_wall,
             now,
+            drive=drive,
         )
-        action.drive = drive
         self.actions.add(action)
-        if execution == "windowed" and not device.tz_known and _wall_clock(device) and action.start_wall is not None and action.start is not None:
+        device = managed.device
+        if execution == "windowed" and not device.tz_known and _wall_clock(device) and start_wall is not None and start is not None:
             self._note_drift(managed, action)
         if execution == "immediate":
-            self._dispatch(action)
+            self._dispatch(action, now)
         else:
-            start = action.start
             assert start is not None
-            self.clock.post(start, self._on_fire, action, owner=action)
+            # A start is never before `now` (resolve_window refuses one), so the event goes to the
+            # queue straight rather than through `Clock.post`, whose one extra is moving a past
+            # instant up to `now`.
+            self._post(start, self._on_fire, action, PRIORITY_NORMAL, action)
         return action
 
     def _validate_parameters(self, command: str, cap: dict[str, Any], params: dict[str, Any]) -> dict[str, float]:
@@ -321,24 +367,6 @@ class Platform:
             f"Parameter '{name}' must lie between {low:g} and {high:g} {unit}.",
             {"parameter": name, "value": value, "min": low, "max": high, "unit": unit},
         )
-
-    def _stored_parameters(self, command: str, params: dict[str, Any]) -> dict[str, Any]:
-        """The record's `parameters`. Records never change them, so equal parameters share one
-        dict (one object fewer retained per action). The key carries each value's type and sign,
-        so 95 and 95.0 (or 0.0 and -0.0), which read back differently, are kept apart."""
-        parts: list[Any] = [command]
-        for name, q in params.items():
-            parts += (name, q.unit, type(q.value), q.value, math.copysign(1, q.value))
-        key = tuple(parts)
-        stored = self._parameters.get(key)
-        if stored is None:
-            stored = {"mode": command}
-            for name, quantity in params.items():
-                stored[name] = {"value": quantity.value, "unit": quantity.unit}
-            if len(self._parameters) >= _MEMO_LIMIT:
-                self._parameters.clear()
-            self._parameters[key] = stored
-        return stored
 
     def _new_id(self) -> str:
         """`act_` + a 6-character serial + 10 random characters.
@@ -414,20 +442,10 @@ class Platform:
             if len(self._spans) >= _MEMO_LIMIT:
                 self._spans.clear()
             spans = self._spans[(start_wall, end_wall)] = tuple(wall_rows(start_wall, end_wall))
-        return [group_for_drive(drive, first, last, owner=PLATFORM_OWNER, action_id=action_id) for first, last in spans]
-
-    @staticmethod
-    def _merge(device: Device, current: Sequence[Group], rows: list[Group], replace_foreign: bool, detected_at: str) -> list[Group]:
-        """The device-side merge rules (:func:`conflicts.merge_rows`) for this device."""
-        assert device.scheduler is not None
-        return conflicts.merge_rows(
-            current,
-            rows,
-            replace_foreign=replace_foreign,
-            detected_at=detected_at,
-            slot_aware=device.profile.slot_aware_merge,
-            limit=device.scheduler.max_group_count,
-        )
+        rows = []
+        for first, last in spans:  # one or two: a loop, not a comprehension's call
+            rows.append(group_for_drive(drive, first, last, owner=PLATFORM_OWNER, action_id=action_id))
+        return rows
 
     # ------------------------------------------------------- lifecycle events
     def _at(self, action: Action, now: datetime, delay_s: float, handler: Callable[[Action], None]) -> None:
@@ -440,20 +458,37 @@ class Platform:
     def _fire(self, action: Action) -> None:
         if action.state != "scheduled":
             return
-        self.actions.set_state(action, "acknowledged")
-        action.updated_at = self.clock.now
-        self._dispatch(action)
-
-    def _dispatch(self, action: Action) -> None:
         now = self.clock.now
+        self.actions.set_state(action, "acknowledged")
+        action.updated_at = now
+        self._dispatch(action, now)
+
+    def _redispatch(self, action: Action) -> None:
+        """A dispatch retried after a retryable OEM failure."""
+        self._dispatch(action, self.clock.now)
+
+    def _dispatch(self, action: Action, now: datetime) -> None:
         action.attempts += 1
         managed = self.devices.get(action.device_id)
         if managed is None:
             self._fail(action, "DEVICE_NOT_FOUND", "The device was removed before the action could run.", None)
             return
-        latencies = managed.device.profile.latencies
+        device = managed.device
+        profile = device.profile
+        # `_at` for the acknowledgement and the completion, written out: both instants are
+        # worked out once per dispatch instant and profile, and the events go to the queue
+        # straight (they are never due before `now`: latencies are not negative).
+        dues = self._dues
+        if dues[0] is not now or dues[1] is not profile:
+            latencies = profile.latencies
+            dues = self._dues = (
+                now,
+                profile,
+                now + timedelta(seconds=latencies.acknowledge_s),
+                now + timedelta(seconds=latencies.complete_s),
+            )
         if action.attempts == 1:
-            self._at(action, now, latencies.acknowledge_s, self._on_acknowledge)
+            self._post(dues[2], self._on_acknowledge, action, PRIORITY_NORMAL, action)
         drive = action.drive
         if drive is None:
             parameters = action.parameters
@@ -461,31 +496,31 @@ class Platform:
                 action.command, _value(parameters, "target"), _value(parameters, "power"), _value(parameters, "reserve")
             )
         try:
-            if action.execution == "windowed" and managed.device.scheduler is not None:
+            if action.execution == "windowed" and device.scheduler is not None:
                 self._write_window(managed, action, drive, now)
             elif action.execution == "windowed":
-                previous = managed.device.imperative
+                previous = device.imperative
                 managed.gateway.write_mode(drive, now)
                 assert action.end is not None
                 self.clock.schedule(action.end, lambda: self._revert(managed, action, previous, drive, 1), PRIORITY_WINDOW_END)
             else:
                 gateway = managed.gateway
-                if managed.device.scheduler is not None:
+                if device.scheduler is not None:
                     self._clear_for_direct(managed, gateway, action, now)
                 gateway.write_mode(drive, now)
         except ApiError as refusal:
             code, message, result = refusal.code, refusal.message, failure_result(refusal.code, refusal.message, refusal.details)
-            delay = latencies.complete_s
+            delay = profile.latencies.complete_s
         except SchedulerBlocked as blocked:
-            code, message, result, delay = blocked.code, blocked.message, None, latencies.reject_s
+            code, message, result, delay = blocked.code, blocked.message, None, profile.latencies.reject_s
         except OemFailure as failure:
             if failure.retryable and action.attempts < DISPATCH_MAX_ATTEMPTS:
                 self.clock.post(now + DISPATCH_RETRY_DELAY, self._on_dispatch, action, owner=action)
                 return
             code, message = failure.code, failure.message
-            result, delay = failure_result(code, message, {"attempts": action.attempts}), latencies.complete_s
+            result, delay = failure_result(code, message, {"attempts": action.attempts}), profile.latencies.complete_s
         else:
-            self._at(action, now, latencies.complete_s, self._on_complete)
+            self._post(dues[3], self._on_complete, action, PRIORITY_NORMAL, action)
             return
         self._at(action, now, delay, lambda failed: self._fail(failed, code, message, result))
 
@@ -506,11 +541,22 @@ class Platform:
             gateway.set_scheduler_enabled(False, now)
 
     def _write_window(self, managed: ManagedDevice, action: Action, drive: Drive, now: datetime) -> None:
-        assert action.start_wall is not None and action.end_wall is not None and action.end is not None
+        start_wall, end_wall, end = action.start_wall, action.end_wall, action.end
+        assert start_wall is not None and end_wall is not None and end is not None
+        device = managed.device
+        scheduler = device.scheduler
+        assert scheduler is not None
         gateway = managed.gateway
         enabled, current = gateway.read_scheduler()
-        rows = self._rows(drive, action.start_wall, action.end_wall, action_id=action.id)
-        merged = self._merge(managed.device, current, rows, action.on_conflict == "cancel_and_replace", "dispatch_time")
+        rows = self._rows(drive, start_wall, end_wall, action_id=action.id)
+        merged = conflicts.merge_rows(
+            current,
+            rows,
+            replace_foreign=action.on_conflict == "cancel_and_replace",
+            detected_at="dispatch_time",
+            slot_aware=device.profile.slot_aware_merge,
+            limit=scheduler.max_group_count,
+        )
         gateway.write_groups(merged, now)
         written = self.rows_written.get(action.device_id)
         if written is None:
@@ -521,8 +567,10 @@ class Platform:
         if not action.cleanup_scheduled:
             action.cleanup_scheduled = True
             action.cleanup_device = managed
-            # Not filed under the action: the cleanup runs even if the action ends otherwise.
-            self.clock.post(action.end, self._on_window_end, action, PRIORITY_WINDOW_END)
+            # Not filed under the action: the cleanup runs even if the action ends otherwise. A
+            # retried dispatch may come after the window's end: then it runs at once (as
+            # `Clock.post` would file it).
+            self._post(end if end > now else now, self._on_window_end, action, PRIORITY_WINDOW_END, None)
 
     def _window_end(self, action: Action) -> None:
         managed = action.cleanup_device
@@ -537,9 +585,11 @@ class Platform:
     def _complete(self, action: Action) -> None:
         if action.state != "acknowledged":
             return
+        now = self.clock.now
         self.actions.set_state(action, "completed")
-        action.completed_at = action.updated_at = self.clock.now
-        self._notify_terminal(action)
+        action.completed_at = action.updated_at = now
+        for observer in self.terminal_observers:  # `_notify_terminal`, inline
+            observer(action)
 
     def _fail(self, action: Action, code: str, message: str, result: dict[str, Any] | None) -> None:
         if action.terminal:
@@ -559,16 +609,19 @@ class Platform:
 
     def _cleanup(self, managed: ManagedDevice, action: Action, attempt: int) -> None:
         """Remove this action's rows at window end; idempotent, retried on OEM failures."""
-        if self.devices.get(action.device_id) is not managed:
+        device_id, action_id = action.device_id, action.id
+        if self.devices.get(device_id) is not managed:
             return
         now = self.clock.now
         gateway = managed.gateway
         try:
             enabled, current = gateway.read_scheduler()
-            remaining = [g for g in current if g.action_id != action.id]
+            remaining = [g for g in current if g.action_id != action_id]
             if len(remaining) != len(current):
                 gateway.write_groups(remaining, now)
-            self.rows_written.get(action.device_id, set()).discard(action.id)
+            written = self.rows_written.get(device_id)
+            if written is not None:
+                written.discard(action_id)
             if enabled and managed.flag_set_by_platform and not any(g.action_id for g in remaining):
                 gateway.set_scheduler_enabled(False, now)
         except OemFailure:
