@@ -113,28 +113,26 @@ class EventQueue:
     def schedule_call(self, due: datetime, fn: Callable[..., None], arg: Any, priority: int = PRIORITY_NORMAL) -> EventHandle:
         """Schedule `fn(arg)`: one handle, no closure to build."""
         handle = EventHandle(due, fn, arg, self)
-        self._store(due, priority, None, handle, None)
+        # Filed as the slots `None, handle, None`: `post` stores what it is given, and a callable
+        # of None is how the queue tells a handle's slots from a posted event's.
+        self.post(due, None, handle, priority)  # type: ignore[arg-type]
         return handle
 
     def post(self, due: datetime, fn: Callable[..., None], arg: Any, priority: int = PRIORITY_NORMAL, owner: EventOwner | None = None) -> None:
         """Schedule `fn(arg)` with no handle (nothing is allocated for it). With an `owner`, the
-        event is withdrawn with the owner's other events by :meth:`withdraw`."""
+        event is withdrawn with the owner's other events by :meth:`withdraw`.
+
+        This is the one place that files an event's three slots in its bucket."""
         if owner is not None:
             if owner.queued < 0:
                 return  # its events are withdrawn: this one would never run
             owner.queued += 1
-        self._store(due, priority, fn, arg, owner)
-
-    def _store(self, due: datetime, priority: int, fn: Any, arg: Any, owner: Any) -> None:
-        """File an event's three slots in its bucket (the one place that does)."""
         key = (due, priority)
         bucket = self._buckets.get(key)
         if bucket is None:
             bucket = self._buckets[key] = deque()
             heapq.heappush(self._keys, key)
-        bucket.append(fn)
-        bucket.append(arg)
-        bucket.append(owner)
+        bucket.extend((fn, arg, owner))
         self._held += 1
 
     def withdraw(self, owner: EventOwner) -> None:

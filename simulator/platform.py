@@ -39,6 +39,8 @@ _SERIAL_PAIRS = [a + b for a in _SERIAL_ALPHABET for b in _SERIAL_ALPHABET]
 assert _SERIAL_WIDTH == 6
 # How many distinct keys a memo of pure results keeps before it starts again.
 _MEMO_LIMIT = 1024
+# The three parameter values a drive is built from: target, power and reserve (None when not given).
+DriveArgs = tuple[float | None, float | None, float | None]
 # Capabilities views by (profile name, battery power), with the profile they were built from.
 _SHARED_CAPABILITIES: dict[tuple[str, float], tuple[Any, dict[str, Any]]] = {}
 
@@ -58,7 +60,7 @@ class Platform:
         self._candidates: dict[tuple[Any, ...], tuple[Drive, list[Group]]] = {}
         self._delays: dict[float, timedelta] = {}
         self._spans: dict[tuple[datetime, datetime], tuple[tuple[int, int], ...]] = {}
-        self._checked: dict[tuple[Any, ...], tuple[dict[str, Any], dict[str, float], dict[str, Any]]] = {}
+        self._checked: dict[tuple[Any, ...], tuple[dict[str, Any], DriveArgs, dict[str, Any]]] = {}
         # The acknowledge and complete instants of the last dispatch, with the instant and the
         # profile they were worked out for: the actions a fleet dispatches at one instant share
         # them (one datetime each, its hash computed once for the queue's bucket lookups).
@@ -71,7 +73,7 @@ class Platform:
         self._on_fire = self._fire
         self._on_acknowledge = self._acknowledge
         self._on_complete = self._complete
-        self._on_window_end = self._window_end
+        self._on_window_end = self._cleanup
         self._on_dispatch = self._redispatch
         # Called with each action that reaches `completed` or `failed` (webhooks listen here).
         self.terminal_observers: list[Callable[[Action], None]] = []
@@ -162,7 +164,7 @@ class Platform:
         now = self.clock.now
         wanted = request.action
         command = wanted.command
-        cap, values, stored = self._command_values(device_id, device, command, wanted.parameters)
+        cap, drive_args, stored = self._command_values(device_id, device, command, wanted.parameters)
         placement = self._window(device_id, device, wanted, cap, now)
         on_conflict = request.onConflict
         if self.actions.has_open(device_id):
@@ -174,14 +176,14 @@ class Platform:
                 zone=device.tz,
                 zone_known=device.tz_known,
             )
-        drive = self._preflight(managed, command, values, placement, replace=on_conflict == "cancel_and_replace")
+        drive = self._preflight(managed, command, drive_args, placement, replace=on_conflict == "cancel_and_replace")
         return self._record(device_id, managed, command, stored, on_conflict, placement, now, drive)
 
     def _command_values(
         self, device_id: str, device: Device, command: str, params: dict[str, Quantity] | None
-    ) -> tuple[dict[str, Any], dict[str, float], dict[str, Any]]:
-        """The command's capability on this device; its parameter values, checked against it; and
-        the record's `parameters`.
+    ) -> tuple[dict[str, Any], DriveArgs, dict[str, Any]]:
+        """The command's capability on this device; its parameter values, checked against it (the
+        three a drive is built from: target, power, reserve); and the record's `parameters`.
 
         The last two are pure functions of the capability and the parameters, so they are
         remembered (bounded) by the capability and each parameter's name, unit and value; the key
@@ -212,7 +214,8 @@ class Platform:
                 stored[name] = {"value": quantity.value, "unit": quantity.unit}
             if len(self._checked) >= _MEMO_LIMIT:
                 self._checked.clear()
-            known = self._checked[key] = (cap, values, stored)
+            drive_args = (values.get("target"), values.get("power"), values.get("reserve"))
+            known = self._checked[key] = (cap, drive_args, stored)
         return known
 
     @staticmethod
@@ -229,11 +232,13 @@ class Platform:
                 f"Command '{action.command}' cannot run {execution} on device '{device_id}'.",
                 {"requestedExecution": execution, "supportedExecution": cap["execution"]},
             )
-        window = resolve_window(start, end, now=now, zone=device.tz, zone_known=device.tz_known, wall_clock_device=_wall_clock(device))
+        profile = device.profile
+        wall_clock = profile.native_scheduler and profile.wall_clock_schedule  # `_wall_clock`, inline
+        window = resolve_window(start, end, now=now, zone=device.tz, zone_known=device.tz_known, wall_clock_device=wall_clock)
         return conflicts.Placement(execution, window.start, window.end, window.start_wall, window.end_wall)
 
     def _preflight(
-        self, managed: ManagedDevice, command: str, values: dict[str, float], placement: conflicts.Placement, *, replace: bool
+        self, managed: ManagedDevice, command: str, drive_args: DriveArgs, placement: conflicts.Placement, *, replace: bool
     ) -> Drive | None:
         """What the device's native state rules out now is refused now, at submission, rather than
         failing at dispatch: a direct command while a foreign row runs (unless it replaces), a
@@ -249,13 +254,12 @@ class Platform:
         assert start_wall is not None and end_wall is not None
         # The window's drive and the rows it would write, marked with no action yet, so the same
         # window on every device is the same rows (Groups are immutable): built once, remembered.
-        target, power_kw, reserve = values.get("target"), values.get("power"), values.get("reserve")
-        key = (command, target, power_kw, reserve, start_wall, end_wall)
+        key = (command, drive_args, start_wall, end_wall)
         candidate = self._candidates.get(key)
         if candidate is None:
-            drive = self._drive(command, target, power_kw, reserve)
+            drive = self._drive(command, *drive_args)
             candidate = (drive, self._rows(drive, start_wall, end_wall, action_id="(candidate)"))
-            if power_kw != 0:  # a zero power is not remembered (see `_drive`)
+            if drive_args[1] != 0:  # a zero power is not remembered (see `_drive`)
                 if len(self._candidates) >= _MEMO_LIMIT:
                     self._candidates.clear()
                 self._candidates[key] = candidate
@@ -572,12 +576,6 @@ class Platform:
             # `Clock.post` would file it).
             self._post(end if end > now else now, self._on_window_end, action, PRIORITY_WINDOW_END, None)
 
-    def _window_end(self, action: Action) -> None:
-        managed = action.cleanup_device
-        action.cleanup_device = None  # a retained record holds no device
-        assert isinstance(managed, ManagedDevice)
-        self._cleanup(managed, action, 1)
-
     def _acknowledge(self, action: Action) -> None:
         if action.acknowledged_at is None:
             action.acknowledged_at = action.updated_at = self.clock.now
@@ -607,8 +605,15 @@ class Platform:
         for observer in self.terminal_observers:
             observer(action)
 
-    def _cleanup(self, managed: ManagedDevice, action: Action, attempt: int) -> None:
-        """Remove this action's rows at window end; idempotent, retried on OEM failures."""
+    def _cleanup(self, action: Action, managed: ManagedDevice | None = None, attempt: int = 1) -> None:
+        """Remove this action's rows at window end; idempotent, retried on OEM failures.
+
+        The window-end event passes the action alone: the device rides on it until then."""
+        if managed is None:
+            riding = action.cleanup_device
+            action.cleanup_device = None  # a retained record holds no device
+            assert isinstance(riding, ManagedDevice)
+            managed = riding
         device_id, action_id = action.device_id, action.id
         if self.devices.get(device_id) is not managed:
             return
@@ -626,7 +631,7 @@ class Platform:
                 gateway.set_scheduler_enabled(False, now)
         except OemFailure:
             if attempt < CLEANUP_MAX_ATTEMPTS:
-                self.clock.schedule(now + CLEANUP_RETRY_DELAY, lambda: self._cleanup(managed, action, attempt + 1))
+                self.clock.schedule(now + CLEANUP_RETRY_DELAY, lambda: self._cleanup(action, managed, attempt + 1))
 
     def _revert(self, managed: ManagedDevice, action: Action, previous: Drive, ours: Drive, attempt: int) -> None:
         """End of a window on a device without a native scheduler: restore the earlier mode."""
