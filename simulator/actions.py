@@ -256,24 +256,25 @@ class ActionBook:
         return self.by_id.get(action_id)
 
     def add(self, action: Action) -> None:
-        self._seq += 1
-        action.seq = self._seq
-        self.by_id[action.id] = action
-        scope = self.devices.get(action.device_id)
-        if scope is None:
-            scope = self.devices[action.device_id] = _Scope()
-        state = action.state
+        self._seq = action.seq = self._seq + 1
+        action_id, device_id, state = action.id, action.device_id, action.state
+        self.by_id[action_id] = action
+        try:
+            scope = self.devices[device_id]
+        except KeyError:
+            scope = self.devices[device_id] = _Scope()
         is_open = state in NON_TERMINAL
         for where in (self.tenant, scope):
             # The newest action sorts last in every list it joins: appended, no search (and no
             # call: `_SeqList.append` and `_Scope.listed`, inline).
             where.every.items.append(action)
-            listed = where.by_state.get(state)
-            if listed is None:
+            try:
+                listed = where.by_state[state]
+            except KeyError:
                 listed = where.by_state[state] = _SeqList()
             listed.items.append(action)
             if is_open:
-                where.open[action.id] = action
+                where.open[action_id] = action
 
     def set_state(self, action: Action, state: ActionState) -> None:
         old = action.state
@@ -302,8 +303,9 @@ class ActionBook:
                 leaving.head = head
             else:
                 leaving.remove(action)
-            joining = by_state.get(state)
-            if joining is None:
+            try:
+                joining = by_state[state]
+            except KeyError:
                 joining = by_state[state] = _SeqList()
             joined = joining.items
             # A list with no live entry is empty (its head is back at 0), so the last entry of a

@@ -297,6 +297,10 @@ class Clock:
                 break
             bucket = buckets[key]
             popleft = bucket.popleft
+            # Once per bucket, not per event. Were all its events withdrawn, nothing runs at this
+            # instant and the next bucket (or `until`) moves `now` on before anything reads it.
+            if due > self._now:
+                self._now = due
             while bucket:
                 fn, arg, owner = popleft(), popleft(), popleft()
                 queue._held -= 1
@@ -313,8 +317,6 @@ class Clock:
                         queue._cancelled -= 1
                         continue
                     owner.queued -= 1
-                if due > self._now:
-                    self._now = due
                 if arg is _NO_ARG:
                     fn()
                 else:
