@@ -285,8 +285,8 @@ class Clock:
         processed = 0
         queue = self.queue
         keys, buckets = queue._keys, queue._buckets
-        # The queue's events are taken here, bucket by bucket (the queue has no other reader of
-        # its events): no call and no tuple per event. The key heap is read again after each
+        # The queue's events are taken here, bucket by bucket (nothing else takes them; `peek`
+        # only drops withdrawn ones): no call and no tuple per event. The key heap is read again after each
         # event: a handler may file an event ahead of the bucket (an earlier priority at this
         # instant) or sweep the queue, which drops emptied buckets; either way the loop goes back
         # to the heap's head.

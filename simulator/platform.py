@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import random
 import string
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from . import conflicts
@@ -41,6 +41,8 @@ assert _SERIAL_WIDTH == 6
 _MEMO_LIMIT = 1024
 # The three parameter values a drive is built from: target, power and reserve (None when not given).
 DriveArgs = tuple[float | None, float | None, float | None]
+# What `Platform._dues` holds before the first dispatch (never used: no instant is None).
+_NO_DUE = datetime.min.replace(tzinfo=timezone.utc)
 # Capabilities views by (profile name, battery power), with the profile they were built from.
 _SHARED_CAPABILITIES: dict[tuple[str, float], tuple[Any, dict[str, Any]]] = {}
 
@@ -64,7 +66,7 @@ class Platform:
         # The acknowledge and complete instants of the last dispatch, with the instant and the
         # profile they were worked out for: the actions a fleet dispatches at one instant share
         # them (one datetime each, its hash computed once for the queue's bucket lookups).
-        self._dues: tuple[object, object, datetime, datetime] = (None, None, clock.now, clock.now)
+        self._dues: tuple[object, object, datetime, datetime] = (None, None, _NO_DUE, _NO_DUE)
         # Lifecycle events go to the queue straight (see `_record`, `_dispatch`, `_write_window`).
         self._post = clock.queue.post
         # The lifecycle handlers, bound once: an event holds one of these and its action, so a
