@@ -21,7 +21,7 @@ from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr, field
 
 from .battery import Battery, Drive, integrate_span
 from .errnos import NativeError
-from .native_scheduler import MINUTES_PER_DAY, Group, NativeScheduler
+from .native_scheduler import MINUTES_PER_DAY, Group, NativeScheduler, shared_rows
 from .profiles import DeviceProfile, load_profile, profile_names
 from .validation import ClosedModel, JsonInt, refusal
 
@@ -305,7 +305,8 @@ class Device:
             return None
         spec = spec or SchedulerSpec()
         try:
-            groups = [g.to_group() for g in spec.groups]
+            # Devices built with equal rows share them (see shared_rows).
+            groups = shared_rows(g.to_group() for g in spec.groups)
             return NativeScheduler(
                 spec.maxGroupCount or self.profile.default_max_group_count,
                 self.profile.group_limits,

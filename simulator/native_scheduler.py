@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import FrozenInstanceError
-from operator import attrgetter, itemgetter
+from operator import attrgetter, is_, itemgetter
 from typing import Any, Iterable
 
 from .errnos import ERRNO_BAD_PARAMETER, ERRNO_TIME_OVERLAP, NativeError
@@ -236,8 +236,36 @@ def _valid_sets_for(max_group_count: int, limits: GroupLimits, work_modes: tuple
     return table
 
 
+# Row sets as devices were built with them -> one tuple of them, shared: a fleet built from one
+# spec holds its homeowner rows once rather than once per device (rows are immutable, and a
+# device never changes the tuple it stores, only replaces it).
+_SHARED_SETS: dict[tuple[Group, ...], tuple[Group, ...]] = {}
+
+
+def shared_rows(groups: Iterable[Group]) -> tuple[Group, ...]:
+    """An equal row set (same fields in the same order), made of rows other callers may share."""
+    groups = tuple(groups)
+    shared = _SHARED_SETS.get(groups)
+    if shared is None:
+        if len(_SHARED_SETS) >= _SETS_KEPT:
+            _SHARED_SETS.clear()  # a set built after this is shared afresh
+        shared = _SHARED_SETS[groups] = groups
+    return shared
+
+
 def _sorted_physics(groups: tuple[Group, ...]) -> tuple[Physics, ...]:
     return tuple(sorted(map(_PHYSICS, groups), key=_FIRST))
+
+
+def _holds_all(rows: tuple[Group, ...], some: tuple[Group, ...]) -> bool:
+    """Whether every row object of `some` is one of `rows` (by identity: a few rows each)."""
+    for row in some:
+        for other in rows:
+            if other is row:
+                break
+        else:
+            return False
+    return True
 
 
 def _describe(group: Group) -> str:
@@ -272,6 +300,16 @@ class NativeScheduler:
         # makes its regime from it; see `physics_key`).
         self.physics: tuple[Physics, ...] = ()
         self.physics_of: tuple[Group, ...] = ()
+        # The stored rows in read-back order, and the `groups` it was made from (see `read_order`).
+        self._read: tuple[Group, ...] = ()
+        self._read_of: tuple[Group, ...] = ()
+        # The row set stored before the present one, with its physics and read-back order (None:
+        # not made); kept only while the present set holds every row of it, else (). A platform
+        # window writes its row beside the homeowner's rows and its cleanup writes those rows
+        # back, the very objects: then that set is stored again, as it was.
+        self._previous: tuple[Group, ...] = ()
+        self._previous_physics: tuple[Physics, ...] = ()
+        self._previous_read: tuple[Group, ...] | None = None
         self._valid_sets = _valid_sets_for(max_group_count, limits, self.work_modes)
         self.replace(groups)
 
@@ -337,10 +375,28 @@ class NativeScheduler:
 
     def replace(self, groups: Iterable[Group]) -> None:
         """Store `groups` as the whole list, or nothing at all when any rule fails."""
-        groups = tuple(groups)
-        known = self._valid_sets.get(tuple(map(_PLAIN_ROW, groups)))  # validate's first step, inlined
-        self.physics = self.validate(groups) if known is None else known
-        self.groups = self.physics_of = groups
+        previous = self._previous
+        if isinstance(groups, (list, tuple)) and len(groups) == len(previous) and all(map(is_, groups, previous)):
+            # The row set stored before this one, the same objects in the same slots: it passed
+            # the same rules then, and rows are immutable. Its tuple, physics and read-back
+            # order serve again.
+            stored, physics, read = previous, self._previous_physics, self._previous_read
+        else:
+            stored = tuple(groups)
+            known = self._valid_sets.get(tuple(map(_PLAIN_ROW, stored)))  # validate's first step, inlined
+            physics = self.validate(stored) if known is None else known
+            read = None
+        current = self.groups
+        if _holds_all(stored, current):
+            # Kept for a write of it again (see `_previous`); it keeps no row alive that the
+            # new set does not.
+            self._previous, self._previous_physics = current, self.physics_key()
+            self._previous_read = self._read if self._read_of is current else None
+        else:
+            self._previous, self._previous_physics, self._previous_read = (), (), None
+        self.groups = self.physics_of = stored
+        self.physics = physics
+        self._read, self._read_of = ((), ()) if read is None else (read, stored)
         self._boundaries = None  # computed when asked for
 
     def physics_key(self) -> tuple[Physics, ...]:
@@ -354,9 +410,20 @@ class NativeScheduler:
         self.enabled = bool(flag)
 
     def read_back(self) -> list[Group]:
-        # Reported on hardware: a row written to slot 1 comes back in the last used slot.
-        # Reversing the stored order reproduces that, so index-matching clients break here too.
-        return list(reversed(self.groups)) if self.readback_reorder else list(self.groups)
+        """The stored rows in the order a read reports them, as a list of the caller's own."""
+        return list(self.read_order())
+
+    def read_order(self) -> tuple[Group, ...]:
+        """The stored rows in the order a read reports them: immutable and kept with the rows
+        (made once per row set), so it is not the caller's to change.
+
+        Reported on hardware: a row written to slot 1 comes back in the last used slot.
+        Reversing the stored order reproduces that, so index-matching clients break here too."""
+        groups = self.groups
+        if self._read_of is not groups:
+            self._read = tuple(reversed(groups)) if self.readback_reorder and len(groups) > 1 else groups
+            self._read_of = groups
+        return self._read
 
     def active_group(self, minute: int) -> Group | None:
         for group in self.groups:

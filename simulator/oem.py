@@ -171,13 +171,13 @@ class DirectGateway(OemGateway):
         self._call()
         scheduler = self.device.scheduler
         if scheduler is None:
-            return False, []
-        return scheduler.enabled, list(scheduler.read_back())
+            return False, ()
+        return scheduler.enabled, scheduler.read_order()
 
     def write_groups(self, groups: Sequence[Group], now: datetime) -> None:
         self._call()
         try:
-            self.device.replace_groups(list(groups), now)
+            self.device.replace_groups(groups, now)  # the device stores a tuple of them
         except NativeError as exc:
             raise OemFailure("OEM_REJECTED", f"The OEM refused the schedule (errno {exc.errno}): {exc.message}", retryable=False) from exc
 
