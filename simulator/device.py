@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from datetime import datetime, timedelta, timezone
 from functools import cache
 from operator import attrgetter, itemgetter
@@ -37,6 +37,7 @@ _DAY = timedelta(days=1)
 _SELF_USE = Drive("SelfUse")
 # A device never read integrates its writes once this many are pending.
 _PENDING_KEPT = 16
+_PENDING_VALUES = 3 * _PENDING_KEPT  # three values a cut (see Device._cuts)
 # The integrated cuts kept to recognise a repeating day (at most a day's worth, and at most this many).
 _HISTORY_KEPT = 64
 _NOT_PLACES = frozenset({"localtime", "Factory", "posixrules"})  # files in the tz database that are not zones
@@ -450,7 +451,7 @@ class Device:
         else:
             rows = scheduler.physics if scheduler.physics_of is scheduler.groups else scheduler.physics_key()
             cuts += (now, self.imperative, rows)
-        if len(cuts) >= 3 * _PENDING_KEPT:
+        if len(cuts) >= _PENDING_VALUES:
             self._replay()
 
     def _replay(self) -> None:
@@ -533,11 +534,13 @@ class Device:
         history = self._history
         if not history:
             return
-        count = len(history) // 4
-        first = bisect_left(range(count), history[-4] - _DAY, key=lambda cut: history[4 * cut])
-        first = max(first, count - _HISTORY_KEPT)
+        # The first cut no more than a day before the last; a few cuts a day, so looked for in turn.
+        since, first = history[-4] - _DAY, 0
+        while history[first] < since:
+            first += 4
+        first = max(first, len(history) - 4 * _HISTORY_KEPT)
         if first:
-            del history[: 4 * first]
+            del history[:first]
 
     def _advance(self, regime: Regime, now: datetime) -> None:
         """Integrate from the battery's instant to `now` under one regime.

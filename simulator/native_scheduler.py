@@ -257,17 +257,6 @@ def _sorted_physics(groups: tuple[Group, ...]) -> tuple[Physics, ...]:
     return tuple(sorted(map(_PHYSICS, groups), key=_FIRST))
 
 
-def _holds_all(rows: tuple[Group, ...], some: tuple[Group, ...]) -> bool:
-    """Whether every row object of `some` is one of `rows` (by identity: a few rows each)."""
-    for row in some:
-        for other in rows:
-            if other is row:
-                break
-        else:
-            return False
-    return True
-
-
 def _describe(group: Group) -> str:
     return f"{format_minute(group.start)}-{format_minute(group.end)} {group.work_mode}"
 
@@ -300,16 +289,12 @@ class NativeScheduler:
         # makes its regime from it; see `physics_key`).
         self.physics: tuple[Physics, ...] = ()
         self.physics_of: tuple[Group, ...] = ()
-        # The stored rows in read-back order, and the `groups` it was made from (see `read_order`).
-        self._read: tuple[Group, ...] = ()
-        self._read_of: tuple[Group, ...] = ()
-        # The row set stored before the present one, with its physics and read-back order (None:
-        # not made); kept only while the present set holds every row of it, else (). A platform
+        # The row set stored before the present one, and its physics; kept only while the
+        # present set holds every row of it (so it keeps no row alive), else (). A platform
         # window writes its row beside the homeowner's rows and its cleanup writes those rows
         # back, the very objects: then that set is stored again, as it was.
         self._previous: tuple[Group, ...] = ()
         self._previous_physics: tuple[Physics, ...] = ()
-        self._previous_read: tuple[Group, ...] | None = None
         self._valid_sets = _valid_sets_for(max_group_count, limits, self.work_modes)
         self.replace(groups)
 
@@ -375,28 +360,33 @@ class NativeScheduler:
 
     def replace(self, groups: Iterable[Group]) -> None:
         """Store `groups` as the whole list, or nothing at all when any rule fails."""
+        stored = tuple(groups)
         previous = self._previous
-        if isinstance(groups, (list, tuple)) and len(groups) == len(previous) and all(map(is_, groups, previous)):
+        if len(stored) == len(previous) and all(map(is_, stored, previous)):
             # The row set stored before this one, the same objects in the same slots: it passed
-            # the same rules then, and rows are immutable. Its tuple, physics and read-back
-            # order serve again.
-            stored, physics, read = previous, self._previous_physics, self._previous_read
+            # the same rules then, and rows are immutable. Its tuple and physics serve again.
+            stored, physics = previous, self._previous_physics
         else:
-            stored = tuple(groups)
             known = self._valid_sets.get(tuple(map(_PLAIN_ROW, stored)))  # validate's first step, inlined
             physics = self.validate(stored) if known is None else known
-            read = None
         current = self.groups
-        if _holds_all(stored, current):
-            # Kept for a write of it again (see `_previous`); it keeps no row alive that the
-            # new set does not.
-            self._previous, self._previous_physics = current, self.physics_key()
-            self._previous_read = self._read if self._read_of is current else None
-        else:
-            self._previous, self._previous_physics, self._previous_read = (), (), None
+        # Kept as the previous set only when the new set is larger and holds every row of it.
+        keep = len(stored) > len(current)
+        if keep:
+            for row in current:
+                for other in stored:
+                    if other is row:
+                        break
+                else:
+                    keep = False
+                    break
+        if keep:
+            self._previous = current
+            self._previous_physics = self.physics if self.physics_of is current else self.physics_key()
+        elif previous:
+            self._previous = self._previous_physics = ()
         self.groups = self.physics_of = stored
         self.physics = physics
-        self._read, self._read_of = ((), ()) if read is None else (read, stored)
         self._boundaries = None  # computed when asked for
 
     def physics_key(self) -> tuple[Physics, ...]:
@@ -410,20 +400,9 @@ class NativeScheduler:
         self.enabled = bool(flag)
 
     def read_back(self) -> list[Group]:
-        """The stored rows in the order a read reports them, as a list of the caller's own."""
-        return list(self.read_order())
-
-    def read_order(self) -> tuple[Group, ...]:
-        """The stored rows in the order a read reports them: immutable and kept with the rows
-        (made once per row set), so it is not the caller's to change.
-
-        Reported on hardware: a row written to slot 1 comes back in the last used slot.
-        Reversing the stored order reproduces that, so index-matching clients break here too."""
-        groups = self.groups
-        if self._read_of is not groups:
-            self._read = tuple(reversed(groups)) if self.readback_reorder and len(groups) > 1 else groups
-            self._read_of = groups
-        return self._read
+        # Reported on hardware: a row written to slot 1 comes back in the last used slot.
+        # Reversing the stored order reproduces that, so index-matching clients break here too.
+        return list(reversed(self.groups)) if self.readback_reorder else list(self.groups)
 
     def active_group(self, minute: int) -> Group | None:
         for group in self.groups:

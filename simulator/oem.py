@@ -171,8 +171,8 @@ class DirectGateway(OemGateway):
         self._call()
         scheduler = self.device.scheduler
         if scheduler is None:
-            return False, ()
-        return scheduler.enabled, scheduler.read_order()
+            return False, []
+        return scheduler.enabled, scheduler.read_back()  # a list of the caller's own
 
     def write_groups(self, groups: Sequence[Group], now: datetime) -> None:
         self._call()

@@ -98,7 +98,7 @@ class FoxessGateway(OemGateway):
     def read_scheduler(self) -> tuple[bool, Sequence[Group]]:
         # One v3 scheduler read carries the flag too, so this is one call, not two. The platform
         # reads three times a device-day, so the fast path is written out here: `_counted`,
-        # `NativeSession.scheduler_of` and `NativeScheduler.read_order`, in that order.
+        # `NativeSession.scheduler_of` and `NativeScheduler.read_back`, in that order.
         managed = self.managed_device
         cloud = self.cloud
         clock = cloud._clock
@@ -119,9 +119,9 @@ class FoxessGateway(OemGateway):
                         NativeSession.fault(managed)
         except NativeError as exc:
             raise failure_for(exc, "read") from exc
-        # The device's read-back order (see NativeScheduler.read_order), as a list of its own:
-        # tests/foxess/test_gateway_counting.py compares the read with a list.
-        return scheduler.enabled, list(scheduler.read_order())
+        groups = scheduler.groups
+        # The device's read-back order (see NativeScheduler.read_back), as a list of its own.
+        return scheduler.enabled, list(reversed(groups)) if scheduler.readback_reorder else list(groups)
 
     def write_groups(self, groups: Sequence[Group], now: datetime) -> None:
         managed = self.managed_device

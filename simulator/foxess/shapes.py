@@ -150,9 +150,9 @@ def _unused_row(version: int) -> dict[str, Any]:
 
 
 def render_schedule(version: int, scheduler: NativeScheduler, device: Device) -> dict[str, Any]:
-    """A scheduler read. `read_order` carries the reordering quirk; on v0/v1 the quirk also puts
+    """A scheduler read. `read_back` carries the reordering quirk; on v0/v1 the quirk also puts
     the groups after the padding, so a row written to slot 1 reads back in the last slot."""
-    groups = [render_group(version, g, device) for g in scheduler.read_order()]
+    groups = [render_group(version, g, device) for g in scheduler.read_back()]
     body: dict[str, Any] = {"enable": int(scheduler.enabled)}
     if version < 2:
         padding = [_unused_row(version) for _ in range(max(0, scheduler.max_group_count - len(groups)))]
