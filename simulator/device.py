@@ -433,7 +433,11 @@ class Device:
         if now > self.battery.updated_at:
             regime = self._live()
             self._advance(regime, now)
-            self._history += (now, self.imperative, regime.key, self.battery.soc)
+            history = self._history
+            history.append(now)
+            history.append(self.imperative)
+            history.append(regime.key)
+            history.append(self.battery.soc)
             self._trim_history()
 
     def _record(self, now: datetime) -> None:
@@ -445,47 +449,52 @@ class Device:
         if now <= (cuts[-3] if cuts else self.battery.updated_at):
             return  # the write takes effect from a cut already made: nothing ran in between
         scheduler = self.scheduler
+        cuts.append(now)
+        cuts.append(self.imperative)
         # The scheduler's key of its rows, as `_live` takes it (inlined: this runs at every write).
         if scheduler is None or not scheduler.enabled:
-            cuts += (now, self.imperative, None)
+            cuts.append(None)
         else:
-            rows = scheduler.physics if scheduler.physics_of is scheduler.groups else scheduler.physics_key()
-            cuts += (now, self.imperative, rows)
+            cuts.append(scheduler.physics if scheduler.physics_of is scheduler.groups else scheduler.physics_key())
         if len(cuts) >= _PENDING_VALUES:
             self._replay()
 
     def _replay(self) -> None:
         """Integrate every pending change (see `settle`)."""
         cuts, history, battery = self._cuts, self._history, self.battery
-        i, count = 0, len(cuts) // 3
+        # Positions in the flat lists step by three values a cut in `cuts`, four in `history`.
+        i, count = 0, len(cuts)
         while i < count:
             if history:
                 skipped = self._repeat_days(i)
                 if skipped:
                     i += skipped
                     continue
-            at, drive, rows = cuts[3 * i : 3 * i + 3]
+            at, drive, rows = cuts[i], cuts[i + 1], cuts[i + 2]
             self._advance(self._regime(drive, rows), at)
-            history += (at, drive, rows, battery.soc)
-            i += 1
+            history.append(at)
+            history.append(drive)
+            history.append(rows)
+            history.append(battery.soc)
+            i += 3
         cuts.clear()
         self._trim_history()
 
     def _repeat_days(self, i: int) -> int:
-        """How many of the pending changes from the `i`th were skipped as repeats of the
-        integrated day before them."""
+        """How many values of the pending cuts from position `i` were skipped as repeats of the
+        integrated day before them (three a cut)."""
         history = self._history
         anchor, soc = history[-4], history[-1]
         day_before = anchor - _DAY
-        k = len(history) // 4 - 2  # history entries are counted in cuts, four values each
-        while k >= 0 and history[4 * k] > day_before:
-            k -= 1
-        if k < 0 or history[4 * k] != day_before or history[4 * k + 3] != soc:
+        k = len(history) - 8  # positions step by four values a cut
+        while k >= 0 and history[k] > day_before:
+            k -= 4
+        if k < 0 or history[k] != day_before or history[k + 3] != soc:
             return 0  # no cut a day earlier, or the day did not return to its SoC
-        k += 1  # the day's cuts are history's from the kth, the last at the anchor
-        size = len(history) // 4 - k
+        k += 4  # the day's cuts are history's from position k, the last at the anchor
+        size = (len(history) - k) // 4 * 3  # the day's cuts, as values in `cuts`
         cuts = self._cuts
-        count = len(cuts) // 3 - i
+        count = len(cuts) - i
         if count < size:
             return 0
         # One UTC offset from the day before to the last pending change: the wall clock repeats.
@@ -496,17 +505,19 @@ class Device:
             return 0
         # Equal drives and equal rows make the same regime (it is made from their values alone);
         # the scheduler hands out one key object per row set, so rows compare by identity.
-        drives, rows = history[4 * k + 1 :: 4], history[4 * k + 2 :: 4]
+        drives, rows = history[k + 1 :: 4], history[k + 2 :: 4]
         skipped = 0
         shift = _DAY  # from the integrated day to the one being compared
         while skipped + size <= count and anchor + shift <= until:
-            first = 3 * (i + skipped)  # where the compared day's cuts begin in `cuts`
-            end = first + 3 * size
+            first = i + skipped  # where the compared day's cuts begin
+            end = first + size
             if cuts[first + 2 : end : 3] != rows or cuts[first + 1 : end : 3] != drives:
                 break
-            for j in range(size):
-                if cuts[first + 3 * j] - shift != history[4 * (k + j)]:
+            h = k
+            for j in range(first, end, 3):
+                if cuts[j] - shift != history[h]:
                     break
+                h += 4
             else:
                 skipped += size
                 shift += _DAY
@@ -515,18 +526,14 @@ class Device:
         if skipped:
             # The SoC is where every one of these days began and ended. The history keeps the
             # last of them, and the cut a day before its end, which the next check looks for.
-            socs = history[4 * k + 3 :: 4]
+            socs = history[k + 3 :: 4]
             last = i + skipped
-            back = size + 1 if skipped > size else size
-            for at, drive, kept_rows, kept_soc in zip(
-                cuts[3 * (last - back) : 3 * last : 3],
-                cuts[3 * (last - back) + 1 : 3 * last : 3],
-                cuts[3 * (last - back) + 2 : 3 * last : 3],
-                socs[-1:] + socs if back > size else socs,
-                strict=True,
-            ):
-                history += (at, drive, kept_rows, kept_soc)
-            self.battery.updated_at = cuts[3 * last - 3]
+            back = size + 3 if skipped > size else size
+            kept_socs = socs[-1:] + socs if back > size else socs
+            for j, kept_soc in zip(range(last - back, last, 3), kept_socs, strict=True):
+                history.extend(cuts[j : j + 3])
+                history.append(kept_soc)
+            self.battery.updated_at = cuts[last - 3]
         return skipped
 
     def _trim_history(self) -> None:

@@ -289,10 +289,12 @@ class NativeScheduler:
         # makes its regime from it; see `physics_key`).
         self.physics: tuple[Physics, ...] = ()
         self.physics_of: tuple[Group, ...] = ()
-        # The row set stored before the present one, and its physics; kept only while the
-        # present set holds every row of it (so it keeps no row alive), else (). A platform
-        # window writes its row beside the homeowner's rows and its cleanup writes those rows
-        # back, the very objects: then that set is stored again, as it was.
+        # The row set stored before the present one, and its physics, kept while the present
+        # set is larger, else (). A platform window writes its row beside the homeowner's rows
+        # and its cleanup writes those rows back, the very objects: then that set is stored
+        # again, as it was. A write that drops rows thus releases them at once; a write that
+        # adds rows keeps the set it replaced, whose rows it usually holds too (any it dropped
+        # stay alive until the next write).
         self._previous: tuple[Group, ...] = ()
         self._previous_physics: tuple[Physics, ...] = ()
         self._valid_sets = _valid_sets_for(max_group_count, limits, self.work_modes)
@@ -370,17 +372,7 @@ class NativeScheduler:
             known = self._valid_sets.get(tuple(map(_PLAIN_ROW, stored)))  # validate's first step, inlined
             physics = self.validate(stored) if known is None else known
         current = self.groups
-        # Kept as the previous set only when the new set is larger and holds every row of it.
-        keep = len(stored) > len(current)
-        if keep:
-            for row in current:
-                for other in stored:
-                    if other is row:
-                        break
-                else:
-                    keep = False
-                    break
-        if keep:
+        if len(stored) > len(current):  # see `_previous`
             self._previous = current
             self._previous_physics = self.physics if self.physics_of is current else self.physics_key()
         elif previous:
