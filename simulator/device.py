@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from datetime import datetime, timedelta, timezone
 from functools import cache
 from operator import attrgetter, itemgetter
@@ -21,7 +21,7 @@ from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr, field
 
 from .battery import Battery, Drive, integrate_span
 from .errnos import NativeError
-from .native_scheduler import MINUTES_PER_DAY, Group, NativeScheduler
+from .native_scheduler import MINUTES_PER_DAY, Group, NativeScheduler, shared_rows
 from .profiles import DeviceProfile, load_profile, profile_names
 from .validation import ClosedModel, JsonInt, refusal
 
@@ -37,6 +37,7 @@ _DAY = timedelta(days=1)
 _SELF_USE = Drive("SelfUse")
 # A device never read integrates its writes once this many are pending.
 _PENDING_KEPT = 16
+_PENDING_VALUES = 3 * _PENDING_KEPT  # three values a cut (see Device._cuts)
 # The integrated cuts kept to recognise a repeating day (at most a day's worth, and at most this many).
 _HISTORY_KEPT = 64
 _NOT_PLACES = frozenset({"localtime", "Factory", "posixrules"})  # files in the tz database that are not zones
@@ -272,21 +273,16 @@ class Device:
         # (start, until, offset, final): the plant's UTC offset from `start` to `until`, which is
         # the next change when `final`, else only how far it has been looked at.
         self._offset_window: tuple[datetime, datetime, timedelta, bool] | None = None
-        # Changes not integrated yet, as parallel lists (no object made per write): the instants,
-        # rising and all after `battery.updated_at`, and what was in effect up to each: the
-        # imperative drive and the rows' physics (the scheduler's sorted key; None while the
-        # flag is off). Their regime is looked up only if the stretch is integrated. The live
-        # settings run after the last.
-        self._cut_at: list[datetime] = []
-        self._cut_drive: list[Drive] = []
-        self._cut_rows: list[tuple[_Row, ...] | None] = []
-        # The integrated cuts of about the last day, parallel too: instant, drive and rows up to
-        # it, SoC at it; the last is at `battery.updated_at`. A day of pending changes equal to it
-        # repeats.
-        self._done_at: list[datetime] = []
-        self._done_drive: list[Drive] = []
-        self._done_rows: list[tuple[_Row, ...] | None] = []
-        self._done_soc: list[float] = []
+        # Changes not integrated yet, three entries each in one flat list (no object made per
+        # write, and one list to keep rather than three): the instant, rising and all after
+        # `battery.updated_at`, and what was in effect up to it: the imperative drive and the
+        # rows' physics (the scheduler's sorted key; None while the flag is off). Their regime
+        # is looked up only if the stretch is integrated. The live settings run after the last.
+        self._cuts: list[Any] = []
+        # The integrated cuts of about the last day, flat too, four entries each: instant,
+        # drive and rows up to it, SoC at it; the last is at `battery.updated_at`. A day of
+        # pending changes equal to it repeats.
+        self._history: list[Any] = []
         # The regime of the live settings, and what it was made from (see `_live`).
         self._live_imperative: Drive | None = None
         self._live_groups: tuple[Group, ...] | None = None
@@ -305,7 +301,8 @@ class Device:
             return None
         spec = spec or SchedulerSpec()
         try:
-            groups = [g.to_group() for g in spec.groups]
+            # Devices built with equal rows share them (see shared_rows).
+            groups = shared_rows(g.to_group() for g in spec.groups)
             return NativeScheduler(
                 spec.maxGroupCount or self.profile.default_max_group_count,
                 self.profile.group_limits,
@@ -431,94 +428,96 @@ class Device:
         spans of constant drive and offset are integrated in closed form (`integrate_span`),
         and whole days of one scheduled regime are units (see `_advance`)."""
         now = as_utc(now)
-        if self._cut_at:
+        if self._cuts:
             self._replay()
         if now > self.battery.updated_at:
             regime = self._live()
             self._advance(regime, now)
-            self._done(now, self.imperative, regime.key, self.battery.soc)
+            history = self._history
+            history.append(now)
+            history.append(self.imperative)
+            history.append(regime.key)
+            history.append(self.battery.soc)
             self._trim_history()
-
-    def _done(self, at: datetime, drive: Drive, rows: tuple[_Row, ...] | None, soc: float) -> None:
-        self._done_at.append(at)
-        self._done_drive.append(drive)
-        self._done_rows.append(rows)
-        self._done_soc.append(soc)
 
     def _record(self, now: datetime) -> None:
         """A write at `now`: cut the timeline there, the present settings ending at it. Nothing is
         integrated until something reads the SoC, or the pending timeline is long."""
         if now.tzinfo is not timezone.utc:
             now = as_utc(now)
-        cut_at = self._cut_at
-        if now <= (cut_at[-1] if cut_at else self.battery.updated_at):
+        cuts = self._cuts
+        if now <= (cuts[-3] if cuts else self.battery.updated_at):
             return  # the write takes effect from a cut already made: nothing ran in between
         scheduler = self.scheduler
-        cut_at.append(now)
-        self._cut_drive.append(self.imperative)
+        cuts.append(now)
+        cuts.append(self.imperative)
         # The scheduler's key of its rows, as `_live` takes it (inlined: this runs at every write).
         if scheduler is None or not scheduler.enabled:
-            self._cut_rows.append(None)
+            cuts.append(None)
         else:
-            self._cut_rows.append(scheduler.physics if scheduler.physics_of is scheduler.groups else scheduler.physics_key())
-        if len(cut_at) >= _PENDING_KEPT:
+            cuts.append(scheduler.physics if scheduler.physics_of is scheduler.groups else scheduler.physics_key())
+        if len(cuts) >= _PENDING_VALUES:
             self._replay()
 
     def _replay(self) -> None:
         """Integrate every pending change (see `settle`)."""
-        cut_at, cut_drive, cut_rows = self._cut_at, self._cut_drive, self._cut_rows
-        battery, done_at = self.battery, self._done_at
-        i, count = 0, len(cut_at)
+        cuts, history, battery = self._cuts, self._history, self.battery
+        # Positions in the flat lists step by three values a cut in `cuts`, four in `history`.
+        i, count = 0, len(cuts)
         while i < count:
-            if done_at:
+            if history:
                 skipped = self._repeat_days(i)
                 if skipped:
                     i += skipped
                     continue
-            drive, rows = cut_drive[i], cut_rows[i]
-            self._advance(self._regime(drive, rows), cut_at[i])
-            self._done(cut_at[i], drive, rows, battery.soc)
-            i += 1
-        cut_at.clear()
-        cut_drive.clear()
-        cut_rows.clear()
+            at, drive, rows = cuts[i], cuts[i + 1], cuts[i + 2]
+            self._advance(self._regime(drive, rows), at)
+            history.append(at)
+            history.append(drive)
+            history.append(rows)
+            history.append(battery.soc)
+            i += 3
+        cuts.clear()
         self._trim_history()
 
     def _repeat_days(self, i: int) -> int:
-        """How many of the pending changes from `i` were skipped as repeats of the integrated day
-        before them."""
-        done_at = self._done_at
-        anchor, soc = done_at[-1], self._done_soc[-1]
+        """How many values of the pending cuts from position `i` were skipped as repeats of the
+        integrated day before them (three a cut)."""
+        history = self._history
+        anchor, soc = history[-4], history[-1]
         day_before = anchor - _DAY
-        k = len(done_at) - 2
-        while k >= 0 and done_at[k] > day_before:
-            k -= 1
-        if k < 0 or done_at[k] != day_before or self._done_soc[k] != soc:
+        k = len(history) - 8  # positions step by four values a cut
+        while k >= 0 and history[k] > day_before:
+            k -= 4
+        if k < 0 or history[k] != day_before or history[k + 3] != soc:
             return 0  # no cut a day earlier, or the day did not return to its SoC
-        k += 1  # the day's cuts are done_at[k:], the last at the anchor
-        size = len(done_at) - k
-        cut_at, cut_drive, cut_rows = self._cut_at, self._cut_drive, self._cut_rows
-        count = len(cut_at) - i
+        k += 4  # the day's cuts are history's from position k, the last at the anchor
+        size = (len(history) - k) // 4 * 3  # the day's cuts, as values in `cuts`
+        cuts = self._cuts
+        count = len(cuts) - i
         if count < size:
             return 0
         # One UTC offset from the day before to the last pending change: the wall clock repeats.
-        _, until = self._offset_at(anchor, cut_at[-1])
+        _, until = self._offset_at(anchor, cuts[-3])
         window = self._offset_window
         assert window is not None
         if window[0] > day_before:
             return 0
         # Equal drives and equal rows make the same regime (it is made from their values alone);
         # the scheduler hands out one key object per row set, so rows compare by identity.
-        drives, rows = self._done_drive[k:], self._done_rows[k:]
+        drives, rows = history[k + 1 :: 4], history[k + 2 :: 4]
         skipped = 0
         shift = _DAY  # from the integrated day to the one being compared
         while skipped + size <= count and anchor + shift <= until:
-            first = i + skipped
-            if cut_rows[first : first + size] != rows or cut_drive[first : first + size] != drives:
+            first = i + skipped  # where the compared day's cuts begin
+            end = first + size
+            if cuts[first + 2 : end : 3] != rows or cuts[first + 1 : end : 3] != drives:
                 break
-            for j in range(size):
-                if cut_at[first + j] - shift != done_at[k + j]:
+            h = k
+            for j in range(first, end, 3):
+                if cuts[j] - shift != history[h]:
                     break
+                h += 4
             else:
                 skipped += size
                 shift += _DAY
@@ -527,27 +526,28 @@ class Device:
         if skipped:
             # The SoC is where every one of these days began and ended. The history keeps the
             # last of them, and the cut a day before its end, which the next check looks for.
-            socs = self._done_soc[k:]
+            socs = history[k + 3 :: 4]
             last = i + skipped
-            back = size + 1 if skipped > size else size
-            done_at.extend(cut_at[last - back : last])
-            self._done_drive.extend(cut_drive[last - back : last])
-            self._done_rows.extend(cut_rows[last - back : last])
-            self._done_soc.extend(socs[-1:] + socs if back > size else socs)
-            self.battery.updated_at = cut_at[last - 1]
+            back = size + 3 if skipped > size else size
+            kept_socs = socs[-1:] + socs if back > size else socs
+            for j, kept_soc in zip(range(last - back, last, 3), kept_socs, strict=True):
+                history.extend(cuts[j : j + 3])
+                history.append(kept_soc)
+            self.battery.updated_at = cuts[last - 3]
         return skipped
 
     def _trim_history(self) -> None:
         """Keep the cuts of the last day (the one a day earlier included), at most _HISTORY_KEPT."""
-        done_at = self._done_at
-        if not done_at:
+        history = self._history
+        if not history:
             return
-        first = max(bisect_left(done_at, done_at[-1] - _DAY), len(done_at) - _HISTORY_KEPT)
+        # The first cut no more than a day before the last; a few cuts a day, so looked for in turn.
+        since, first = history[-4] - _DAY, 0
+        while history[first] < since:
+            first += 4
+        first = max(first, len(history) - 4 * _HISTORY_KEPT)
         if first:
-            del done_at[:first]
-            del self._done_drive[:first]
-            del self._done_rows[:first]
-            del self._done_soc[:first]
+            del history[:first]
 
     def _advance(self, regime: Regime, now: datetime) -> None:
         """Integrate from the battery's instant to `now` under one regime.

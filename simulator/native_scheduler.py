@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import FrozenInstanceError
-from operator import attrgetter, itemgetter
+from operator import attrgetter, is_, itemgetter
 from typing import Any, Iterable
 
 from .errnos import ERRNO_BAD_PARAMETER, ERRNO_TIME_OVERLAP, NativeError
@@ -236,6 +236,23 @@ def _valid_sets_for(max_group_count: int, limits: GroupLimits, work_modes: tuple
     return table
 
 
+# Row sets as devices were built with them -> one tuple of them, shared: a fleet built from one
+# spec holds its homeowner rows once rather than once per device (rows are immutable, and a
+# device never changes the tuple it stores, only replaces it).
+_SHARED_SETS: dict[tuple[Group, ...], tuple[Group, ...]] = {}
+
+
+def shared_rows(groups: Iterable[Group]) -> tuple[Group, ...]:
+    """An equal row set (same fields in the same order), made of rows other callers may share."""
+    groups = tuple(groups)
+    shared = _SHARED_SETS.get(groups)
+    if shared is None:
+        if len(_SHARED_SETS) >= _SETS_KEPT:
+            _SHARED_SETS.clear()  # a set built after this is shared afresh
+        shared = _SHARED_SETS[groups] = groups
+    return shared
+
+
 def _sorted_physics(groups: tuple[Group, ...]) -> tuple[Physics, ...]:
     return tuple(sorted(map(_PHYSICS, groups), key=_FIRST))
 
@@ -272,6 +289,14 @@ class NativeScheduler:
         # makes its regime from it; see `physics_key`).
         self.physics: tuple[Physics, ...] = ()
         self.physics_of: tuple[Group, ...] = ()
+        # The row set stored before the present one, and its physics, kept while the present
+        # set is larger, else (). A platform window writes its row beside the homeowner's rows
+        # and its cleanup writes those rows back, the very objects: then that set is stored
+        # again, as it was. A write that drops rows thus releases them at once; a write that
+        # adds rows keeps the set it replaced, whose rows it usually holds too (any it dropped
+        # stay alive until the next write).
+        self._previous: tuple[Group, ...] = ()
+        self._previous_physics: tuple[Physics, ...] = ()
         self._valid_sets = _valid_sets_for(max_group_count, limits, self.work_modes)
         self.replace(groups)
 
@@ -337,10 +362,23 @@ class NativeScheduler:
 
     def replace(self, groups: Iterable[Group]) -> None:
         """Store `groups` as the whole list, or nothing at all when any rule fails."""
-        groups = tuple(groups)
-        known = self._valid_sets.get(tuple(map(_PLAIN_ROW, groups)))  # validate's first step, inlined
-        self.physics = self.validate(groups) if known is None else known
-        self.groups = self.physics_of = groups
+        stored = tuple(groups)
+        previous = self._previous
+        if len(stored) == len(previous) and all(map(is_, stored, previous)):
+            # The row set stored before this one, the same objects in the same slots: it passed
+            # the same rules then, and rows are immutable. Its tuple and physics serve again.
+            stored, physics = previous, self._previous_physics
+        else:
+            known = self._valid_sets.get(tuple(map(_PLAIN_ROW, stored)))  # validate's first step, inlined
+            physics = self.validate(stored) if known is None else known
+        current = self.groups
+        if len(stored) > len(current):  # see `_previous`
+            self._previous = current
+            self._previous_physics = self.physics if self.physics_of is current else self.physics_key()
+        elif previous:
+            self._previous = self._previous_physics = ()
+        self.groups = self.physics_of = stored
+        self.physics = physics
         self._boundaries = None  # computed when asked for
 
     def physics_key(self) -> tuple[Physics, ...]:

@@ -172,12 +172,12 @@ class DirectGateway(OemGateway):
         scheduler = self.device.scheduler
         if scheduler is None:
             return False, []
-        return scheduler.enabled, list(scheduler.read_back())
+        return scheduler.enabled, scheduler.read_back()  # a list of the caller's own
 
     def write_groups(self, groups: Sequence[Group], now: datetime) -> None:
         self._call()
         try:
-            self.device.replace_groups(list(groups), now)
+            self.device.replace_groups(groups, now)  # the device stores a tuple of them
         except NativeError as exc:
             raise OemFailure("OEM_REJECTED", f"The OEM refused the schedule (errno {exc.errno}): {exc.message}", retryable=False) from exc
 

@@ -95,7 +95,7 @@ class FoxessGateway(OemGateway):
             cloud.quotas, clock.now, scope, self.managed_device.device.serial_number
         )
 
-    def read_scheduler(self) -> tuple[bool, list[Group]]:
+    def read_scheduler(self) -> tuple[bool, Sequence[Group]]:
         # One v3 scheduler read carries the flag too, so this is one call, not two. The platform
         # reads three times a device-day, so the fast path is written out here: `_counted`,
         # `NativeSession.scheduler_of` and `NativeScheduler.read_back`, in that order.
