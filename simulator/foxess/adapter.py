@@ -84,15 +84,15 @@ class FoxessGateway(OemGateway):
     def session(self) -> NativeSession:
         return self.cloud.platform_session()
 
-    def _counted(self, scope: str | None) -> bool:
-        """Count a platform call that `QuotaLedger.count_free` admits (a paced write's instant
-        recorded under `scope`); False when the session must admit it. The scheduler read and
-        write, three and two calls a device-day in a fleet, write the same test out in place;
+    def _counted(self, scope: str | None, now: datetime) -> bool:
+        """Count a platform call made at `now` (the clock's present instant, as the platform
+        passes it) that `QuotaLedger.count_free` admits (a paced write's instant recorded under
+        `scope`); False when the session must admit it. The scheduler read and write, three and
+        two calls a device-day in a fleet, write the same test out in place;
         `tests/foxess/test_gateway_counting.py` holds them to the ledger's rule."""
         cloud = self.cloud
-        clock = cloud._clock
-        return clock is not None and cloud.platform_ledger.count_free(
-            cloud.quotas, clock.now, scope, self.managed_device.device.serial_number
+        return cloud._clock is not None and cloud.platform_ledger.count_free(
+            cloud.quotas, now, scope, self.managed_device.device.serial_number
         )
 
     def read_scheduler(self) -> tuple[bool, Sequence[Group]]:
@@ -127,20 +127,19 @@ class FoxessGateway(OemGateway):
         managed = self.managed_device
         device = managed.device
         cloud = self.cloud
-        clock = cloud._clock
         try:
-            if device.scheduler is None or clock is None:
+            if device.scheduler is None or cloud._clock is None:
                 cloud.platform_session().write_schedule(managed, list(groups), now)
                 return
-            # `QuotaLedger.count_free` for a write, written out (see `_counted`).
+            # `QuotaLedger.count_free` for a write, written out (see `_counted`). The platform
+            # passes the clock's present instant as `now`, so the clock is not read again.
             ledger = cloud.platform_ledger
-            at = clock.now
             day_from = ledger.day_from
-            if cloud.quotas.enabled or day_from is None or at.tzinfo is not _UTC or not day_from <= at < ledger.day_until:  # type: ignore[operator]
+            if cloud.quotas.enabled or day_from is None or now.tzinfo is not _UTC or not day_from <= now < ledger.day_until:  # type: ignore[operator]
                 cloud.platform_session().write_schedule(managed, list(groups), now)
                 return
             ledger.used += 1
-            ledger.last[("scheduler", device.serial_number)] = at
+            ledger.last[("scheduler", device.serial_number)] = now
             if managed.faults.faults:
                 NativeSession.fault(managed)
             # The device stores a tuple of what it is given, so the caller's list is not copied.
@@ -151,7 +150,7 @@ class FoxessGateway(OemGateway):
     def set_scheduler_enabled(self, flag: bool, now: datetime) -> None:
         managed = self.managed_device
         try:
-            if not self._counted("flag"):
+            if not self._counted("flag", now):
                 self.cloud.platform_session().set_flag(managed, flag, now)
                 return
             if managed.faults.faults:
