@@ -200,6 +200,10 @@ class DirectLink:
         return DirectGateway(managed.device, managed.faults)
 
 
+# What a managed device's gateway is opened from: assigning any of them opens it again.
+_GATEWAY_INPUTS = frozenset({"device", "faults", "link"})
+
+
 @dataclass
 class ManagedDevice:
     """A device under the platform's management: the device, how the platform reaches its OEM,
@@ -211,20 +215,20 @@ class ManagedDevice:
     warnings: list[dict[str, Any]] | tuple[()] = ()
     # How the platform reaches the device's OEM; the world links FoxESS-class devices to their cloud.
     link: OemLink = field(default_factory=DirectLink)
-    # The gateway the link opened, kept while the link and the fault plan stay the same: a gateway
-    # holds nothing of its own, and the platform opens one for every operation. Three fields, not
-    # a tuple of them: one object fewer per device for the garbage collector to scan.
-    _gateway: OemGateway | None = field(default=None, init=False, repr=False, compare=False)
-    _opened_link: OemLink | None = field(default=None, init=False, repr=False, compare=False)
-    _opened_faults: FaultPlan | None = field(default=None, init=False, repr=False, compare=False)
 
-    @property
-    def gateway(self) -> OemGateway:
-        gateway = self._gateway
-        if gateway is None or self._opened_link is not self.link or self._opened_faults is not self.faults:
-            self._opened_link, self._opened_faults = self.link, self.faults
-            gateway = self._gateway = self.link.gateway(self)
-        return gateway
+    # The gateway the link opened: a plain attribute, as the platform reads it for every operation
+    # (several times a device-day), and a gateway keeps no state beyond what it was opened from.
+    # Opened when the link is set, opened again whenever the link, the fault plan or the device
+    # is replaced (see `__setattr__`).
+    gateway: OemGateway = field(init=False, repr=False, compare=False)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name in _GATEWAY_INPUTS:
+            # No link yet while `__init__` sets the device and the fault plan: the link comes last.
+            link: OemLink | None = getattr(self, "link", None)
+            if link is not None:
+                object.__setattr__(self, "gateway", link.gateway(self))
 
     def warn(self, warning: dict[str, Any]) -> None:
         """Note a warning about the device (shown in its view)."""
