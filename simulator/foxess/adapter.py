@@ -120,8 +120,9 @@ class FoxessGateway(OemGateway):
         except NativeError as exc:
             raise failure_for(exc, "read") from exc
         groups = scheduler.groups
-        # The device's read-back order (see NativeScheduler.read_back), as a list of its own.
-        return scheduler.enabled, list(reversed(groups)) if scheduler.readback_reorder else list(groups)
+        # The device's read-back order (see NativeScheduler.read_back), as an immutable tuple: the
+        # stored one itself, or a reversed copy; the caller only reads it (see OemGateway).
+        return scheduler.enabled, groups[::-1] if scheduler.readback_reorder else groups
 
     def write_groups(self, groups: Sequence[Group], now: datetime) -> None:
         managed = self.managed_device

@@ -37,7 +37,7 @@ def test_reads_and_writes_count_on_the_ledger_and_a_new_day_starts_afresh() -> N
     gateway.write_groups([*rows, mine], world.clock.now)
     gateway.set_scheduler_enabled(True, world.clock.now)
     enabled, rows = gateway.read_scheduler()
-    assert rows == [mine, Group(420, 539, "Backup", "homeowner_app")]  # read back last slot first
+    assert list(rows) == [mine, Group(420, 539, "Backup", "homeowner_app")]  # read back last slot first
     assert ledger.used == 4
     assert ledger.last == {("scheduler", serial): world.clock.now, ("flag", serial): world.clock.now}
     world.clock.advance_to(datetime(2026, 5, 9, 0, 0, 1, tzinfo=timezone.utc))
