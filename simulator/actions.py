@@ -287,20 +287,10 @@ class ActionBook:
             by_state = where.by_state
             leaving = by_state[old]
             # Actions usually change state in the order they were made: out of the head of one
-            # list (`_SeqList.remove_oldest`, written out: the action is in the list, so the list
-            # is not empty) and onto the end of the next, without a search or a call.
-            items, head = leaving.items, leaving.head
-            if items[head] is action:
-                items[head] = None
-                head += 1
-                size = len(items)
-                if head == size:
-                    items.clear()
-                    head = 0
-                elif head > 32 and head * 2 > size:
-                    del items[:head]
-                    head = 0
-                leaving.head = head
+            # list (the action is in it, so it is not empty) and onto the end of the next,
+            # without a search.
+            if leaving.items[leaving.head] is action:
+                leaving.remove_oldest()
             else:
                 leaving.remove(action)
             try:

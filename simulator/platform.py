@@ -588,8 +588,7 @@ class Platform:
         now = self.clock.now
         self.actions.set_state(action, "completed")
         action.completed_at = action.updated_at = now
-        for observer in self.terminal_observers:  # `_notify_terminal`, inline
-            observer(action)
+        self._notify_terminal(action)
 
     def _fail(self, action: Action, code: str, message: str, result: dict[str, Any] | None) -> None:
         if action.terminal:

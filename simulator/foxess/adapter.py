@@ -13,7 +13,7 @@ marker is the simulator's bookkeeping, which native reads by clients never show.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Sequence
 
 from ..battery import Drive
@@ -30,8 +30,6 @@ from ..errnos import (
 from ..native_scheduler import PLATFORM_OWNER, Group
 from ..oem import ManagedDevice, OemFailure, OemGateway, SchedulerBlocked
 from .cloud import NativeCloud, NativeSession
-
-_UTC = timezone.utc
 
 # errno → (errorCode, message, retryable) for the failures that are not a refusal of the request.
 _FAILURES: dict[int, tuple[str, str, bool]] = {
@@ -87,9 +85,8 @@ class FoxessGateway(OemGateway):
     def _counted(self, scope: str | None, now: datetime) -> bool:
         """Count a platform call made at `now` (the clock's present instant, as the platform
         passes it) that `QuotaLedger.count_free` admits (a paced write's instant recorded under
-        `scope`); False when the session must admit it. The scheduler read and write, three and
-        two calls a device-day in a fleet, write the same test out in place;
-        `tests/foxess/test_gateway_counting.py` holds them to the ledger's rule."""
+        `scope`); False when the session must admit it. `tests/foxess/test_gateway_counting.py`
+        holds the gateway's calls to the ledger's rule."""
         cloud = self.cloud
         return cloud._clock is not None and cloud.platform_ledger.count_free(
             cloud.quotas, now, scope, self.managed_device.device.serial_number
@@ -97,26 +94,21 @@ class FoxessGateway(OemGateway):
 
     def read_scheduler(self) -> tuple[bool, Sequence[Group]]:
         # One v3 scheduler read carries the flag too, so this is one call, not two. The platform
-        # reads three times a device-day, so the fast path is written out here: `_counted`,
-        # `NativeSession.scheduler_of` and `NativeScheduler.read_back`, in that order.
+        # reads three times a device-day, so the fast path is written out here:
+        # `NativeSession.scheduler_of` and `NativeScheduler.read_back`, with the ledger's own
+        # `count_free` deciding whether the session must admit the call.
         managed = self.managed_device
+        device = managed.device
         cloud = self.cloud
         clock = cloud._clock
-        scheduler = managed.device.scheduler
+        scheduler = device.scheduler
         try:
-            if scheduler is None or clock is None:
+            if scheduler is None or clock is None or not cloud.platform_ledger.count_free(
+                cloud.quotas, clock.now, None, device.serial_number
+            ):
                 scheduler = cloud.platform_session().read_schedule(managed)
-            else:
-                # `QuotaLedger.count_free` for a read, written out (see `_counted`).
-                ledger = cloud.platform_ledger
-                now = clock.now
-                day_from = ledger.day_from
-                if cloud.quotas.enabled or day_from is None or now.tzinfo is not _UTC or not day_from <= now < ledger.day_until:  # type: ignore[operator]
-                    scheduler = cloud.platform_session().read_schedule(managed)
-                else:
-                    ledger.used += 1
-                    if managed.faults.faults:
-                        NativeSession.fault(managed)
+            elif managed.faults.faults:
+                NativeSession.fault(managed)
         except NativeError as exc:
             raise failure_for(exc, "read") from exc
         groups = scheduler.groups
@@ -129,18 +121,12 @@ class FoxessGateway(OemGateway):
         device = managed.device
         cloud = self.cloud
         try:
-            if device.scheduler is None or cloud._clock is None:
+            # The platform passes the clock's present instant as `now`, so the clock is not read again.
+            if device.scheduler is None or cloud._clock is None or not cloud.platform_ledger.count_free(
+                cloud.quotas, now, "scheduler", device.serial_number
+            ):
                 cloud.platform_session().write_schedule(managed, list(groups), now)
                 return
-            # `QuotaLedger.count_free` for a write, written out (see `_counted`). The platform
-            # passes the clock's present instant as `now`, so the clock is not read again.
-            ledger = cloud.platform_ledger
-            day_from = ledger.day_from
-            if cloud.quotas.enabled or day_from is None or now.tzinfo is not _UTC or not day_from <= now < ledger.day_until:  # type: ignore[operator]
-                cloud.platform_session().write_schedule(managed, list(groups), now)
-                return
-            ledger.used += 1
-            ledger.last[("scheduler", device.serial_number)] = now
             if managed.faults.faults:
                 NativeSession.fault(managed)
             # The device stores a tuple of what it is given, so the caller's list is not copied.
