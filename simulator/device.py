@@ -21,7 +21,7 @@ from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr, field
 
 from .battery import Battery, Drive, integrate_span
 from .errnos import NativeError
-from .native_scheduler import MINUTES_PER_DAY, Group, NativeScheduler, shared_rows
+from .native_scheduler import MINUTES_PER_DAY, Group, NativeScheduler, Physics, plain_physics, row_of, shared_rows
 from .profiles import DeviceProfile, load_profile, profile_names
 from .validation import ClosedModel, JsonInt, refusal
 
@@ -134,20 +134,42 @@ def command_for_drive(drive: Drive) -> str:
 
 
 def group_for_drive(drive: Drive, start: int, end: int, *, owner: str, action_id: str | None) -> Group:
-    """A scheduler row that runs `drive` from `start` to `end` (inclusive minutes of day)."""
-    # Whole numbers rounded as written; positional, as the platform makes a row per action.
+    """A scheduler row that runs `drive` from `start` to `end` (inclusive minutes of day).
+
+    The platform makes one per action, for few distinct windows: the rows of one drive and span
+    share one physics tuple (see `_row_physics`), so only the row itself is new."""
+    physics, plain = _row_physics(drive, start, end)
+    return row_of(physics, plain, owner, action_id)
+
+
+# (id of the drive, start, end) -> (the drive, the physics, plain_physics of it). The entry keeps
+# its drive alive, so the id names that drive and no other while the entry lives.
+_ROW_PHYSICS: dict[tuple[int, int, int], tuple[Drive, Physics, Physics | None]] = {}
+_ROW_PHYSICS_KEPT = 4096
+
+
+def _row_physics(drive: Drive, start: int, end: int) -> tuple[Physics, Physics | None]:
+    """The physics of a row running `drive` from `start` to `end`, whole numbers rounded as
+    written, and whether it is plain; one tuple per drive object and span."""
+    key = (id(drive), start, end)
+    known = _ROW_PHYSICS.get(key)
+    if known is not None:
+        return known[1], known[2]
     fd_soc, fd_pwr_kw, min_soc_on_grid, max_soc = drive.fd_soc, drive.fd_pwr_kw, drive.min_soc_on_grid, drive.max_soc
-    return Group(
+    physics: Physics = (
         start,
         end,
         drive.work_mode,
-        owner,
-        action_id,
         None if fd_soc is None else int(round(fd_soc)),
         None if fd_pwr_kw is None else int(round(fd_pwr_kw * 1000)),
         None if min_soc_on_grid is None else int(round(min_soc_on_grid)),
         None if max_soc is None else int(round(max_soc)),
     )
+    plain = plain_physics(physics)
+    if len(_ROW_PHYSICS) >= _ROW_PHYSICS_KEPT:
+        _ROW_PHYSICS.clear()  # a row made after this has its physics made afresh
+    _ROW_PHYSICS[key] = (drive, physics, plain)
+    return physics, plain
 
 
 # A group's physics: what it runs and when, without who wrote it (owner, actionId).

@@ -60,7 +60,7 @@ _set_attribute = object.__setattr__
 
 class _Row:
     """The storage of a :class:`Group`: its slots, with nothing refusing writes. Only
-    `Group.__new__` makes one, fills it and turns it into the Group."""
+    `row_of` makes one, fills it and turns it into the Group."""
 
     __slots__ = (*_FIELDS, "physics", "plain", "__weakref__")
 
@@ -88,7 +88,7 @@ class Group(_Row):
     Slots rather than a dict, so a row is one object for the collector to visit (a fleet keeps
     every device's rows and the platform makes a row per action). A frozen class refuses
     `self.x = ...`, which would leave only one `object.__setattr__` call per field to fill
-    it; instead `__new__` fills a plain `_Row`, whose slot stores are direct, and then makes it
+    it; instead `row_of` fills a plain `_Row`, whose slot stores are direct, and then makes it
     a Group (same slots, so the layout allows the class change)."""
 
     __slots__ = ()
@@ -105,20 +105,8 @@ class Group(_Row):
         min_soc_on_grid: int | None = None,
         max_soc: int | None = None,
     ) -> Group:
-        row = _new_object(_Row)
-        row.start = start
-        row.end = end
-        row.work_mode = work_mode
-        row.owner = owner
-        row.action_id = action_id
-        row.fd_soc = fd_soc
-        row.fd_pwr = fd_pwr
-        row.min_soc_on_grid = min_soc_on_grid
-        row.max_soc = max_soc
-        row.physics = physics = (start, end, work_mode, fd_soc, fd_pwr, min_soc_on_grid, max_soc)
-        row.plain = physics if _PLAIN.issuperset(map(type, physics)) else None
-        _set_attribute(row, "__class__", cls)
-        return row  # type: ignore[return-value]  # a Group now
+        physics = (start, end, work_mode, fd_soc, fd_pwr, min_soc_on_grid, max_soc)
+        return row_of(physics, plain_physics(physics), owner, action_id, cls)
 
     def _fields(self) -> tuple[Any, ...]:
         return (self.start, self.end, self.work_mode, self.owner, self.action_id, *self.physics[3:])
@@ -202,6 +190,27 @@ class Group(_Row):
             action_id=action_id,
             **params,
         )
+
+
+def plain_physics(physics: Physics) -> Physics | None:
+    """`physics` when every value in it is a plain int, str or None (see `_Row.plain`), else None."""
+    return physics if _PLAIN.issuperset(map(type, physics)) else None
+
+
+def row_of(
+    physics: Physics, plain: Physics | None, owner: str, action_id: str | None, cls: type[Group] = Group
+) -> Group:
+    """The row with this physics (a tuple it keeps, so rows made from one tuple share it), owner
+    and action id; `plain` is `plain_physics(physics)`, which a caller making many rows of one
+    physics works out once (see `device.group_for_drive`)."""
+    row = _new_object(_Row)
+    row.start, row.end, row.work_mode, row.fd_soc, row.fd_pwr, row.min_soc_on_grid, row.max_soc = physics
+    row.owner = owner
+    row.action_id = action_id
+    row.physics = physics
+    row.plain = plain
+    _set_attribute(row, "__class__", cls)
+    return row  # type: ignore[return-value]  # a Group now
 
 
 def _overlap(groups: list[Group]) -> NativeError:

@@ -23,13 +23,15 @@ from ..errnos import ERRNO_DAILY_LIMIT, ERRNO_TOO_FREQUENT, refuse
 from ..validation import JsonInt
 
 CallKind = Literal["read", "query", "write"]
+_UTC = timezone.utc
 DEFAULT_DAILY_CALLS = 1440
 
 
 class QuotaSpec(BaseModel):
     """A tenant's `oemQuotas`: whether the native limits are enforced, and how tight they are."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    # Frozen: a ledger may remember a spec it found unenforced (see QuotaLedger.count_free).
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     enabled: StrictBool = True
     dailyCalls: JsonInt = Field(default=DEFAULT_DAILY_CALLS, ge=1, le=1_000_000)  # 5.0 is the integer 5
@@ -56,6 +58,9 @@ class QuotaLedger:
     # an older snapshot reads None and takes the slow path once.
     day_from: datetime | None = None
     day_until: datetime | None = None
+    # The spec `count_free` last found unenforced (specs are frozen): it is not read again, as a
+    # model's field costs more to read than a plain attribute. Not part of the ledger's value.
+    free_spec: QuotaSpec | None = field(default=None, compare=False, repr=False)
 
     def _roll(self, now: datetime) -> None:
         today = now.date()
@@ -74,8 +79,12 @@ class QuotaLedger:
         given) also records its instant under `(scope, serial)`, as `admit` does. Returns False
         (and counts nothing) otherwise; the caller then goes through :meth:`admit`. The
         in-process platform's calls take this path: one call instead of three and a date."""
+        if spec is not self.free_spec:
+            if spec.enabled:
+                return False
+            self.free_spec = spec
         day_from = self.day_from
-        if spec.enabled or day_from is None or now.tzinfo is not timezone.utc or not day_from <= now < self.day_until:  # type: ignore[operator]
+        if day_from is None or now.tzinfo is not _UTC or not day_from <= now < self.day_until:  # type: ignore[operator]
             return False
         self.used += 1
         if scope is not None:
