@@ -13,7 +13,7 @@ import heapq
 import math
 from collections import deque
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Literal, Protocol
 
 ClockMode = Literal["virtual", "realtime"]
 
@@ -208,48 +208,75 @@ class Clock:
             raise ValueError("a realtime clock needs a monotonic time source")
         self.mode: ClockMode = mode
         self.speed = speed
-        self._now = start.astimezone(timezone.utc)
+        # The present instant: a plain attribute, as every handler reads it (see `__getattr__`).
+        self.now = start.astimezone(timezone.utc)
         self._monotonic = monotonic
         self._anchor_wall = monotonic() if monotonic else 0.0
-        self._anchor_virtual = self._now
+        self._anchor_virtual = self.now
         self.queue = EventQueue()
 
     # A realtime clock's quiet sync (nothing due) only notes the monotonic reading; `now` is
     # worked out from it when first read (the same arithmetic, so the same instant). Most
-    # requests never read it. `_quiet_due` is the queue's head event's instant (by identity) and
-    # `_quiet_until` a monotonic reading safely short of the moment the wall reaches it, under
-    # the current anchors: a sync before then has nothing to run without computing the target.
+    # requests never read it. Meanwhile the instance has no `now` (the last one waits in
+    # `_settled`), so a read comes to `__getattr__`, which works it out; every other read of
+    # `now` is a plain attribute read, not a call. `_quiet_due` is the queue's head event's
+    # instant (by identity) and `_quiet_until` a monotonic reading safely short of the moment the
+    # wall reaches it, under the current anchors: a sync before then has nothing to run without
+    # computing the target.
+    now: datetime
     _pending_m: float | None = None
+    _settled: datetime
     _quiet_due: datetime | None = None
     _quiet_until = 0.0
 
-    @property
-    def now(self) -> datetime:
-        if self._pending_m is not None:
+    if not TYPE_CHECKING:  # (so the type checker still refuses a misspelt attribute)
+
+        def __getattr__(self, name: str) -> Any:
+            # Only asked for what the instance lacks: `now`, while a quiet sync's reading waits.
+            if name != "now" or self._pending_m is None:
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
             self._catch_up()
-        return self._now
+            return self.now
 
     def _wall_at(self, reading: float) -> datetime:
         """The virtual instant the wall maps to at this monotonic reading (never before `now`)."""
         wall = self._anchor_virtual + timedelta(seconds=(reading - self._anchor_wall) * self.speed)
-        return max(wall, self._now)
+        return max(wall, self.now)
+
+    def _note_reading(self, reading: float) -> None:
+        """A quiet sync: `now` follows the wall from this reading when it is next read."""
+        if self._pending_m is None:
+            self._settled = self.now
+            del self.now
+        self._pending_m = reading
 
     def _catch_up(self) -> None:
         """Move `now` to where the last quiet sync found the wall."""
         reading = self._pending_m
-        self._pending_m = None
         if reading is not None:
-            self._now = self._wall_at(reading)
+            self._pending_m = None
+            self.now = self._settled
+            self.now = self._wall_at(reading)
 
     def __getstate__(self) -> dict[str, Any]:
-        # A snapshot holds `now` itself, never a reading of this process's monotonic clock.
+        # A snapshot holds `now` itself, never a reading of this process's monotonic clock; under
+        # the name it always had (`_now`).
         self._catch_up()
-        return self.__dict__
+        state = dict(self.__dict__)
+        state["_now"] = state.pop("now")
+        state.pop("_settled", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        now = state.pop("_now")
+        self.__dict__.update(state)
+        self.now = now
 
     def target(self) -> datetime:
         """Where time should be: `now` for a virtual clock, the scaled wall time for realtime."""
         if self.mode == "virtual" or self._monotonic is None:
-            return self._now
+            return self.now
         self._catch_up()
         return self._wall_at(self._monotonic())
 
@@ -259,13 +286,13 @@ class Clock:
 
     def schedule_call(self, due: datetime, fn: Callable[..., None], arg: Any, priority: int = PRIORITY_NORMAL) -> EventHandle:
         """Schedule `fn(arg)` (no closure to build per event); otherwise as :meth:`schedule`."""
-        now = self._now if self._pending_m is None else self.now
+        now = self.now
         return self.queue.schedule_call(now if due < now else due, fn, arg, priority)
 
     def post(self, due: datetime, fn: Callable[..., None], arg: Any, priority: int = PRIORITY_NORMAL, owner: EventOwner | None = None) -> None:
         """Schedule `fn(arg)` without a handle (see :meth:`EventQueue.post`); an event due in the
         past runs at the next advance, at the current instant."""
-        now = self._now if self._pending_m is None else self.now
+        now = self.now
         self.queue.post(now if due < now else due, fn, arg, priority, owner)
 
     def withdraw(self, owner: EventOwner) -> None:
@@ -280,8 +307,8 @@ class Clock:
         attempt whose outcome decides the next events -- and then advance again.
         """
         self._catch_up()
-        if until < self._now:
-            raise ClockError(f"clock cannot go backwards (now {self._now.isoformat()}, asked {until.isoformat()})")
+        if until < self.now:
+            raise ClockError(f"clock cannot go backwards (now {self.now.isoformat()}, asked {until.isoformat()})")
         processed = 0
         queue = self.queue
         keys, buckets = queue._keys, queue._buckets
@@ -299,8 +326,8 @@ class Clock:
             popleft = bucket.popleft
             # Once per bucket, not per event. Were all its events withdrawn, nothing runs at this
             # instant and the next bucket (or `until`) moves `now` on before anything reads it.
-            if due > self._now:
-                self._now = due
+            if due > self.now:
+                self.now = due
             while bucket:
                 fn, arg, owner = popleft(), popleft(), popleft()
                 queue._held -= 1
@@ -328,7 +355,7 @@ class Clock:
                     break
             else:
                 del buckets[heapq.heappop(keys)]
-        self._now = until
+        self.now = until
         if self.mode == "realtime":
             # A jump in a realtime clock shifts its anchor, so it keeps flowing from here.
             self._rebase()
@@ -344,12 +371,12 @@ class Clock:
             # Nothing to run (the common case, on every request): the wall is where time is, and
             # the anchors that map it onto virtual time stay as they are. `now` follows the wall
             # when it is next read (`_catch_up`), from this reading.
-            self._pending_m = reading
+            self._note_reading(reading)
             return 0
         self._catch_up()
         target = self._wall_at(reading)
         if due > target:
-            self._now = target
+            self.now = target
             self._quiet_due = due
             speed = self.speed
             # A millisecond short of the instant the wall reaches `due`, so float rounding in the
@@ -363,5 +390,5 @@ class Clock:
         if self._monotonic is not None:
             self._catch_up()
             self._anchor_wall = self._monotonic()
-            self._anchor_virtual = self._now
+            self._anchor_virtual = self.now
             self._quiet_due = None
