@@ -13,7 +13,7 @@ import heapq
 import math
 from collections import deque
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Callable, Literal, Protocol
+from typing import Any, Callable, Literal, Protocol
 
 ClockMode = Literal["virtual", "realtime"]
 
@@ -215,61 +215,30 @@ class Clock:
         self._anchor_virtual = self.now
         self.queue = EventQueue()
 
-    # A realtime clock's quiet sync (nothing due) only notes the monotonic reading; `now` is
-    # worked out from it when first read (the same arithmetic, so the same instant). Most
-    # requests never read it. Meanwhile the instance has no `now` (the last one waits in
-    # `_settled`), so a read comes to `__getattr__`, which works it out; every other read of
-    # `now` is a plain attribute read, not a call. `_quiet_due` is the queue's head event's
-    # instant (by identity) and `_quiet_until` a monotonic reading safely short of the moment the
-    # wall reaches it, under the current anchors: a sync before then has nothing to run without
+    # `now` is a plain attribute, as every handler reads it: a quiet realtime sync (nothing due)
+    # moves it to the wall at once. `_quiet_due` is the queue's head event's instant (by
+    # identity) and `_quiet_until` a monotonic reading safely short of the moment the wall
+    # reaches it, under the current anchors: a sync before then has nothing to run without
     # computing the target.
     now: datetime
-    _pending_m: float | None = None
-    _settled: datetime
     _quiet_due: datetime | None = None
     _quiet_until = 0.0
-
-    if not TYPE_CHECKING:  # (so the type checker still refuses a misspelt attribute)
-
-        def __getattr__(self, name: str) -> Any:
-            # Only asked for what the instance lacks: `now`, while a quiet sync's reading waits.
-            if name != "now" or self._pending_m is None:
-                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-            self._catch_up()
-            return self.now
 
     def _wall_at(self, reading: float) -> datetime:
         """The virtual instant the wall maps to at this monotonic reading (never before `now`)."""
         wall = self._anchor_virtual + timedelta(seconds=(reading - self._anchor_wall) * self.speed)
         return max(wall, self.now)
 
-    def _note_reading(self, reading: float) -> None:
-        """A quiet sync: `now` follows the wall from this reading when it is next read."""
-        if self._pending_m is None:
-            self._settled = self.now
-            del self.now
-        self._pending_m = reading
-
-    def _catch_up(self) -> None:
-        """Move `now` to where the last quiet sync found the wall."""
-        reading = self._pending_m
-        if reading is not None:
-            self._pending_m = None
-            self.now = self._settled
-            self.now = self._wall_at(reading)
-
     def __getstate__(self) -> dict[str, Any]:
-        # A snapshot holds `now` itself, never a reading of this process's monotonic clock; under
-        # the name it always had (`_now`).
-        self._catch_up()
+        # Under the name a snapshot has always used for the instant (`_now`).
         state = dict(self.__dict__)
         state["_now"] = state.pop("now")
-        state.pop("_settled", None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state = dict(state)
         now = state.pop("_now")
+        state.pop("_pending_m", None)  # always None in a snapshot taken before `now` was an attribute
         self.__dict__.update(state)
         self.now = now
 
@@ -277,7 +246,6 @@ class Clock:
         """Where time should be: `now` for a virtual clock, the scaled wall time for realtime."""
         if self.mode == "virtual" or self._monotonic is None:
             return self.now
-        self._catch_up()
         return self._wall_at(self._monotonic())
 
     def schedule(self, due: datetime, action: Callable[[], None], priority: int = PRIORITY_NORMAL) -> EventHandle:
@@ -306,7 +274,6 @@ class Clock:
         instant (short of `until`) so the caller can do work that must happen there -- a webhook
         attempt whose outcome decides the next events -- and then advance again.
         """
-        self._catch_up()
         if until < self.now:
             raise ClockError(f"clock cannot go backwards (now {self.now.isoformat()}, asked {until.isoformat()})")
         processed = 0
@@ -369,11 +336,9 @@ class Clock:
         due = self.queue.peek()
         if due is None or (due is self._quiet_due and reading < self._quiet_until):
             # Nothing to run (the common case, on every request): the wall is where time is, and
-            # the anchors that map it onto virtual time stay as they are. `now` follows the wall
-            # when it is next read (`_catch_up`), from this reading.
-            self._note_reading(reading)
+            # the anchors that map it onto virtual time stay as they are.
+            self.now = self._wall_at(reading)
             return 0
-        self._catch_up()
         target = self._wall_at(reading)
         if due > target:
             self.now = target
@@ -388,7 +353,6 @@ class Clock:
 
     def _rebase(self) -> None:
         if self._monotonic is not None:
-            self._catch_up()
             self._anchor_wall = self._monotonic()
             self._anchor_virtual = self.now
             self._quiet_due = None
