@@ -208,49 +208,44 @@ class Clock:
             raise ValueError("a realtime clock needs a monotonic time source")
         self.mode: ClockMode = mode
         self.speed = speed
-        self._now = start.astimezone(timezone.utc)
+        # The present instant: a plain attribute, as every handler reads it (see `__getattr__`).
+        self.now = start.astimezone(timezone.utc)
         self._monotonic = monotonic
         self._anchor_wall = monotonic() if monotonic else 0.0
-        self._anchor_virtual = self._now
+        self._anchor_virtual = self.now
         self.queue = EventQueue()
 
-    # A realtime clock's quiet sync (nothing due) only notes the monotonic reading; `now` is
-    # worked out from it when first read (the same arithmetic, so the same instant). Most
-    # requests never read it. `_quiet_due` is the queue's head event's instant (by identity) and
-    # `_quiet_until` a monotonic reading safely short of the moment the wall reaches it, under
-    # the current anchors: a sync before then has nothing to run without computing the target.
-    _pending_m: float | None = None
+    # `now` is a plain attribute, as every handler reads it: a quiet realtime sync (nothing due)
+    # moves it to the wall at once. `_quiet_due` is the queue's head event's instant (by
+    # identity) and `_quiet_until` a monotonic reading safely short of the moment the wall
+    # reaches it, under the current anchors: a sync before then has nothing to run without
+    # computing the target.
+    now: datetime
     _quiet_due: datetime | None = None
     _quiet_until = 0.0
-
-    @property
-    def now(self) -> datetime:
-        if self._pending_m is not None:
-            self._catch_up()
-        return self._now
 
     def _wall_at(self, reading: float) -> datetime:
         """The virtual instant the wall maps to at this monotonic reading (never before `now`)."""
         wall = self._anchor_virtual + timedelta(seconds=(reading - self._anchor_wall) * self.speed)
-        return max(wall, self._now)
-
-    def _catch_up(self) -> None:
-        """Move `now` to where the last quiet sync found the wall."""
-        reading = self._pending_m
-        self._pending_m = None
-        if reading is not None:
-            self._now = self._wall_at(reading)
+        return max(wall, self.now)
 
     def __getstate__(self) -> dict[str, Any]:
-        # A snapshot holds `now` itself, never a reading of this process's monotonic clock.
-        self._catch_up()
-        return self.__dict__
+        # Under the name a snapshot has always used for the instant (`_now`).
+        state = dict(self.__dict__)
+        state["_now"] = state.pop("now")
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        now = state.pop("_now")
+        state.pop("_pending_m", None)  # always None in a snapshot taken before `now` was an attribute
+        self.__dict__.update(state)
+        self.now = now
 
     def target(self) -> datetime:
         """Where time should be: `now` for a virtual clock, the scaled wall time for realtime."""
         if self.mode == "virtual" or self._monotonic is None:
-            return self._now
-        self._catch_up()
+            return self.now
         return self._wall_at(self._monotonic())
 
     def schedule(self, due: datetime, action: Callable[[], None], priority: int = PRIORITY_NORMAL) -> EventHandle:
@@ -259,13 +254,13 @@ class Clock:
 
     def schedule_call(self, due: datetime, fn: Callable[..., None], arg: Any, priority: int = PRIORITY_NORMAL) -> EventHandle:
         """Schedule `fn(arg)` (no closure to build per event); otherwise as :meth:`schedule`."""
-        now = self._now if self._pending_m is None else self.now
+        now = self.now
         return self.queue.schedule_call(now if due < now else due, fn, arg, priority)
 
     def post(self, due: datetime, fn: Callable[..., None], arg: Any, priority: int = PRIORITY_NORMAL, owner: EventOwner | None = None) -> None:
         """Schedule `fn(arg)` without a handle (see :meth:`EventQueue.post`); an event due in the
         past runs at the next advance, at the current instant."""
-        now = self._now if self._pending_m is None else self.now
+        now = self.now
         self.queue.post(now if due < now else due, fn, arg, priority, owner)
 
     def withdraw(self, owner: EventOwner) -> None:
@@ -279,9 +274,8 @@ class Clock:
         instant (short of `until`) so the caller can do work that must happen there -- a webhook
         attempt whose outcome decides the next events -- and then advance again.
         """
-        self._catch_up()
-        if until < self._now:
-            raise ClockError(f"clock cannot go backwards (now {self._now.isoformat()}, asked {until.isoformat()})")
+        if until < self.now:
+            raise ClockError(f"clock cannot go backwards (now {self.now.isoformat()}, asked {until.isoformat()})")
         processed = 0
         queue = self.queue
         keys, buckets = queue._keys, queue._buckets
@@ -299,8 +293,8 @@ class Clock:
             popleft = bucket.popleft
             # Once per bucket, not per event. Were all its events withdrawn, nothing runs at this
             # instant and the next bucket (or `until`) moves `now` on before anything reads it.
-            if due > self._now:
-                self._now = due
+            if due > self.now:
+                self.now = due
             while bucket:
                 fn, arg, owner = popleft(), popleft(), popleft()
                 queue._held -= 1
@@ -328,7 +322,7 @@ class Clock:
                     break
             else:
                 del buckets[heapq.heappop(keys)]
-        self._now = until
+        self.now = until
         if self.mode == "realtime":
             # A jump in a realtime clock shifts its anchor, so it keeps flowing from here.
             self._rebase()
@@ -342,14 +336,12 @@ class Clock:
         due = self.queue.peek()
         if due is None or (due is self._quiet_due and reading < self._quiet_until):
             # Nothing to run (the common case, on every request): the wall is where time is, and
-            # the anchors that map it onto virtual time stay as they are. `now` follows the wall
-            # when it is next read (`_catch_up`), from this reading.
-            self._pending_m = reading
+            # the anchors that map it onto virtual time stay as they are.
+            self.now = self._wall_at(reading)
             return 0
-        self._catch_up()
         target = self._wall_at(reading)
         if due > target:
-            self._now = target
+            self.now = target
             self._quiet_due = due
             speed = self.speed
             # A millisecond short of the instant the wall reaches `due`, so float rounding in the
@@ -361,7 +353,6 @@ class Clock:
 
     def _rebase(self) -> None:
         if self._monotonic is not None:
-            self._catch_up()
             self._anchor_wall = self._monotonic()
-            self._anchor_virtual = self._now
+            self._anchor_virtual = self.now
             self._quiet_due = None

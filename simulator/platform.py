@@ -22,7 +22,7 @@ from .device import Device, drive_for_command, group_for_drive
 from .errors import ApiError, failure_result, format_instant
 from .native_scheduler import PLATFORM_OWNER, Group
 from .oem import ManagedDevice, OemFailure, OemGateway, SchedulerBlocked
-from .timewindow import execution_for, resolve_window, wall_rows, wall_to_instant
+from .timewindow import ResolvedWindow, execution_for, resolve_window, wall_rows, wall_to_instant
 from .validation import ActionRequest, PushRequest, Quantity
 
 DISPATCH_RETRY_DELAY = timedelta(seconds=10)
@@ -63,6 +63,7 @@ class Platform:
         self._delays: dict[float, timedelta] = {}
         self._spans: dict[tuple[datetime, datetime], tuple[tuple[int, int], ...]] = {}
         self._checked: dict[tuple[Any, ...], tuple[dict[str, Any], DriveArgs, dict[str, Any]]] = {}
+        self._placements: dict[int, tuple[ResolvedWindow, conflicts.Placement]] = {}
         # The acknowledge and complete instants of the last dispatch, with the instant and the
         # profile they were worked out for: the actions a fleet dispatches at one instant share
         # them (one datetime each, its hash computed once for the queue's bucket lookups).
@@ -220,8 +221,7 @@ class Platform:
             known = self._checked[key] = (cap, drive_args, stored)
         return known
 
-    @staticmethod
-    def _window(device_id: str, device: Device, action: ActionRequest, cap: dict[str, Any], now: datetime) -> conflicts.Placement:
+    def _window(self, device_id: str, device: Device, action: ActionRequest, cap: dict[str, Any], now: datetime) -> conflicts.Placement:
         """When the action asks to run: its execution mode (which the device must support) and its
         resolved window."""
         # Presence decides the shape (an empty `start` is a malformed time, not an immediate push);
@@ -236,8 +236,17 @@ class Platform:
             )
         profile = device.profile
         wall_clock = profile.native_scheduler and profile.wall_clock_schedule  # `_wall_clock`, inline
-        window = resolve_window(start, end, now=now, zone=device.tz, zone_known=device.tz_known, wall_clock_device=wall_clock)
-        return conflicts.Placement(execution, window.start, window.end, window.start_wall, window.end_wall)
+        window = resolve_window(start, end, now, device.tz, device.tz_known, wall_clock)  # positional: once per push
+        # The placement of a window resolve_window remembered is the same every push (the window
+        # decides the execution: both follow from the same `start` and `end`): made once, kept
+        # with the window it was made from (bounded).
+        placed = self._placements.get(id(window))
+        if placed is None or placed[0] is not window:
+            if len(self._placements) >= _MEMO_LIMIT:
+                self._placements.clear()
+            placement = conflicts.Placement(execution, window.start, window.end, window.start_wall, window.end_wall)
+            placed = self._placements[id(window)] = (window, placement)
+        return placed[1]
 
     def _preflight(
         self, managed: ManagedDevice, command: str, drive_args: DriveArgs, placement: conflicts.Placement, *, replace: bool
@@ -686,7 +695,9 @@ def id_text(rng: random.Random, length: int) -> str:
     shifted, is the draw `Random.choice` would make. A draw out of range (62, 63) is skipped and
     one more is taken, word by word, exactly as `choice` redraws."""
     drawn = rng.getrandbits(32 * length).to_bytes(4 * length, "little")[3::4].translate(_ID_BYTES)
-    if b"\0" not in drawn:
+    # Looked for as the byte value: `bytes in bytes` first tries the operand as an integer and
+    # formats (then discards) a TypeError before it searches, some 2,000 instructions per id.
+    if 0 not in drawn:
         return drawn.decode("ascii")
     kept = drawn.replace(b"\0", b"").decode("ascii")
     return kept + random_text(rng, _ID_ALPHABET, length - len(kept))

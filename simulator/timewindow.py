@@ -110,7 +110,6 @@ def _refuse_end_without_start(end: str) -> NoReturn:
 def resolve_window(
     start: str | None,
     end: str | None,
-    *,
     now: datetime,
     zone: ZoneInfo,
     zone_known: bool,

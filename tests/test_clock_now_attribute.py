@@ -1,0 +1,36 @@
+"""`Clock.now` is a plain attribute: a quiet realtime sync moves it, and a snapshot keeps it."""
+
+from __future__ import annotations
+
+import pickle
+from datetime import datetime, timedelta, timezone
+
+from amps_sim.simulator.clock import Clock
+
+T0 = datetime(2026, 5, 8, 8, 0, tzinfo=timezone.utc)
+
+
+def test_a_quiet_sync_moves_now_to_the_wall() -> None:
+    wall = [100.0]
+    clock = Clock(T0, "realtime", monotonic=lambda: wall[0], speed=60)
+    wall[0] += 30
+    assert clock.sync() == 0
+    assert vars(clock)["now"] == T0 + timedelta(minutes=30)
+    wall[0] += 2
+    clock.sync()
+    assert clock.now == T0 + timedelta(minutes=32)
+
+
+def test_a_snapshot_keeps_the_instant_under_its_old_name() -> None:
+    restored = pickle.loads(pickle.dumps(Clock(T0 + timedelta(hours=1))))
+    assert restored.now == T0 + timedelta(hours=1) and "_now" not in vars(restored)
+    wall = [100.0]
+    live = Clock(T0, "realtime", monotonic=lambda: wall[0], speed=60)
+    wall[0] += 60
+    live.sync()
+    state = live.__getstate__()
+    assert state["_now"] == T0 + timedelta(hours=1) and "now" not in state
+    # A snapshot written before `now` was an attribute (a quiet sync's reading already applied).
+    fresh = Clock.__new__(Clock)
+    fresh.__setstate__({**state, "_pending_m": None})
+    assert fresh.now == T0 + timedelta(hours=1) and "_pending_m" not in vars(fresh)
