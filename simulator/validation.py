@@ -94,6 +94,10 @@ class ClosedModel(BaseModel):
 
 
 class Quantity(ClosedModel):
+    # Frozen, as are the other push models: the HTTP layer shares one parsed push among every
+    # request that sent the same bytes (web/public.py), so nobody may change one.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
     value: StrictFloat | StrictInt
     unit: StrictStr
 
@@ -106,6 +110,8 @@ class Quantity(ClosedModel):
 
 
 class ActionRequest(ClosedModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
     command: StrictStr
     parameters: Annotated[dict[str, Quantity] | None, NotNull] = None
     start: Annotated[StrictStr | None, NotNull] = None
@@ -113,6 +119,8 @@ class ActionRequest(ClosedModel):
 
 
 class PushRequest(ClosedModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
     action: ActionRequest
     onConflict: Annotated[Literal["cancel_and_replace", "queue_after"] | None, NotNull] = None
 

@@ -8,6 +8,7 @@ from typing import Any, Awaitable, Callable
 
 import orjson
 from aiohttp import web
+from multidict import CIMultiDict
 
 from ..errors import ApiError, invalid_request
 from ..lifecycle import RateLimiter, TenantLimits
@@ -48,20 +49,27 @@ async def json_body(request: web.Request, *, required: bool = True) -> Any:
     return decode_json(request, await request.read(), required=required)
 
 
-def decode_json(request: web.Request, raw: bytes, *, required: bool = True) -> Any:
-    """`raw`, the request's body as read, as a JSON document (see `json_body`)."""
-    if not raw or raw.isspace():
-        if required:
-            raise invalid_request([{"path": "(body)", "message": "a JSON body is required"}], "The request body is missing.")
-        return None
+def check_json_media(request: web.Request) -> None:
+    """Refuse a body not sent as JSON (`application/json` or a `+json` type)."""
     content_type = request.headers.get("Content-Type", "")
-    media = content_type if content_type == "application/json" else content_type.split(";", 1)[0].strip().lower()
+    if content_type == "application/json":
+        return
+    media = content_type.split(";", 1)[0].strip().lower()
     if media != "application/json" and not media.endswith("+json"):
         raise ApiError(
             "UNSUPPORTED_MEDIA_TYPE",
             f"Send the body as application/json (got '{media or 'no content type'}').",
             {"contentType": media or None} if media else None,
         )
+
+
+def decode_json(request: web.Request, raw: bytes, *, required: bool = True) -> Any:
+    """`raw`, the request's body as read, as a JSON document (see `json_body`)."""
+    if not raw or raw.isspace():
+        if required:
+            raise invalid_request([{"path": "(body)", "message": "a JSON body is required"}], "The request body is missing.")
+        return None
+    check_json_media(request)
     try:
         # orjson takes strict JSON (no NaN/Infinity, valid UTF-8) several times faster; whatever it
         # refuses goes through the standard library, which accepts exactly what it accepted
@@ -80,6 +88,45 @@ def decode_json(request: web.Request, raw: bytes, *, required: bool = True) -> A
 _JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
 
 
+def _lean_response_parts() -> tuple[dict[str, Any], bool]:
+    """What `web.Response(body=..., status=..., headers=_JSON_HEADERS)` sets on a new response
+    besides its state, headers, status, reason and body, and whether `json_response` may make one
+    by setting those directly: only if every other attribute it sets is an immutable value, which
+    any number of responses can share. (aiohttp's constructor spends most of its time on checks
+    and branches for arguments these replies never use; what it leaves behind is the same.)"""
+    probe = web.Response(body=b"{}", status=200, headers=_JSON_HEADERS)
+    attributes = dict(vars(probe))
+    fresh = {"_state", "_headers", "_status", "_reason", "_body"}
+    if not fresh <= attributes.keys():
+        return {}, False
+    shared = {name: value for name, value in attributes.items() if name not in fresh}
+    immutable = all(value is None or type(value) in (bool, int, float, str, bytes) for value in shared.values())
+    return shared, immutable
+
+
+_RESPONSE_SHARED, _LEAN_RESPONSES = _lean_response_parts()
+_REASONS: dict[int, str] = {}
+_JSON_HEADER_ITEMS = CIMultiDict(_JSON_HEADERS)
+
+
+def json_response(data: bytes, status: int = 200) -> web.Response:
+    """A response carrying `data` (JSON text), the same as aiohttp's constructor would build."""
+    if not _LEAN_RESPONSES:
+        return web.Response(body=data, status=status, headers=_JSON_HEADERS)
+    reason = _REASONS.get(status)
+    if reason is None:
+        reason = _REASONS[status] = web.Response(status=status).reason
+    response: web.Response = object.__new__(web.Response)
+    attributes = response.__dict__
+    attributes.update(_RESPONSE_SHARED)
+    attributes["_state"] = {}
+    attributes["_headers"] = _JSON_HEADER_ITEMS.copy()
+    attributes["_status"] = status
+    attributes["_reason"] = reason
+    attributes["_body"] = data
+    return response
+
+
 def render(body: Any, status: int = 200) -> web.Response:
     # The header given whole: aiohttp's content_type/charset arguments parse and rebuild it on
     # every response, three times the cost of the rest of building one.
@@ -90,7 +137,7 @@ def render(body: Any, status: int = 200) -> web.Response:
         data = orjson.dumps(body)
     except TypeError:
         data = json.dumps(body, separators=(",", ":"), allow_nan=False).encode("utf-8")
-    return web.Response(body=data, status=status, headers=_JSON_HEADERS)
+    return json_response(data, status)
 
 
 PlainHandler = Callable[[web.Request], web.StreamResponse]
