@@ -88,7 +88,7 @@ def digest(world: World) -> str:
     hasher = hashlib.sha256()
     for view in world.device_views():
         hasher.update(json.dumps(view, sort_keys=True, default=str).encode())
-    for action in world.platform.actions.by_id.values():
+    for action in world.platform.actions:
         hasher.update(json.dumps(action.record(), sort_keys=True, default=str).encode())
     return hasher.hexdigest()[:16]
 
