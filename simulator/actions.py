@@ -128,9 +128,9 @@ class _SeqList:
     The book's `rows` maps a number to its action. Appends (the common case) are O(1); so is
     removing the oldest, which is how actions leave the `scheduled` and `acknowledged` lists of a
     busy tenant (they start in the order they were pushed): the list keeps a head index instead
-    of moving every entry after it, and compacts once the dead head
-    is half the list. Any other insert or removal finds its place by bisection and moves only the
-    entries after it, which in practice are the few newest.
+    of moving every entry after it, and compacts once the dead head is half the list. Any other
+    insert or removal finds its place by bisection and moves only the entries after it, which in
+    practice are the few newest.
     """
 
     __slots__ = ("items", "head", "rows")
