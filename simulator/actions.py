@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Iterator, Literal
 
 from .battery import Drive
 from .errors import format_instant
@@ -119,65 +120,62 @@ class Action:
         }
 
 
-def _seq_of(action: Action | None) -> int:
-    assert action is not None  # bisection only probes past the head
-    return action.seq
-
-
 class _SeqList:
-    """Actions kept in creation order (by `seq`), for paging without a scan.
+    """Actions kept in creation order, as their `seq` numbers, for paging without a scan.
 
-    Appends (the common case) are O(1); so is removing the oldest, which is how actions leave
-    the `scheduled` and `acknowledged` lists of a busy tenant (they start in the order they were
-    pushed): the list keeps a head index instead of moving every pointer after it (the entries
-    before it are None), and compacts once the dead head is half the list. Any other insert or
-    removal finds its place by bisection (on the actions' own `seq`, so no second list of
-    numbers is kept) and moves only the pointers after it, which in practice are the few newest.
+    The lists that keep growing (every action; each terminal state) hold the numbers in an
+    `array`: no object per entry, nothing for the garbage collector to visit in a full pass.
+    The book's `rows` maps a number to its action. Appends (the common case) are O(1); so is
+    removing the oldest, which is how actions leave the `scheduled` and `acknowledged` lists of a
+    busy tenant (they start in the order they were pushed): the list keeps a head index instead
+    of moving every entry after it, and compacts once the dead head is half the list. Any other
+    insert or removal finds its place by bisection and moves only the entries after it, which in
+    practice are the few newest.
     """
 
-    __slots__ = ("items", "head")
+    __slots__ = ("items", "head", "rows")
 
-    def __init__(self) -> None:
-        self.items: list[Action | None] = []
+    def __init__(self, rows: list[Action], passing: bool = False) -> None:
+        # An array ("Q": unsigned, whose item setter takes an int without the argument parser
+        # that "q" goes through) for the lists that only grow: every action, and each terminal
+        # state. A plain list for a state actions pass through (scheduled, acknowledged): it
+        # stays short, and list operations are the interpreter's specialised fast paths.
+        self.items: array[int] | list[int] = [] if passing else array("Q")
         self.head = 0  # entries before it were removed
+        self.rows = rows  # the book's actions, by seq - 1
 
     def newest_seq(self) -> int:
         """The seq of the newest live entry; 0 when there is none."""
         items = self.items
-        if len(items) == self.head:
-            return 0
-        last = items[-1]
-        assert last is not None
-        return last.seq
+        return items[-1] if len(items) > self.head else 0
 
-    def append(self, action: Action) -> None:
+    def append(self, seq: int) -> None:
         """Add an action newer than every one here."""
-        self.items.append(action)
+        self.items.append(seq)
 
-    def add(self, action: Action) -> None:
-        seq = action.seq
+    def add(self, seq: int) -> None:
         items = self.items
         if self.newest_seq() < seq:
-            items.append(action)
+            items.append(seq)
             return
-        items.insert(bisect_left(items, seq, self.head, len(items), key=_seq_of), action)
+        items.insert(bisect_left(items, seq, self.head, len(items)), seq)
 
-    def remove(self, action: Action) -> None:
+    def remove(self, seq: int) -> None:
         items, head = self.items, self.head
-        if len(items) > head and items[head] is action:
+        if len(items) > head and items[head] == seq:
             self.remove_oldest()
             return
-        at = bisect_left(items, action.seq, head, len(items), key=_seq_of)
-        if at < len(items) and items[at] is action:
+        at = bisect_left(items, seq, head, len(items))
+        if at < len(items) and items[at] == seq:
             del items[at]
 
     def remove_oldest(self) -> None:
-        """Drop the oldest entry (there is one): the head moves on; no pointer moves."""
+        """Drop the oldest entry (there is one): the head moves on; no entry moves (nor is it
+        cleared: a number holds nothing alive, and nothing reads before the head)."""
         items, head = self.items, self.head
-        items[head] = None
         head += 1
         if head == len(items):
-            items.clear()
+            del items[:]
             head = 0
         elif head > 32 and head * 2 > len(items):
             del items[:head]
@@ -188,15 +186,19 @@ class _SeqList:
         return len(self.items) - self.head
 
     def _live(self, start: int, end: int) -> list[Action]:
-        return self.items[start:end]  # type: ignore[return-value]  # past the head: never None
+        rows = self.rows
+        return [rows[seq - 1] for seq in self.items[start:end]]
 
     def last(self) -> Action | None:
-        return self.items[-1] if len(self.items) > self.head else None
+        items = self.items
+        if len(items) == self.head:
+            return None
+        return self.rows[items[-1] - 1]
 
     def page(self, offset: int, limit: int) -> list[Action]:
         """Oldest first: `offset` records skipped, at most `limit` returned; O(limit)."""
         start = self.head + offset
-        return self._live(start, start + limit)
+        return self._live(start, min(start + limit, len(self.items)))
 
     def page_newest_first(self, offset: int, limit: int) -> list[Action]:
         """Newest first, for listings that show the latest activity on top; O(limit)."""
@@ -206,40 +208,51 @@ class _SeqList:
         return self._live(max(self.head, end - limit), end)[::-1]
 
 
-_NOTHING = _SeqList()  # what a listing of a state a scope never held pages through (never added to)
+_NOTHING = _SeqList([])  # what a listing of a state a scope never held pages through (never added to)
 
 
 class _Scope:
     """One listing scope (a tenant, or one device): every action, and the actions in each state
     (a state's list is made when the first action enters it)."""
 
-    __slots__ = ("every", "by_state", "open")
+    __slots__ = ("every", "by_state", "open", "rows")
 
-    def __init__(self) -> None:
-        self.every = _SeqList()
+    def __init__(self, rows: list[Action]) -> None:
+        self.rows = rows
+        self.every = _SeqList(rows)
         self.by_state: dict[str, _SeqList] = {}
-        # The non-terminal actions, in creation order: what a push conflicts with.
-        self.open: dict[str, Action] = {}
+        # The non-terminal actions, in creation order: what a push conflicts with (kept for a
+        # device's scope only). A list, not a dict by id: a list stays tracked by the collector
+        # while it is empty, where a dict emptied at each completion was untracked by a full
+        # pass and tracked again, young, by the next push -- one more object per device-day
+        # promoted through the generations.
+        self.open: list[Action] = []
 
     def listed(self, state: str) -> _SeqList:
         """The state's list, made if this scope never held the state."""
         listed = self.by_state.get(state)
         if listed is None:
-            listed = self.by_state[state] = _SeqList()
+            listed = self.by_state[state] = _SeqList(self.rows, state in NON_TERMINAL)
         return listed
 
 
 class ActionBook:
     """Every action of one tenant, indexed so push, read, cancel and list never scan history.
 
-    Reads by id are a dict lookup; a device's open actions (the only ones a push conflicts with)
-    are kept apart; listings page through creation-ordered lists per scope and per state. State
+    Actions are numbered in creation order (`seq`, from 1) and held once, by number, in `rows`;
+    every other index holds numbers: `by_id` maps ids to numbers (a dict of strings and ints,
+    which the garbage collector never tracks) and the listings are arrays of numbers (not
+    containers it scans). So a full collection visits a retained action once, from `rows`, where
+    it visited it from five places (the id map, the tenant's and the device's lists of every
+    action and of its state). A device's open actions (the only ones a push conflicts with) are
+    kept apart; listings page through creation-ordered lists per scope and per state. State
     changes go through :meth:`set_state`, which moves the action between the state lists.
     """
 
     def __init__(self) -> None:
-        self.by_id: dict[str, Action] = {}
-        self.tenant = _Scope()
+        self.by_id: dict[str, int] = {}  # id -> seq
+        self.rows: list[Action] = []  # by seq - 1
+        self.tenant = _Scope(self.rows)
         self.devices: dict[str, _Scope] = {}
         self._seq = 0
 
@@ -247,65 +260,78 @@ class ActionBook:
         return action_id in self.by_id
 
     def __getitem__(self, action_id: str) -> Action:
-        return self.by_id[action_id]
+        return self.rows[self.by_id[action_id] - 1]
 
     def __len__(self) -> int:
         return len(self.by_id)
 
+    def __iter__(self) -> Iterator[Action]:
+        """Every action, in creation order."""
+        return iter(self.rows)
+
     def get(self, action_id: str) -> Action | None:
-        return self.by_id.get(action_id)
+        seq = self.by_id.get(action_id)
+        return None if seq is None else self.rows[seq - 1]
+
+    def at(self, seq: int) -> Action:
+        """The action numbered `seq`."""
+        return self.rows[seq - 1]
 
     def add(self, action: Action) -> None:
-        self._seq = action.seq = self._seq + 1
-        action_id, device_id, state = action.id, action.device_id, action.state
-        self.by_id[action_id] = action
+        self._seq = seq = action.seq = self._seq + 1
+        device_id, state = action.device_id, action.state
+        self.by_id[action.id] = seq
+        self.rows.append(action)
         try:
             scope = self.devices[device_id]
         except KeyError:
-            scope = self.devices[device_id] = _Scope()
-        is_open = state in NON_TERMINAL
+            scope = self.devices[device_id] = _Scope(self.rows)
         for where in (self.tenant, scope):
             # The newest action sorts last in every list it joins: appended, no search (and no
             # call: `_SeqList.append` and `_Scope.listed`, inline).
-            where.every.items.append(action)
+            where.every.items.append(seq)
             try:
                 listed = where.by_state[state]
             except KeyError:
-                listed = where.by_state[state] = _SeqList()
-            listed.items.append(action)
-            if is_open:
-                where.open[action_id] = action
+                listed = where.by_state[state] = _SeqList(self.rows, state in NON_TERMINAL)
+            listed.items.append(seq)
+        if state in NON_TERMINAL:
+            scope.open.append(action)
 
     def set_state(self, action: Action, state: ActionState) -> None:
         old = action.state
         if old == state:
             return
         action.state = state
-        closed = state not in NON_TERMINAL
         seq = action.seq
-        for where in (self.tenant, self.devices[action.device_id]):
+        scope = self.devices[action.device_id]
+        for where in (self.tenant, scope):
             by_state = where.by_state
             leaving = by_state[old]
             # Actions usually change state in the order they were made: out of the head of one
             # list (the action is in it, so it is not empty) and onto the end of the next,
             # without a search.
-            if leaving.items[leaving.head] is action:
+            if leaving.items[leaving.head] == seq:
                 leaving.remove_oldest()
             else:
-                leaving.remove(action)
+                leaving.remove(seq)
             try:
                 joining = by_state[state]
             except KeyError:
-                joining = by_state[state] = _SeqList()
+                joining = by_state[state] = _SeqList(self.rows, state in NON_TERMINAL)
             joined = joining.items
             # A list with no live entry is empty (its head is back at 0), so the last entry of a
             # non-empty one is live.
-            if not joined or joined[-1].seq < seq:  # type: ignore[union-attr]
-                joined.append(action)
+            if not joined or joined[-1] < seq:
+                joined.append(seq)
             else:
-                joining.add(action)
-            if closed:
-                where.open.pop(action.id, None)
+                joining.add(seq)
+        if state not in NON_TERMINAL:
+            opened = scope.open
+            if opened and opened[0] is action:
+                del opened[0]
+            elif action in opened:
+                opened.remove(action)
 
     def has_open(self, device_id: str) -> bool:
         """Whether the device has any non-terminal action (what a push could conflict with)."""
@@ -315,7 +341,7 @@ class ActionBook:
     def open_for(self, device_id: str) -> list[Action]:
         """The device's non-terminal actions, oldest first."""
         scope = self.devices.get(device_id)
-        return list(scope.open.values()) if scope is not None else []
+        return list(scope.open) if scope is not None else []
 
     def latest_for(self, device_id: str) -> Action | None:
         scope = self.devices.get(device_id)
