@@ -192,7 +192,14 @@ class EventQueue:
 
 
 class Clock:
-    """A tenant's time. `now` only changes through :meth:`advance_to` (or the realtime sync)."""
+    """A tenant's time. `now` only changes through :meth:`advance_to` (or the realtime sync).
+
+    `Clock(..., mode="realtime")` makes a :class:`RealtimeClock`, whose `now` follows the wall."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Clock:
+        # Unpickling calls this with no arguments and the pickled class: it stays that class.
+        mode = kwargs.get("mode", args[1] if len(args) > 1 else "virtual")
+        return super().__new__(RealtimeClock if cls is Clock and mode == "realtime" else cls)
 
     def __init__(
         self,
@@ -208,15 +215,15 @@ class Clock:
             raise ValueError("a realtime clock needs a monotonic time source")
         self.mode: ClockMode = mode
         self.speed = speed
-        # The present instant: a plain attribute, as every handler reads it (see `__getattr__`).
+        # The present instant: a plain attribute on a virtual clock, as every handler reads it.
         self.now = start.astimezone(timezone.utc)
         self._monotonic = monotonic
         self._anchor_wall = monotonic() if monotonic else 0.0
         self._anchor_virtual = self.now
         self.queue = EventQueue()
 
-    # `now` is a plain attribute, as every handler reads it: a quiet realtime sync (nothing due)
-    # moves it to the wall at once. `_quiet_due` is the queue's head event's instant (by
+    # `now` is a plain attribute, as every handler reads it (a realtime clock makes it a
+    # property: see RealtimeClock). `_quiet_due` is the queue's head event's instant (by
     # identity) and `_quiet_until` a monotonic reading safely short of the moment the wall
     # reaches it, under the current anchors: a sync before then has nothing to run without
     # computing the target.
@@ -337,7 +344,7 @@ class Clock:
         if due is None or (due is self._quiet_due and reading < self._quiet_until):
             # Nothing to run (the common case, on every request): the wall is where time is, and
             # the anchors that map it onto virtual time stay as they are.
-            self.now = self._wall_at(reading)
+            self._follow_wall(reading)
             return 0
         target = self._wall_at(reading)
         if due > target:
@@ -351,8 +358,46 @@ class Clock:
             return 0
         return self.advance_to(target)
 
+    def _follow_wall(self, reading: float) -> None:
+        """A quiet sync: `now` moves to where the wall is at this monotonic reading."""
+        self.now = self._wall_at(reading)
+
     def _rebase(self) -> None:
         if self._monotonic is not None:
             self._anchor_wall = self._monotonic()
             self._anchor_virtual = self.now
             self._quiet_due = None
+
+
+class RealtimeClock(Clock):
+    """A realtime clock: `now` follows the wall, scaled by `speed`.
+
+    Every request syncs the clock, and most find nothing due; such a quiet sync only notes the
+    monotonic reading, and `now` is worked out from it when it is first read (the same
+    arithmetic, so the same instant). A read of a record never reads it. So `now` is a property
+    here, where a virtual clock keeps a plain attribute (its handlers read it per event)."""
+
+    _pending_m: float | None = None
+
+    @property
+    def now(self) -> datetime:
+        if self._pending_m is not None:
+            reading = self._pending_m
+            self._pending_m = None
+            self._now = self._wall_at(reading)
+        return self._now
+
+    @now.setter
+    def now(self, value: datetime) -> None:
+        self._pending_m = None
+        self._now = value
+
+    def _follow_wall(self, reading: float) -> None:
+        self._pending_m = reading
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A snapshot holds the instant itself, never a reading of this process's monotonic clock.
+        self.now = self.now
+        state = dict(self.__dict__)
+        state.pop("_pending_m", None)
+        return state
