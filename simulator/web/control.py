@@ -44,7 +44,7 @@ async def list_tenants(request: web.Request) -> web.Response:
 
 def _tenant_view(request: web.Request, world: World) -> dict[str, Any]:
     tenants, ttl = request.app[TENANTS], request.app[LIMITS].tenant_ttl
-    last_used = tenants.last_used.get(world.api_key, world.created_at)
+    last_used = tenants.used_at(world.api_key) or world.created_at
     pinned = world.api_key in tenants.pinned
     return {
         "apiKey": world.api_key,

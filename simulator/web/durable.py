@@ -514,7 +514,7 @@ async def _restore_entry(app: web.Application, entry: JournalEntry, tail: dict[s
             if entry.method != SENT:
                 # What the replay's tenant lookup would record: the registry knows each
                 # tenant's last use (and the TTL sweep sees it) without waking anyone.
-                tenants.last_used[key] = datetime.fromtimestamp(entry.at, timezone.utc)
+                tenants.note_used(key, datetime.fromtimestamp(entry.at, timezone.utc))
                 if entry.path.startswith("/_sim/webhooks"):
                     durability.webhook_hints.add(key)
             return
