@@ -22,18 +22,28 @@ ACTION_STATES: tuple[str, ...] = ("scheduled", "acknowledged", "completed", "fai
 # fleet's day is created, starts, ends and completes at the same ones), and the text depends on
 # nothing but the instant: an aware datetime hashes and compares by its instant, and
 # `format_instant` writes it in UTC. Bounded: cleared when full, which only costs a re-format.
-_FORMATTED: dict[datetime, str] = {}
+# Read by subscript, `_FORMATTED[moment]`: a found instant (or None, which is kept reading None)
+# costs one lookup in C, no Python call; a new one is formatted by `__missing__`.
 _FORMATTED_LIMIT = 4096
 
 
+class _Formatted(dict):  # type: ignore[type-arg]  # datetime | None -> str | None
+    __slots__ = ()
+
+    def __missing__(self, moment: datetime) -> str:
+        if len(self) >= _FORMATTED_LIMIT:
+            self.clear()
+            self[None] = None
+        text: str = format_instant(moment)
+        self[moment] = text
+        return text
+
+
+_FORMATTED = _Formatted({None: None})
+
+
 def _ts(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    text = _FORMATTED.get(moment)
-    if text is None:
-        if len(_FORMATTED) >= _FORMATTED_LIMIT:
-            _FORMATTED.clear()
-        text = _FORMATTED[moment] = format_instant(moment)
+    text: str | None = _FORMATTED[moment]
     return text
 
 
@@ -79,6 +89,8 @@ class Action:
         self.updated_at = now
 
     def record(self) -> dict[str, Any]:
+        formatted = _FORMATTED
+        created = self.created_at
         return {
             "id": self.id,
             "deviceId": self.device_id,
@@ -88,35 +100,39 @@ class Action:
             "result": self.result,
             "errorCode": self.error_code,
             "errorMessage": self.error_message,
-            "createdAt": _ts(self.created_at),
-            "updatedAt": _ts(self.updated_at or self.created_at),
-            "acknowledgedAt": _ts(self.acknowledged_at),
-            "completedAt": _ts(self.completed_at),
-            "start": _ts(self.start),
-            "end": _ts(self.end),
+            "createdAt": formatted[created],
+            "updatedAt": formatted[self.updated_at or created],
+            "acknowledgedAt": formatted[self.acknowledged_at],
+            "completedAt": formatted[self.completed_at],
+            "start": formatted[self.start],
+            "end": formatted[self.end],
         }
 
     def accepted(self) -> dict[str, Any]:
+        formatted = _FORMATTED
         body: dict[str, Any] = {
             "actionId": self.id,
             "state": self.state,
             "type": ACTION_TYPE,
-            "createdAt": _ts(self.created_at),
+            "createdAt": formatted[self.created_at],
         }
-        if self.start is not None:
-            body["start"] = _ts(self.start)
-        if self.end is not None:
-            body["end"] = _ts(self.end)
+        start, end = self.start, self.end
+        if start is not None:
+            body["start"] = formatted[start]
+        if end is not None:
+            body["end"] = formatted[end]
         return body
 
     def summary(self) -> dict[str, Any]:
+        formatted = _FORMATTED
+        created = self.created_at
         return {
             "id": self.id,
             "type": ACTION_TYPE,
             "state": self.state,
             "command": self.command,
-            "createdAt": _ts(self.created_at),
-            "updatedAt": _ts(self.updated_at or self.created_at),
+            "createdAt": formatted[created],
+            "updatedAt": formatted[self.updated_at or created],
         }
 
 
@@ -310,9 +326,17 @@ class ActionBook:
             leaving = by_state[old]
             # Actions usually change state in the order they were made: out of the head of one
             # list (the action is in it, so it is not empty) and onto the end of the next,
-            # without a search.
-            if leaving.items[leaving.head] == seq:
-                leaving.remove_oldest()
+            # without a search (and without a call: `_SeqList.remove_oldest`, inline).
+            items, head = leaving.items, leaving.head
+            if items[head] == seq:
+                head += 1
+                if head == len(items):
+                    del items[:]
+                    head = 0
+                elif head > 32 and head * 2 > len(items):
+                    del items[:head]
+                    head = 0
+                leaving.head = head
             else:
                 leaving.remove(seq)
             try:

@@ -60,3 +60,19 @@ def test_an_injected_wall_clock_stamps_each_use() -> None:
     assert tenants.used_at(world.api_key) == T0 + timedelta(hours=1)
     tenants.delete(world.api_key)
     assert tenants.last_used == {}
+
+
+def test_a_record_reads_the_same_after_the_formatted_instants_are_cleared() -> None:
+    from amps_sim.simulator import actions
+    from amps_sim.simulator.errors import format_instant
+
+    action = _action("a1")
+    first = action.record()
+    assert first["completedAt"] is None and first["createdAt"] == format_instant(T0)
+    for minutes in range(actions._FORMATTED_LIMIT + 1):  # fills the table: it starts afresh
+        actions._ts(T0 + timedelta(minutes=minutes, seconds=1))
+    assert len(actions._FORMATTED) < actions._FORMATTED_LIMIT
+    assert action.record() == first
+    assert action.accepted() == {"actionId": "a1", "state": "scheduled", "type": actions.ACTION_TYPE,
+                                 "createdAt": first["createdAt"], "start": first["start"], "end": first["end"]}
+    assert action.summary()["updatedAt"] == first["createdAt"]
