@@ -89,7 +89,10 @@ def format_instant(moment: datetime) -> str:
     Every reply carries several; records repeat the same few instants, so they are cached (an
     aware datetime hashes by its instant, and the text depends on nothing else)."""
     utc = moment.astimezone(timezone.utc)
-    # The year unpadded, as strftime's %Y prints it on glibc (years below 1000 never reach here).
+    if utc.year >= 1000:
+        # In C: `...T01:00:00.123+00:00` (milliseconds cut, not rounded), the offset made `Z`.
+        return utc.isoformat(timespec="milliseconds")[:-6] + "Z"
+    # The year unpadded, as strftime's %Y prints it on glibc.
     return (
         f"{utc.year}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}."
         f"{utc.microsecond // 1000:03d}Z"

@@ -76,3 +76,49 @@ def test_a_record_reads_the_same_after_the_formatted_instants_are_cleared() -> N
     assert action.accepted() == {"actionId": "a1", "state": "scheduled", "type": actions.ACTION_TYPE,
                                  "createdAt": first["createdAt"], "start": first["start"], "end": first["end"]}
     assert action.summary()["updatedAt"] == first["createdAt"]
+
+
+def test_the_tenant_helper_reads_and_writes_the_items_aiohttp_reads() -> None:
+    from aiohttp.test_utils import make_mocked_request
+
+    from amps_sim.simulator.web import common
+    from amps_sim.simulator.web.app import create_app
+
+    app = create_app(seed=1)
+    world = app[common.TENANTS].create(TenantSpec())
+    assert common.app_items(app)[common.TENANTS] is app[common.TENANTS]
+    request = make_mocked_request("GET", "/battery", headers={"x-api-key": world.api_key}, app=app)
+    assert common.tenant(request) is world
+    assert request.get(common.WORLD_KEY) is world  # where the error envelope finds its clock
+
+
+def test_items_kept_elsewhere_are_reached_through_the_mapping_itself() -> None:
+    from amps_sim.simulator.web.common import _items_of
+
+    class Elsewhere(dict):  # type: ignore[type-arg]
+        _state: dict[object, object] = {}
+
+    holder = Elsewhere()
+    assert _items_of(holder, "k")(holder) is holder
+
+
+def test_format_instant_writes_what_the_field_by_field_form_wrote() -> None:
+    import random
+
+    from amps_sim.simulator.errors import format_instant
+
+    def by_fields(moment: datetime) -> str:
+        utc = moment.astimezone(timezone.utc)
+        return (f"{utc.year}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}."
+                f"{utc.microsecond // 1000:03d}Z")
+
+    rng = random.Random(7)
+    zones = [timezone.utc, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8)), ZoneInfo("Europe/London")]
+    moments = [datetime(2026, 1, 1, tzinfo=timezone.utc), datetime(2199, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc),
+               datetime(999, 3, 4, 5, 6, 7, 8000, tzinfo=timezone.utc), datetime(1000, 1, 1, 0, 0, 0, 999, tzinfo=timezone.utc)]
+    for _ in range(2000):
+        seconds = rng.uniform(0, 200 * 365 * 86400)
+        moments.append(datetime(2000, 1, 1, tzinfo=timezone.utc).astimezone(rng.choice(zones))
+                       + timedelta(seconds=seconds, microseconds=rng.randrange(1_000_000)))
+    for moment in moments:
+        assert format_instant(moment) == by_fields(moment), moment

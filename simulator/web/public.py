@@ -9,7 +9,7 @@ from aiohttp import web
 from ..actions import ACTION_STATES
 from ..errors import ApiError
 from ..validation import PushRequest, parse_model
-from .common import LIMITS, check_json_media, decode_json, plain, render, tenant
+from .common import LIMITS, app_items, check_json_media, decode_json, plain, render, tenant
 from .specs import PUBLIC_SPEC_PATH
 
 routes = web.RouteTableDef()
@@ -64,7 +64,7 @@ async def push(request: web.Request) -> web.Response:
     device_id = request.match_info["deviceId"]
     try:
         world.platform.managed_device(device_id)  # an unknown device is 404 whatever the body says
-        limits = request.app[LIMITS]
+        limits = app_items(request.app)[LIMITS]
         if limits.max_actions is not None:
             limits.check_actions(len(world.platform.actions))
         push_request = push_body(request, await request.read())
