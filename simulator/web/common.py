@@ -51,11 +51,12 @@ def tenant(request: web.Request, *, sync: bool = True) -> World:
     if not key:
         raise ApiError("UNAUTHORIZED", "Missing API key: send it in the x-api-key header.")
     items = app_items(request.app)
-    world = items[TENANTS].get(key)
+    tenants: Tenants = items[TENANTS]
+    world = tenants.get(key)
     if world is None:
         raise ApiError("INVALID_API_KEY", "The API key is not valid.")
     request_items(request)[WORLD_KEY] = world
-    rates = items[RATES]
+    rates: RateLimiter = items[RATES]
     if rates.limits.requests_per_second is not None:  # without a rate there is nothing to admit
         rates.admit(key, time.monotonic())
     if sync:
