@@ -77,7 +77,7 @@ def read_order(groups: tuple[Group, ...]) -> tuple[Group, ...]:
     if known is not None and known[0] is groups:
         return known[1]
     reordered = groups[::-1]
-    for group in groups:
+    for group in reordered:  # the platform's rows come last in the stored order: first here
         if group.action_id is not None:
             return reordered  # the platform's rows are written per action: not shared, not kept
     if len(_READ_ORDERS) >= _READ_ORDERS_KEPT:
