@@ -12,7 +12,7 @@ import math
 import random
 import string
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from . import conflicts
 from .actions import Action, ActionBook
@@ -39,6 +39,8 @@ _SERIAL_PAIRS = [a + b for a in _SERIAL_ALPHABET for b in _SERIAL_ALPHABET]
 assert _SERIAL_WIDTH == 6
 # How many distinct keys a memo of pure results keeps before it starts again.
 _MEMO_LIMIT = 1024
+# A submission-time merge that passed: the stored rows read back, replace_foreign, slot_aware, limit.
+_Passed = tuple[Sequence[Group], bool, bool, int]
 # The three parameter values a drive is built from: target, power and reserve (None when not given).
 DriveArgs = tuple[float | None, float | None, float | None]
 # What `Platform._dues` holds before the first dispatch (never used: no instant is None).
@@ -59,7 +61,8 @@ class Platform:
         self._serial = 0
         # Pure computations the pushes of a fleet repeat, remembered (bounded; see _MEMO_LIMIT).
         self._drives: dict[tuple[str, float | None, float | None, float | None], Drive] = {}
-        self._candidates: dict[tuple[Any, ...], tuple[Drive, list[Group]]] = {}
+        # The window's drive and candidate rows, with the last submission-time merge they passed.
+        self._candidates: dict[tuple[Any, ...], tuple[Drive, list[Group], list[_Passed | None]]] = {}
         self._delays: dict[float, timedelta] = {}
         self._spans: dict[tuple[datetime, datetime], tuple[tuple[int, int], ...]] = {}
         self._checked: dict[tuple[Any, ...], tuple[dict[str, Any], DriveArgs, dict[str, Any]]] = {}
@@ -269,24 +272,34 @@ class Platform:
         candidate = self._candidates.get(key)
         if candidate is None:
             drive = self._drive(command, *drive_args)
-            candidate = (drive, self._rows(drive, start_wall, end_wall, action_id="(candidate)"))
+            candidate = (drive, self._rows(drive, start_wall, end_wall, action_id="(candidate)"), [None])
             if drive_args[1] != 0:  # a zero power is not remembered (see `_drive`)
                 if len(self._candidates) >= _MEMO_LIMIT:
                     self._candidates.clear()
                 self._candidates[key] = candidate
-        drive, rows = candidate
+        drive, rows = candidate[0], candidate[1]
         try:
             _, current = managed.gateway.read_scheduler()
         except OemFailure:
             return drive  # unreadable now: the dispatch-time merge still guards the write
-        conflicts.merge_rows(
-            current,
-            rows,
-            replace_foreign=replace,
-            detected_at="submission_time",
-            slot_aware=device.profile.slot_aware_merge,
-            limit=scheduler.max_group_count,
-        )
+        slot_aware, limit = device.profile.slot_aware_merge, scheduler.max_group_count
+        # The merge is a pure check of immutable rows whose result is not kept here: a fleet's
+        # devices read back the same stored row tuple (see `foxess.adapter.read_order`) and get
+        # the same candidate rows, so the candidate remembers the last stored rows and flags it
+        # passed with (holding that tuple, so its identity names it). A refusal is worked out,
+        # and raised, every time.
+        passed = candidate[2]
+        last = passed[0]
+        if last is None or last[0] is not current or last[1] != replace or last[2] != slot_aware or last[3] != limit:
+            conflicts.merge_rows(
+                current,
+                rows,
+                replace_foreign=replace,
+                detected_at="submission_time",
+                slot_aware=slot_aware,
+                limit=limit,
+            )
+            passed[0] = (current, replace, slot_aware, limit)
         return drive
 
     def _drive(self, command: str, target: float | None, power_kw: float | None, reserve: float | None) -> Drive:

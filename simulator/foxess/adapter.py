@@ -61,6 +61,31 @@ def failure_for(exc: NativeError, what: str) -> OemFailure:
     return OemFailure("OEM_REJECTED", f"The OEM refused the {what} (errno {exc.errno}): {exc.message}", retryable=False)
 
 
+# Stored row tuples (by identity) -> the tuple itself and its rows in read-back order, bounded.
+_READ_ORDERS: dict[int, tuple[tuple[Group, ...], tuple[Group, ...]]] = {}
+_READ_ORDERS_KEPT = 1024
+
+
+def read_order(groups: tuple[Group, ...]) -> tuple[Group, ...]:
+    """`groups` reversed, as a reordering device reads them back: one tuple per stored tuple, so
+    devices holding one shared row set (see `native_scheduler.shared_rows`) read back one tuple,
+    which the platform recognises by identity (see `Platform._preflight`). Only sets without
+    platform rows are remembered (those are what devices share; a set with an action's rows is
+    one device's). The entry holds the stored tuple, so its id is not reused while it is
+    remembered."""
+    known = _READ_ORDERS.get(id(groups))
+    if known is not None and known[0] is groups:
+        return known[1]
+    reordered = groups[::-1]
+    for group in reordered:  # the platform's rows come last in the stored order: first here
+        if group.action_id is not None:
+            return reordered  # the platform's rows are written per action: not shared, not kept
+    if len(_READ_ORDERS) >= _READ_ORDERS_KEPT:
+        _READ_ORDERS.clear()
+    _READ_ORDERS[id(groups)] = (groups, reordered)
+    return reordered
+
+
 class FoxessGateway(OemGateway):
     # Kept by its managed device across operations (see ManagedDevice.gateway), so it holds no
     # session: each call takes the cloud's platform session, which a reset makes anew with its
@@ -113,8 +138,9 @@ class FoxessGateway(OemGateway):
             raise failure_for(exc, "read") from exc
         groups = scheduler.groups
         # The device's read-back order (see NativeScheduler.read_back), as an immutable tuple: the
-        # stored one itself, or a reversed copy; the caller only reads it (see OemGateway).
-        return scheduler.enabled, groups[::-1] if scheduler.readback_reorder else groups
+        # stored one itself, or its reversed copy (see `read_order`); the caller only reads it
+        # (see OemGateway).
+        return scheduler.enabled, read_order(groups) if scheduler.readback_reorder else groups
 
     def write_groups(self, groups: Sequence[Group], now: datetime) -> None:
         managed = self.managed_device
