@@ -326,17 +326,9 @@ class ActionBook:
             leaving = by_state[old]
             # Actions usually change state in the order they were made: out of the head of one
             # list (the action is in it, so it is not empty) and onto the end of the next,
-            # without a search (and without a call: `_SeqList.remove_oldest`, inline).
-            items, head = leaving.items, leaving.head
-            if items[head] == seq:
-                head += 1
-                if head == len(items):
-                    del items[:]
-                    head = 0
-                elif head > 32 and head * 2 > len(items):
-                    del items[:head]
-                    head = 0
-                leaving.head = head
+            # without a search.
+            if leaving.items[leaving.head] == seq:
+                leaving.remove_oldest()
             else:
                 leaving.remove(seq)
             try:
