@@ -43,8 +43,7 @@ _FORMATTED = _Formatted({None: None})
 
 
 def _ts(moment: datetime | None) -> str | None:
-    text: str | None = _FORMATTED[moment]
-    return text
+    return _FORMATTED[moment]  # type: ignore[no-any-return]  # the dict's values are str | None
 
 
 @dataclass(slots=True)
@@ -288,10 +287,6 @@ class ActionBook:
     def get(self, action_id: str) -> Action | None:
         seq = self.by_id.get(action_id)
         return None if seq is None else self.rows[seq - 1]
-
-    def at(self, seq: int) -> Action:
-        """The action numbered `seq`."""
-        return self.rows[seq - 1]
 
     def add(self, action: Action) -> None:
         self._seq = seq = action.seq = self._seq + 1

@@ -21,6 +21,7 @@ from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr, field
 
 from .battery import Battery, Drive, integrate_span
 from .errnos import NativeError
+from .memo import remember
 from .native_scheduler import MINUTES_PER_DAY, Group, NativeScheduler, Physics, plain_physics, row_of, shared_rows
 from .profiles import DeviceProfile, load_profile, profile_names
 from .validation import ClosedModel, JsonInt, refusal
@@ -166,9 +167,7 @@ def _row_physics(drive: Drive, start: int, end: int) -> tuple[Physics, Physics |
         None if max_soc is None else int(round(max_soc)),
     )
     plain = plain_physics(physics)
-    if len(_ROW_PHYSICS) >= _ROW_PHYSICS_KEPT:
-        _ROW_PHYSICS.clear()  # a row made after this has its physics made afresh
-    _ROW_PHYSICS[key] = (drive, physics, plain)
+    remember(_ROW_PHYSICS, key, (drive, physics, plain), _ROW_PHYSICS_KEPT)
     return physics, plain
 
 
@@ -253,9 +252,9 @@ def regime_for(imperative: Drive, groups: Iterable[Group] | None) -> Regime:
 def _regimes_of(imperative: Drive) -> dict[tuple[_Row, ...] | None, Regime]:
     table = _REGIMES.get(imperative)
     if table is None:
-        if len(_REGIMES) >= 64:
-            _REGIMES.clear()  # equal regimes made after this are new objects: a repeat is missed, never wrong
-        table = _REGIMES[imperative] = {}
+        # When full it starts afresh: equal regimes made after that are new objects, so a repeat
+        # is missed, never wrong.
+        table = remember(_REGIMES, imperative, {}, 64)
     return table
 
 
@@ -267,10 +266,7 @@ def _regime_in(table: dict[tuple[_Row, ...] | None, Regime], imperative: Drive, 
 
 
 def _new_regime(table: dict[tuple[_Row, ...] | None, Regime], imperative: Drive, rows: tuple[_Row, ...] | None) -> Regime:
-    if len(table) >= _REGIMES_KEPT:
-        table.clear()
-    regime = table[rows] = Regime(imperative, rows)
-    return regime
+    return remember(table, rows, Regime(imperative, rows), _REGIMES_KEPT)
 
 
 # --- the device -----------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from operator import attrgetter, is_, itemgetter
 from typing import Any, Iterable
 
 from .errnos import ERRNO_BAD_PARAMETER, ERRNO_TIME_OVERLAP, NativeError
+from .memo import remember
 from .profiles import GroupLimits
 
 # The owner of the rows (and of the flag) the Amps platform writes; anything else is a foreign party.
@@ -239,9 +240,8 @@ def _valid_sets_for(max_group_count: int, limits: GroupLimits, work_modes: tuple
     rules = (max_group_count, limits, work_modes)
     table = _VALID_SETS.get(rules)
     if table is None:
-        if len(_VALID_SETS) >= 64:
-            _VALID_SETS.clear()  # schedulers keep their tables; new ones start afresh
-        table = _VALID_SETS[rules] = {}
+        # When full it starts afresh: schedulers keep their tables; new ones start empty.
+        table = remember(_VALID_SETS, rules, {}, 64)
     return table
 
 
@@ -256,9 +256,7 @@ def shared_rows(groups: Iterable[Group]) -> tuple[Group, ...]:
     groups = tuple(groups)
     shared = _SHARED_SETS.get(groups)
     if shared is None:
-        if len(_SHARED_SETS) >= _SETS_KEPT:
-            _SHARED_SETS.clear()  # a set built after this is shared afresh
-        shared = _SHARED_SETS[groups] = groups
+        shared = remember(_SHARED_SETS, groups, groups, _SETS_KEPT)  # when full, shared afresh
     return shared
 
 
@@ -336,10 +334,8 @@ class NativeScheduler:
                 previous_end = group.end
         key = _sorted_physics(groups)
         if None not in written:
-            table = self._valid_sets
-            if len(table) >= _SETS_KEPT:
-                table.clear()  # a set validated again after this costs a full check, nothing more
-            table[written] = key
+            # When full it starts afresh: a set validated again costs a full check, nothing more.
+            remember(self._valid_sets, written, key, _SETS_KEPT)
         return key
 
     def _validate_one(self, group: Group) -> None:

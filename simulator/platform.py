@@ -20,6 +20,7 @@ from .battery import Drive
 from .clock import PRIORITY_NORMAL, PRIORITY_WINDOW_END, Clock
 from .device import Device, drive_for_command, group_for_drive
 from .errors import ApiError, failure_result, format_instant
+from .memo import remember
 from .native_scheduler import PLATFORM_OWNER, Group
 from .oem import ManagedDevice, OemFailure, OemGateway, SchedulerBlocked
 from .timewindow import ResolvedWindow, execution_for, resolve_window, wall_rows, wall_to_instant
@@ -107,10 +108,7 @@ class Platform:
             key = (device.profile.name, device.battery.max_power_kw)
             shared = _SHARED_CAPABILITIES.get(key)
             if shared is None or shared[0] is not device.profile:
-                shared = (device.profile, Platform._build_capabilities(device))
-                if len(_SHARED_CAPABILITIES) >= _MEMO_LIMIT:
-                    _SHARED_CAPABILITIES.clear()
-                _SHARED_CAPABILITIES[key] = shared
+                shared = remember(_SHARED_CAPABILITIES, key, (device.profile, Platform._build_capabilities(device)), _MEMO_LIMIT)
             view = device.capabilities_view = shared[1]
         return view
 
@@ -218,10 +216,8 @@ class Platform:
             stored: dict[str, Any] = {"mode": command}
             for name, quantity in given.items():
                 stored[name] = {"value": quantity.value, "unit": quantity.unit}
-            if len(self._checked) >= _MEMO_LIMIT:
-                self._checked.clear()
             drive_args = (values.get("target"), values.get("power"), values.get("reserve"))
-            known = self._checked[key] = (cap, drive_args, stored)
+            known = remember(self._checked, key, (cap, drive_args, stored), _MEMO_LIMIT)
         return known
 
     def _window(self, device_id: str, device: Device, action: ActionRequest, cap: dict[str, Any], now: datetime) -> conflicts.Placement:
@@ -245,10 +241,8 @@ class Platform:
         # with the window it was made from (bounded).
         placed = self._placements.get(id(window))
         if placed is None or placed[0] is not window:
-            if len(self._placements) >= _MEMO_LIMIT:
-                self._placements.clear()
             placement = conflicts.Placement(execution, window.start, window.end, window.start_wall, window.end_wall)
-            placed = self._placements[id(window)] = (window, placement)
+            placed = remember(self._placements, id(window), (window, placement), _MEMO_LIMIT)
         return placed[1]
 
     def _preflight(
@@ -274,9 +268,7 @@ class Platform:
             drive = self._drive(command, *drive_args)
             candidate = (drive, self._rows(drive, start_wall, end_wall, action_id="(candidate)"), [None])
             if drive_args[1] != 0:  # a zero power is not remembered (see `_drive`)
-                if len(self._candidates) >= _MEMO_LIMIT:
-                    self._candidates.clear()
-                self._candidates[key] = candidate
+                remember(self._candidates, key, candidate, _MEMO_LIMIT)
         drive, rows = candidate[0], candidate[1]
         try:
             _, current = managed.gateway.read_scheduler()
@@ -310,10 +302,7 @@ class Platform:
         key = (command, target, power_kw, reserve)
         drive = self._drives.get(key)
         if drive is None:
-            drive = drive_for_command(command, target=target, power_kw=power_kw, reserve=reserve)
-            if len(self._drives) >= _MEMO_LIMIT:
-                self._drives.clear()
-            self._drives[key] = drive
+            drive = remember(self._drives, key, drive_for_command(command, target=target, power_kw=power_kw, reserve=reserve), _MEMO_LIMIT)
         return drive
 
     def _record(
@@ -467,9 +456,7 @@ class Platform:
     def _rows(self, drive: Drive, start_wall: datetime, end_wall: datetime, *, action_id: str) -> list[Group]:
         spans = self._spans.get((start_wall, end_wall))
         if spans is None:
-            if len(self._spans) >= _MEMO_LIMIT:
-                self._spans.clear()
-            spans = self._spans[(start_wall, end_wall)] = tuple(wall_rows(start_wall, end_wall))
+            spans = remember(self._spans, (start_wall, end_wall), tuple(wall_rows(start_wall, end_wall)), _MEMO_LIMIT)
         rows = []
         for first, last in spans:  # one or two: a loop, not a comprehension's call
             rows.append(group_for_drive(drive, first, last, owner=PLATFORM_OWNER, action_id=action_id))

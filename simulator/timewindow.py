@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from .actions import Execution
 from .errors import ApiError, format_instant
+from .memo import remember
 
 DEFAULT_HORIZON = timedelta(days=30)
 MAX_WALL_WINDOW = timedelta(hours=24)
@@ -148,9 +149,7 @@ def resolve_window(
     if window is None:
         window, fixed = _place(start, end, now=now, zone=zone, zone_known=zone_known, wall_clock_device=wall_clock_device)
         if fixed:
-            if len(_PLACED) >= _PLACED_LIMIT:
-                _PLACED.clear()
-            _PLACED[key] = window
+            remember(_PLACED, key, window, _PLACED_LIMIT)
     start_at = window.start
     assert start_at is not None
     if start_at <= now:

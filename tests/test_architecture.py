@@ -46,7 +46,7 @@ WORLD_LAYERS: list[tuple[str, ...]] = [
     ("device",),
     ("native_scheduler", "battery"),
     ("profiles", "validation", "errnos", "lifecycle"),  # lifecycle: a sandbox's limits
-    ("clock", "errors", "specs", "persistence"),  # persistence: the journal store and snapshots
+    ("clock", "errors", "specs", "persistence", "memo"),  # persistence: the journal store and snapshots; memo: bounded memos
 ]
 HARNESS_LAYERS: list[tuple[str, ...]] = [
     ("pytest_plugin",),

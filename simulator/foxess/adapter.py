@@ -27,6 +27,7 @@ from ..errnos import (
     ERRNO_TRANSIENT,
     NativeError,
 )
+from ..memo import remember
 from ..native_scheduler import PLATFORM_OWNER, Group
 from ..oem import ManagedDevice, OemFailure, OemGateway, SchedulerBlocked
 from .cloud import NativeCloud, NativeSession
@@ -80,9 +81,7 @@ def read_order(groups: tuple[Group, ...]) -> tuple[Group, ...]:
     for group in reordered:  # the platform's rows come last in the stored order: first here
         if group.action_id is not None:
             return reordered  # the platform's rows are written per action: not shared, not kept
-    if len(_READ_ORDERS) >= _READ_ORDERS_KEPT:
-        _READ_ORDERS.clear()
-    _READ_ORDERS[id(groups)] = (groups, reordered)
+    remember(_READ_ORDERS, id(groups), (groups, reordered), _READ_ORDERS_KEPT)
     return reordered
 
 

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from ..actions import ACTION_STATES
 from ..errors import ApiError
+from ..memo import remember
 from ..validation import PushRequest, parse_model
 from .common import LIMITS, app_items, check_json_media, decode_json, plain, render, tenant
 from .specs import PUBLIC_SPEC_PATH
@@ -52,9 +53,7 @@ def push_body(request: web.Request, raw: bytes) -> PushRequest:
         return known
     parsed = parse_model(PushRequest, decode_json(request, raw))
     if len(raw) <= PUSH_MEMO_MAX_BYTES:
-        if len(_PUSH_BODIES) >= PUSH_MEMO_LIMIT:
-            _PUSH_BODIES.clear()
-        _PUSH_BODIES[bytes(raw)] = parsed
+        remember(_PUSH_BODIES, bytes(raw), parsed, PUSH_MEMO_LIMIT)
     return parsed
 
 
