@@ -134,6 +134,12 @@ class OemGateway(ABC):
         sequence is the caller's to read, never to change (a gateway may hand back the device's
         own immutable rows rather than a copy)."""
 
+    def reads_refused(self) -> bool:
+        """True when the OEM is known, without a call, to refuse a read now (a native cloud whose
+        day's call quota is spent, which it reports for free). A caller whose read is optional
+        then skips it instead of spending a refused call. By default nothing is known."""
+        return False
+
     @abstractmethod
     def write_groups(self, groups: Sequence[Group], now: datetime) -> None:
         """Replace the device's whole group list."""

@@ -270,8 +270,11 @@ class Platform:
             if drive_args[1] != 0:  # a zero power is not remembered (see `_drive`)
                 remember(self._candidates, key, candidate, _MEMO_LIMIT)
         drive, rows = candidate[0], candidate[1]
+        gateway = managed.gateway
+        if gateway.reads_refused():
+            return drive  # the read would be refused as below, so it is not spent
         try:
-            _, current = managed.gateway.read_scheduler()
+            _, current = gateway.read_scheduler()
         except OemFailure:
             return drive  # unreadable now: the dispatch-time merge still guards the write
         slot_aware, limit = device.profile.slot_aware_merge, scheduler.max_group_count
@@ -421,8 +424,11 @@ class Platform:
             return
         if not (profile.foreign_state_read and profile.blocks_imperative_while_scheduled):
             return
+        gateway = managed.gateway
+        if gateway.reads_refused():
+            return  # the read would be refused as below, so it is not spent
         try:
-            enabled, current = managed.gateway.read_scheduler()
+            enabled, current = gateway.read_scheduler()
         except OemFailure:
             return
         if not enabled:

@@ -141,6 +141,11 @@ class FoxessGateway(OemGateway):
         # (see OemGateway).
         return scheduler.enabled, read_order(groups) if scheduler.readback_reorder else groups
 
+    def reads_refused(self) -> bool:
+        # The ledger's own rule, asked as the platform session's admission would ask it.
+        cloud = self.cloud
+        return cloud.platform_ledger.spent(cloud.quotas, (cloud._clock or cloud.clock).now)
+
     def write_groups(self, groups: Sequence[Group], now: datetime) -> None:
         managed = self.managed_device
         device = managed.device

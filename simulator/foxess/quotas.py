@@ -91,6 +91,15 @@ class QuotaLedger:
             self.last[(scope, serial)] = now
         return True
 
+    def spent(self, spec: QuotaSpec, now: datetime) -> bool:
+        """Whether :meth:`admit` would refuse any call at `now` because the day's calls are used
+        up (errno 40402), as the free access count tells (see `NativeSession.access_count`).
+        Counts nothing; rolls the day over as `admit` would."""
+        if self.used < spec.dailyCalls or not spec.enabled:
+            return False
+        self._roll(now)
+        return self.used >= spec.dailyCalls
+
     def remaining(self, spec: QuotaSpec, now: datetime) -> int:
         self._roll(now)
         return max(0, spec.dailyCalls - self.used)
