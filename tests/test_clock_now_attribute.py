@@ -49,3 +49,30 @@ def test_a_snapshot_keeps_the_instant_under_its_old_name() -> None:
     served.sync()
     again = pickle.loads(pickle.dumps(served))
     assert type(again) is RealtimeClock and again.now == served.now
+
+
+def test_a_realtime_clock_ticks_in_whole_milliseconds_one_instant_per_millisecond() -> None:
+    from amps_sim.simulator.errors import format_instant
+
+    wall = [100.0]
+    clock = Clock(T0, "realtime", monotonic=lambda: wall[0])
+    seen = []
+    for offset in (0.0123, 0.01234, 0.012999, 0.013, 0.0131, 2.5):
+        wall[0] = 100.0 + offset
+        clock.sync()
+        seen.append(clock.now)
+    # Whole milliseconds since the anchor, cut (never rounded up past the wall).
+    assert seen == [T0 + timedelta(milliseconds=ms) for ms in (12, 12, 12, 13, 13, 2500)]
+    assert seen[0] is seen[1] is seen[2] and seen[3] is seen[4]  # one object per millisecond
+    assert format_instant(seen[2]) == "2026-05-08T08:00:00.012Z"
+    wall[0] = 100.0 + 1.0  # a reading behind an instant the clock already reached
+    clock.sync()
+    assert clock.now == seen[-1]
+    assert "_tick" not in clock.__getstate__()
+    clock.advance_to(T0 + timedelta(hours=1))  # a jump rebases the mapping onto the new instant
+    wall[0] += 0.0004
+    clock.sync()
+    assert clock.now == T0 + timedelta(hours=1)
+    wall[0] += 0.0007
+    clock.sync()
+    assert clock.now == T0 + timedelta(hours=1, milliseconds=1)
