@@ -51,6 +51,12 @@ _SHARED_CAPABILITIES: dict[tuple[str, float], tuple[Any, dict[str, Any]]] = {}
 
 
 class Platform:
+    # What `_new_id` keeps between ids; class defaults, so a platform from an older snapshot
+    # starts them afresh (the serial block is worked out again, the draws continue its rng).
+    _block = -1
+    _block_prefix = ""
+    _id_draws: IdDraws | None = None
+
     def __init__(self, clock: Clock, rng: random.Random, devices: dict[str, ManagedDevice]) -> None:
         self.clock = clock
         self.rng = rng
@@ -60,6 +66,7 @@ class Platform:
         # Per device, the windowed actions whose rows the platform wrote and has not yet removed.
         self.rows_written: dict[str, set[str]] = {}
         self._serial = 0
+        self._id_draws: IdDraws | None = IdDraws(rng)
         # Pure computations the pushes of a fleet repeat, remembered (bounded; see _MEMO_LIMIT).
         self._drives: dict[tuple[str, float | None, float | None, float | None], Drive] = {}
         # The window's drive and candidate rows, with the last submission-time merge they passed.
@@ -394,13 +401,19 @@ class Platform:
         The serial makes ids sort (as text) in the order they were issued, so "newest first by
         createdAt, then id" is also the order of creation when two actions share an instant.
         """
-        self._serial += 1
-        high, low = divmod(self._serial, _PAIR_SPAN)
-        high, middle = divmod(high, _PAIR_SPAN)
-        prefix = "act_" + _SERIAL_PAIRS[high % _PAIR_SPAN] + _SERIAL_PAIRS[middle] + _SERIAL_PAIRS[low]
+        serial = self._serial = self._serial + 1
+        block, low = divmod(serial, _PAIR_SPAN)
+        if block != self._block:  # the serial's first four characters change every 3,844 ids
+            high, middle = divmod(block, _PAIR_SPAN)
+            self._block_prefix = "act_" + _SERIAL_PAIRS[high % _PAIR_SPAN] + _SERIAL_PAIRS[middle]
+            self._block = block
+        prefix = self._block_prefix + _SERIAL_PAIRS[low]
+        draws = self._id_draws
+        if draws is None:  # a platform from a snapshot taken before ids were drawn in batches
+            draws = self._id_draws = IdDraws(self.rng)
         taken = self.actions.by_id
         while True:
-            candidate = prefix + id_text(self.rng, 10)
+            candidate = prefix + draws.text(10)
             if candidate not in taken:
                 return candidate
 
@@ -685,46 +698,58 @@ class Platform:
                 self._fail(action, "DEVICE_NOT_FOUND", "The device was removed while the action was in flight.", None)
 
 
-# `id_text` reads ten 6-bit draws at once: byte 4i+3 of a little-endian 320-bit draw is the top byte
-# of the i-th 32-bit word, and its top six bits are what getrandbits(6) returns for that word.
-# Values 62 and 63 are out of the alphabet's range; they map to NUL, which marks a redraw.
+# Random characters come from the top byte of each 32-bit word the generator gives: its top six
+# bits are what `getrandbits(6)` returns for that word, so what `Random.choice` draws from a
+# 62-character alphabet. Values 62 and 63 are out of range; they map to NUL, which `choice` would
+# draw again (from the next word), so a NUL is skipped.
 _ID_BYTES = bytes(ord(_ID_ALPHABET[b >> 2]) if b >> 2 < len(_ID_ALPHABET) else 0 for b in range(256))
 assert len(_ID_ALPHABET) == 62
+_ID_WORDS = 640  # words drawn at once: 64 ids' worth
 
 
-def id_text(rng: random.Random, length: int) -> str:
-    """`random_text(rng, _ID_ALPHABET, length)` -- the same characters from the same draws, so the
-    same ids for the same seed -- with the draws taken in one call and mapped by a table.
+class IdDraws:
+    """Characters of `_ID_ALPHABET` drawn as `rng.choice` draws them, one 32-bit word per draw,
+    in the same sequence (so the same ids for the same seed), taken from the generator
+    `_ID_WORDS` words at a time. `getrandbits(32 * n)` consumes the generator's next n words,
+    the first in the lowest bits: the top byte of word i is byte 4i+3 of its little-endian bytes.
 
-    `getrandbits(32 * n)` consumes the generator's next n 32-bit words, the first in the lowest
-    bits, and `getrandbits(6)` is the top six bits of the next word: so the top byte of each word,
-    shifted, is the draw `Random.choice` would make. A draw out of range (62, 63) is skipped and
-    one more is taken, word by word, exactly as `choice` redraws."""
-    drawn = rng.getrandbits(32 * length).to_bytes(4 * length, "little")[3::4].translate(_ID_BYTES)
-    # Looked for as the byte value: `bytes in bytes` first tries the operand as an integer and
-    # formats (then discards) a TypeError before it searches, some 2,000 instructions per id.
-    if 0 not in drawn:
-        return drawn.decode("ascii")
-    kept = drawn.replace(b"\0", b"").decode("ascii")
-    return kept + random_text(rng, _ID_ALPHABET, length - len(kept))
+    The generator runs ahead of the ids issued by up to one batch; a snapshot holds the batch
+    with the generator, so a restored platform continues the same sequence."""
 
+    __slots__ = ("rng", "pool", "at")
 
-def random_text(rng: random.Random, alphabet: str, length: int) -> str:
-    """`length` characters drawn as `rng.choice(alphabet)` draws them, in the same sequence (the
-    same ids for the same seed), without a method call and a bit count per character.
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.pool = b""  # translated draws, NUL where `choice` would draw again
+        self.at = 0
 
-    `Random.choice` takes `getrandbits(k)` for the alphabet's bit length `k` and draws again
-    while the value is out of range; this does the same, inline."""
-    size = len(alphabet)
-    bits = size.bit_length()
-    draw = rng.getrandbits
-    out = []
-    for _ in range(length):
-        value = draw(bits)
-        while value >= size:
-            value = draw(bits)
-        out.append(alphabet[value])
-    return "".join(out)
+    def __getstate__(self) -> tuple[random.Random, bytes, int]:
+        return self.rng, self.pool, self.at
+
+    def __setstate__(self, state: tuple[random.Random, bytes, int]) -> None:
+        self.rng, self.pool, self.at = state
+
+    def text(self, length: int) -> str:
+        at = self.at
+        chunk = self.pool[at : at + length]
+        # Looked for as the byte value: `bytes in bytes` first tries the operand as an integer
+        # and formats (then discards) a TypeError before it searches.
+        if len(chunk) == length and 0 not in chunk:
+            self.at = at + length
+            return chunk.decode("ascii")
+        kept = bytearray()
+        pool = self.pool
+        while len(kept) < length:
+            if at == len(pool):
+                words = _ID_WORDS
+                pool = self.pool = self.rng.getrandbits(32 * words).to_bytes(4 * words, "little")[3::4].translate(_ID_BYTES)
+                at = 0
+            drawn = pool[at]
+            at += 1
+            if drawn:
+                kept.append(drawn)
+        self.at = at
+        return kept.decode("ascii")
 
 
 def _wall_clock(device: Device) -> bool:

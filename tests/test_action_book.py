@@ -43,17 +43,6 @@ def test_listings_match_a_plain_filter_after_random_transitions() -> None:
         assert book.latest_for(device) == [a for a in everything if a.device_id == device][-1]
 
 
-def test_action_ids_are_drawn_as_random_choice_draws_them() -> None:
-    # Ids for a seed stay what they were when they came from rng.choice, character by character.
-    from amps_sim.simulator.platform import random_text
-
-    alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-    for seed in range(20):
-        fast, slow = random.Random(seed), random.Random(seed)
-        for _ in range(50):
-            assert random_text(fast, alphabet, 16) == "".join(slow.choice(alphabet) for _ in range(16))
-
-
 def test_listings_stay_true_when_actions_leave_their_state_oldest_first() -> None:
     # A fleet's actions fire and complete in the order they were pushed, so they leave the
     # scheduled and acknowledged lists from the front; the listings must still match a filter.
@@ -84,18 +73,38 @@ def test_listings_stay_true_when_actions_leave_their_state_oldest_first() -> Non
     assert book.selection(None, "completed").page(0, 1000) == everything
 
 
-def test_action_id_tails_match_random_choice_including_redraws() -> None:
-    # id_text takes ten draws in one call; a draw out of the alphabet's range (62 or 63) must be
-    # redrawn exactly as Random.choice redraws it, so seeds keep their ids.
-    from amps_sim.simulator.platform import _ID_ALPHABET, id_text
+def test_action_id_tails_match_random_choice_including_redraws_and_snapshots() -> None:
+    # Ids for a seed stay what they were when they came from rng.choice, character by character:
+    # the draws are taken in batches, a draw out of the alphabet's range (62 or 63) must be
+    # redrawn exactly as Random.choice redraws it, and a snapshot taken mid-batch continues it.
+    import pickle
+
+    from amps_sim.simulator.platform import _ID_ALPHABET, IdDraws
 
     redrawn = 0
-    for seed in range(300):
-        fast, slow = random.Random(seed), random.Random(seed)
-        for _ in range(4):
+    for seed in range(120):
+        draws, slow = IdDraws(random.Random(seed)), random.Random(seed)
+        for n in range(150):
             probe = random.Random()
             probe.setstate(slow.getstate())
             redrawn += any(probe.getrandbits(6) >= 62 for _ in range(10))
-            assert id_text(fast, 10) == "".join(slow.choice(_ID_ALPHABET) for _ in range(10))
-        assert fast.getrandbits(32) == slow.getrandbits(32)  # the generators stay in step
-    assert redrawn > 50  # the redraw path was exercised, not only the fast one
+            assert draws.text(10) == "".join(slow.choice(_ID_ALPHABET) for _ in range(10))
+            if n == 70:
+                draws = pickle.loads(pickle.dumps(draws))
+    assert redrawn > 1000  # the redraw path was exercised, across batch ends too, not only the fast one
+
+
+def test_action_ids_carry_their_serial_in_issue_order_across_serial_blocks() -> None:
+    # The serial's first four characters are kept between ids and change every 3,844 ids; each
+    # id still spells its own serial, so ids sort as text in the order they were issued.
+    from amps_sim.simulator.clock import Clock
+    from amps_sim.simulator.platform import _SERIAL_ALPHABET, Platform
+
+    platform = Platform(Clock(datetime(2026, 5, 8, tzinfo=timezone.utc)), random.Random(5), {})
+    platform._serial = 3844 * 3 - 20
+    ids = [platform._new_id() for _ in range(3844 + 40)]
+    base = len(_SERIAL_ALPHABET)
+    for n, action_id in enumerate(ids, start=3844 * 3 - 19):
+        digits = "".join(_SERIAL_ALPHABET[n // base**p % base] for p in range(5, -1, -1))
+        assert action_id[:10] == "act_" + digits, (n, action_id)
+    assert ids == sorted(ids)
