@@ -37,6 +37,7 @@ _SERIAL_WIDTH = 6
 # The serial's six characters as three pairs, each pair one lookup.
 _PAIR_SPAN = len(_SERIAL_ALPHABET) ** 2
 _SERIAL_PAIRS = [a + b for a in _SERIAL_ALPHABET for b in _SERIAL_ALPHABET]
+_SERIAL_WRAP = _PAIR_SPAN**3  # from here on, serials spell what earlier ones spelled
 assert _SERIAL_WIDTH == 6
 # How many distinct keys a memo of pure results keeps before it starts again.
 _MEMO_LIMIT = 1024
@@ -81,6 +82,7 @@ class Platform:
         self._dues: tuple[object, object, datetime, datetime] = (None, None, _NO_DUE, _NO_DUE)
         # Lifecycle events go to the queue straight (see `_record`, `_dispatch`, `_write_window`).
         self._post = clock.queue.post
+        self._withdraw = clock.queue.withdraw
         # The lifecycle handlers, bound once: an event holds one of these and its action, so a
         # fleet's events allocate no method object (nor closure) each; fewer objects live across
         # the hours an event waits, which is what the garbage collector's old generation scans.
@@ -411,11 +413,13 @@ class Platform:
         draws = self._id_draws
         if draws is None:  # a platform from a snapshot taken before ids were drawn in batches
             draws = self._id_draws = IdDraws(self.rng)
+        candidate = prefix + draws.text(10)
+        if serial < _SERIAL_WRAP:
+            return candidate  # the serial alone tells it from every id issued before
         taken = self.actions.by_id
-        while True:
+        while candidate in taken:  # past the wrap, a serial repeats: the random tail must differ
             candidate = prefix + draws.text(10)
-            if candidate not in taken:
-                return candidate
+        return candidate
 
     def _owns(self, group: Group, device_id: str) -> bool:
         """A row is the platform's when it carries the marker of one of its actions on this device."""
@@ -683,8 +687,8 @@ class Platform:
 
     def _cancel(self, action: Action, now: datetime) -> None:
         self.actions.set_state(action, "cancelled")
-        action.touch(now)
-        self.clock.withdraw(action)
+        action.updated_at = now  # `touch`, inline
+        self._withdraw(action)
 
     def forget_device(self, device_id: str) -> None:
         """A device left the world: pending work on it ends."""

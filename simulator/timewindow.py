@@ -131,9 +131,9 @@ def resolve_window(
       relative start). A window whose wall span is reversed (reason `dst_transition`) or longer
       than 24 h (`window_too_long`) cannot be written as daily rows and is refused.
     """
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError("now must be timezone-aware")
     if now.tzinfo is not timezone.utc:
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise ValueError("now must be timezone-aware")
         now = now.astimezone(timezone.utc)
 
     if start is None:

@@ -108,3 +108,25 @@ def test_action_ids_carry_their_serial_in_issue_order_across_serial_blocks() -> 
         digits = "".join(_SERIAL_ALPHABET[n // base**p % base] for p in range(5, -1, -1))
         assert action_id[:10] == "act_" + digits, (n, action_id)
     assert ids == sorted(ids)
+
+
+def test_past_the_serial_wrap_an_id_already_issued_is_drawn_again() -> None:
+    # Serials repeat after 62**6 ids; only then can a new id meet an old one, and then the
+    # random tail is drawn again until the id is new.
+    import pickle
+
+    from amps_sim.simulator.actions import Action
+    from amps_sim.simulator.clock import Clock
+    from amps_sim.simulator.platform import _SERIAL_WRAP, Platform
+
+    now = datetime(2026, 5, 8, tzinfo=timezone.utc)
+    platform = Platform(Clock(now), random.Random(9), {})
+    platform._serial = _SERIAL_WRAP + 40
+    ahead = pickle.loads(pickle.dumps(platform))
+    first = ahead._new_id()
+    taken = Action(first, "dev_0", "charge", {}, "immediate", now, "completed", None, None, None, None, None, now)
+    platform.actions.add(taken)
+    issued = platform._new_id()
+    assert issued != first and issued[:10] == first[:10]  # the same serial, a fresh tail
+    platform._serial = _SERIAL_WRAP - 1
+    assert platform._new_id()[4:10] == "000000"  # the serial wrapped round
