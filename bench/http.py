@@ -15,7 +15,9 @@ ratio the throughput would show if both were kept busy, and it holds still when 
 is starved by a neighbour (then requests per second compress towards 1).
 
 `python -m bench.http [--pairs 6] [--seconds 3] [--connections 16] [--preload 20000] [--access-log]`
-`python -m bench.http --instructions 200 600 [--access-log]`: instructions per request (callgrind).
+`python -m bench.http --instructions 200 600 [--access-log] [--warm 2000]`: instructions per request
+(callgrind); `--warm 2000` counts pushes made after the default world's FoxESS calls for the day
+are spent, as in a wrk run (the platform then skips its submission-time read).
 `--tree PATH` serves the simulator from another source tree (e.g. `git archive main` unpacked),
 with this interpreter, to compare trees run for run; the bare server always comes from here.
 """
@@ -183,10 +185,11 @@ def compare(name: str, sim: tuple[str, int], bare: tuple[str, int], path: str, a
     return ratios, cpu_ratios
 
 
-def served_instructions(argv: list[str], port: int, method: str, path: str | None, count: int, cwd: str | None = None) -> int:
+def served_instructions(argv: list[str], port: int, method: str, path: str | None, count: int, cwd: str | None = None,
+                        warm: int = 20) -> int:
     """CPU instructions (valgrind's callgrind) the server spends on `count` requests, over four
-    keep-alive connections; start-up and a warm-up are not counted. `path` None: the action a
-    first push returns."""
+    keep-alive connections; start-up and `warm` requests before them are not counted. `path`
+    None: the action a first push returns."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
         command = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}", *argv]
@@ -205,7 +208,7 @@ def served_instructions(argv: list[str], port: int, method: str, path: str | Non
                     assert reply.status < 300, (reply.status, target)
                 connection.close()
 
-            send(20)
+            send(warm)
             subprocess.run(["callgrind_control", "-i", "on", str(pid)], check=True, capture_output=True)
             workers = [threading.Thread(target=send, args=(count // 4,)) for _ in range(4)]
             for worker in workers:
@@ -222,7 +225,7 @@ def served_instructions(argv: list[str], port: int, method: str, path: str | Non
         return sum(int(total) for total in re.findall(r"^totals:\s+(\d+)", out.read_text(), re.M))
 
 
-def instructions(counts: tuple[int, int], access_log: bool, tree: str | None = None, bare: bool = True) -> None:
+def instructions(counts: tuple[int, int], access_log: bool, tree: str | None = None, bare: bool = True, warm: int = 20) -> None:
     """Instructions per request, simulator and bare: two runs differing only in the number of
     requests, subtracted, so start-up and shutdown cancel. Repeatable to a fraction of a per cent
     on a loaded host, unlike requests per second."""
@@ -243,7 +246,7 @@ def instructions(counts: tuple[int, int], access_log: bool, tree: str | None = N
                     size, status = (400, 200) if method == "GET" else (300, 202)
                     argv = [sys.executable, "-m", "bench.bare", str(port), KEY, str(size), str(status)]
                     path = "/actions/x" if method == "GET" else f"/battery/{DEVICE}"
-                totals.append(served_instructions(argv, port, method, path, count, tree if server == "sim" else None))
+                totals.append(served_instructions(argv, port, method, path, count, tree if server == "sim" else None, warm))
             per_request[server] = (totals[1] - totals[0]) / (high - low)
         if not bare:
             print(f"{label}: simulator {per_request['sim']:,.0f} instructions per request", flush=True)
@@ -264,11 +267,14 @@ def main() -> None:
     parser.add_argument("--instructions", nargs=2, type=int, metavar=("LOW", "HIGH"),
                         help="instead of wrk: instructions per request under callgrind, from runs of LOW and HIGH requests")
     parser.add_argument("--no-bare", action="store_true", help="with --instructions: count the simulator only")
+    parser.add_argument("--warm", type=int, default=20,
+                        help="with --instructions: requests sent before counting (2000 spends the default world's "
+                             "1,440 FoxESS calls of the day first, as a wrk run does within its first second)")
     parser.add_argument("--tree", metavar="PATH", help="serve the simulator from this source tree (default: the one imported here)")
     args = parser.parse_args()
     tree = str(Path(args.tree).resolve()) if args.tree else None
     if args.instructions:
-        instructions((args.instructions[0], args.instructions[1]), args.access_log, tree, not args.no_bare)
+        instructions((args.instructions[0], args.instructions[1]), args.access_log, tree, not args.no_bare, args.warm)
         return
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (Debian: apt-get install -y wrk)")

@@ -68,6 +68,24 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+async def body_of(request: web.Request) -> bytes:
+    """The request's body, as `request.read()` returns it.
+
+    A small body usually arrives with its headers, so the parser already holds all of it (the
+    stream is at its end) before the handler runs: then it is taken as it lies, without
+    `read()`'s two awaits and two copies. Otherwise -- a body still arriving, or one something
+    read already (the durable journal reads every change's body before its handler, and `read()`
+    keeps it) -- `read()` gives it, with its size limit."""
+    content = request.content
+    if content.is_eof():
+        raw = content.read_nowait()
+        if raw:
+            if len(raw) > MAX_BODY_BYTES:
+                raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY_BYTES, actual_size=len(raw))
+            return raw
+    return await request.read()
+
+
 async def json_body(request: web.Request, *, required: bool = True) -> Any:
     """The request's JSON document; None when absent and not required."""
     return decode_json(request, await request.read(), required=required)

@@ -10,7 +10,7 @@ from ..actions import ACTION_STATES
 from ..errors import ApiError
 from ..memo import remember
 from ..validation import PushRequest, parse_model
-from .common import LIMITS, app_items, check_json_media, decode_json, plain, render, tenant
+from .common import LIMITS, app_items, body_of, check_json_media, decode_json, plain, render, tenant
 from .specs import PUBLIC_SPEC_PATH
 
 routes = web.RouteTableDef()
@@ -66,7 +66,7 @@ async def push(request: web.Request) -> web.Response:
         limits = app_items(request.app)[LIMITS]
         if limits.max_actions is not None:
             limits.check_actions(len(world.platform.actions))
-        push_request = push_body(request, await request.read())
+        push_request = push_body(request, await body_of(request))
     finally:
         # The clock is brought up once, after the body arrived (time may have moved meanwhile):
         # the push, or its refusal, is judged and stamped at the instant it is handled. Nothing
