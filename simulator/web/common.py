@@ -130,42 +130,51 @@ def decode_json(request: web.Request, raw: bytes, *, required: bool = True) -> A
 _JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
 
 
-def _lean_response_parts() -> tuple[dict[str, Any], bool]:
-    """What `web.Response(body=..., status=..., headers=_JSON_HEADERS)` sets on a new response
-    besides its state, headers, status, reason and body, and whether `json_response` may make one
-    by setting those directly: only if every other attribute it sets is an immutable value, which
-    any number of responses can share. (aiohttp's constructor spends most of its time on checks
-    and branches for arguments these replies never use; what it leaves behind is the same.)"""
+# What `web.Response(body=..., status=..., headers=_JSON_HEADERS)` leaves on a new response, in
+# the order it sets it: five values of the reply's own, then three that are the same on every one.
+_FRESH = ("_state", "_headers", "_status", "_reason", "_body")
+_SHARED = ("_compressed_body", "_zlib_executor_size", "_zlib_executor")
+
+
+def _lean_response_parts() -> tuple[int, bool]:
+    """Whether `json_response` may build a reply by setting what aiohttp's constructor sets (its
+    checks and branches for arguments these replies never use are most of its cost): only if the
+    constructor sets exactly those attributes, the shared three holding no per-reply value. Also
+    the zlib executor size it sets."""
     probe = web.Response(body=b"{}", status=200, headers=_JSON_HEADERS)
-    attributes = dict(vars(probe))
-    fresh = {"_state", "_headers", "_status", "_reason", "_body"}
-    if not fresh <= attributes.keys():
-        return {}, False
-    shared = {name: value for name, value in attributes.items() if name not in fresh}
-    immutable = all(value is None or type(value) in (bool, int, float, str, bytes) for value in shared.values())
-    return shared, immutable
+    attributes = vars(probe)
+    if tuple(attributes) != _FRESH + _SHARED:
+        return 0, False
+    size = attributes["_zlib_executor_size"]
+    lean = attributes["_compressed_body"] is None and attributes["_zlib_executor"] is None and type(size) is int
+    return size, lean
 
 
-_RESPONSE_SHARED, _LEAN_RESPONSES = _lean_response_parts()
+_ZLIB_EXECUTOR_SIZE, _LEAN_RESPONSES = _lean_response_parts()
 _REASONS: dict[int, str] = {}
 _JSON_HEADER_ITEMS = CIMultiDict(_JSON_HEADERS)
 
 
 def json_response(data: bytes, status: int = 200) -> web.Response:
-    """A response carrying `data` (JSON text), the same as aiohttp's constructor would build."""
+    """A response carrying `data` (JSON text), the same as aiohttp's constructor would build.
+
+    Each attribute is set as the constructor sets it, by name, never through the instance's
+    `__dict__`: reading that would turn the object's compact attribute storage into a dict, and
+    every attribute aiohttp then reads while sending the reply would cost more."""
     if not _LEAN_RESPONSES:
         return web.Response(body=data, status=status, headers=_JSON_HEADERS)
     reason = _REASONS.get(status)
     if reason is None:
         reason = _REASONS[status] = web.Response(status=status).reason
     response: web.Response = object.__new__(web.Response)
-    attributes = response.__dict__
-    attributes.update(_RESPONSE_SHARED)
-    attributes["_state"] = {}
-    attributes["_headers"] = _JSON_HEADER_ITEMS.copy()
-    attributes["_status"] = status
-    attributes["_reason"] = reason
-    attributes["_body"] = data
+    response._state = {}
+    response._headers = _JSON_HEADER_ITEMS.copy()
+    response._status = status
+    response._reason = reason
+    response._body = data
+    response._compressed_body = None
+    response._zlib_executor_size = _ZLIB_EXECUTOR_SIZE
+    response._zlib_executor = None
     return response
 
 
