@@ -15,6 +15,7 @@ ratio the throughput would show if both were kept busy, and it holds still when 
 is starved by a neighbour (then requests per second compress towards 1).
 
 `python -m bench.http [--pairs 6] [--seconds 3] [--connections 16] [--preload 20000] [--access-log]`
+`python -m bench.http --trend 30`: 30 pairs of pushes on one simulator while its history grows.
 `python -m bench.http --instructions 200 600 [--access-log] [--warm 2000]`: instructions per request
 (callgrind); `--warm 2000` counts pushes made after the default world's FoxESS calls for the day
 are spent, as in a wrk run (the platform then skips its submission-time read).
@@ -255,6 +256,22 @@ def instructions(counts: tuple[int, int], access_log: bool, tree: str | None = N
               f"ratio (bare / simulator) {per_request['bare'] / per_request['sim']:.2f}", flush=True)
 
 
+def trend(args: argparse.Namespace, sim: tuple[str, int], push_size: int, script: Path, load_cpu: str, server_cpu: str) -> None:
+    """`--trend`: one pair after another on the same simulator, whose device gains every push, so
+    the last pairs run on a history tens of times longer than the first."""
+    bare_port = free_port()
+    one_pair = argparse.Namespace(**{**vars(args), "pairs": 1})
+    cpu_ratios = []
+    with server_process([sys.executable, "-m", "bench.bare", str(bare_port), KEY, str(push_size), "202"], bare_port, server_cpu) as bare:
+        for _round in range(args.trend):
+            _, cpu = compare(f"POST /battery/{{id}} after {actions_on(sim[0]):,} actions", sim, bare, f"/battery/{DEVICE}",
+                             one_pair, script, load_cpu)
+            cpu_ratios += cpu
+    third = max(1, len(cpu_ratios) // 3)
+    print(f"CPU ratio, median of the first {third} pairs {statistics.median(cpu_ratios[:third]):.2f}, of the last {third} "
+          f"{statistics.median(cpu_ratios[-third:]):.2f}; {actions_on(sim[0]):,} actions on {DEVICE} at the end")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=int, default=6)
@@ -270,6 +287,9 @@ def main() -> None:
     parser.add_argument("--warm", type=int, default=20,
                         help="with --instructions: requests sent before counting (2000 spends the default world's "
                              "1,440 FoxESS calls of the day first, as a wrk run does within its first second)")
+    parser.add_argument("--trend", type=int, metavar="ROUNDS",
+                        help="instead: ROUNDS pairs of pushes on one simulator, its history growing all along; prints each "
+                             "pair's ratios and compares the first third's median with the last third's")
     parser.add_argument("--tree", metavar="PATH", help="serve the simulator from this source tree (default: the one imported here)")
     args = parser.parse_args()
     tree = str(Path(args.tree).resolve()) if args.tree else None
@@ -292,6 +312,9 @@ def main() -> None:
         assert status == 200, raw
         read_size = len(raw)
         script = post_script(Path(tmp), PUSH_BODY)
+        if args.trend:
+            trend(args, (sim, sim_pid), push_size, script, load_cpu, server_cpu)
+            return
         results = {}
         for name, path, size, status_code, lua in (
             ("GET /actions/{id}", f"/actions/{action_id}", read_size, 200, None),
