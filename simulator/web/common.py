@@ -159,8 +159,9 @@ def json_response(data: bytes, status: int = 200) -> web.Response:
     """A response carrying `data` (JSON text), the same as aiohttp's constructor would build.
 
     Each attribute is set as the constructor sets it, by name, never through the instance's
-    `__dict__`: reading that would turn the object's compact attribute storage into a dict, and
-    every attribute aiohttp then reads while sending the reply would cost more."""
+    `__dict__`: asking for that builds a real dict for an object that otherwise keeps its
+    attributes in a compact array, which measured dearer per reply than the constructor itself
+    (`docs/decisions.md`)."""
     if not _LEAN_RESPONSES:
         return web.Response(body=data, status=status, headers=_JSON_HEADERS)
     reason = _REASONS.get(status)
