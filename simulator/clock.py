@@ -231,15 +231,32 @@ class Clock:
     _quiet_due: datetime | None = None
     _quiet_until = 0.0
 
+    # The last whole millisecond `_wall_at` mapped: (the anchor it counts from, the count, the
+    # instant). Not part of the clock's value; a snapshot leaves it out.
+    _tick: tuple[datetime, int, datetime] | None = None
+
     def _wall_at(self, reading: float) -> datetime:
-        """The virtual instant the wall maps to at this monotonic reading (never before `now`)."""
-        wall = self._anchor_virtual + timedelta(seconds=(reading - self._anchor_wall) * self.speed)
-        return max(wall, self.now)
+        """The virtual instant the wall maps to at this monotonic reading, in whole milliseconds
+        since the anchor (the resolution of every instant on the wire), never before `now`.
+
+        Readings within one millisecond map to one instant, the same object: a busy server's
+        requests in that millisecond share its hash and its text, worked out once."""
+        count = math.floor((reading - self._anchor_wall) * self.speed * 1000.0)
+        anchor = self._anchor_virtual
+        tick = self._tick
+        if tick is not None and tick[1] == count and tick[0] is anchor:
+            wall = tick[2]
+        else:
+            wall = anchor + timedelta(milliseconds=count)
+            self._tick = (anchor, count, wall)
+        now = self.now
+        return wall if wall >= now else now
 
     def __getstate__(self) -> dict[str, Any]:
         # Under the name a snapshot has always used for the instant (`_now`).
         state = dict(self.__dict__)
         state["_now"] = state.pop("now")
+        state.pop("_tick", None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -378,26 +395,6 @@ class RealtimeClock(Clock):
     here, where a virtual clock keeps a plain attribute (its handlers read it per event)."""
 
     _pending_m: float | None = None
-    # The last whole millisecond mapped (see `_wall_at`): (the anchor it counts from, the count,
-    # the instant). Not part of the clock's value; a snapshot leaves it out.
-    _tick: tuple[datetime, int, datetime] | None = None
-
-    def _wall_at(self, reading: float) -> datetime:
-        """The virtual instant the wall maps to at this monotonic reading, in whole milliseconds
-        since the anchor (the resolution of every instant on the wire), never before `now`.
-
-        Readings within one millisecond map to one instant, the same object: a busy server's
-        requests in that millisecond share its hash and its text, worked out once."""
-        count = math.floor((reading - self._anchor_wall) * self.speed * 1000.0)
-        anchor = self._anchor_virtual
-        tick = self._tick
-        if tick is not None and tick[1] == count and tick[0] is anchor:
-            wall = tick[2]
-        else:
-            wall = anchor + timedelta(milliseconds=count)
-            self._tick = (anchor, count, wall)
-        now = self.now
-        return wall if wall >= now else now
 
     @property
     def now(self) -> datetime:

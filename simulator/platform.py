@@ -52,12 +52,6 @@ _SHARED_CAPABILITIES: dict[tuple[str, float], tuple[Any, dict[str, Any]]] = {}
 
 
 class Platform:
-    # What `_new_id` keeps between ids; class defaults, so a platform from an older snapshot
-    # starts them afresh (the serial block is worked out again, the draws continue its rng).
-    _block = -1
-    _block_prefix = ""
-    _id_draws: IdDraws | None = None
-
     def __init__(self, clock: Clock, rng: random.Random, devices: dict[str, ManagedDevice]) -> None:
         self.clock = clock
         self.rng = rng
@@ -67,7 +61,11 @@ class Platform:
         # Per device, the windowed actions whose rows the platform wrote and has not yet removed.
         self.rows_written: dict[str, set[str]] = {}
         self._serial = 0
-        self._id_draws: IdDraws | None = IdDraws(rng)
+        # The serial's block (its first four characters change every 3,844 ids) and what it
+        # spells, and the draws the ids' random tails come from (see `_new_id`).
+        self._block = -1
+        self._block_prefix = ""
+        self._id_draws = IdDraws(rng)
         # Pure computations the pushes of a fleet repeat, remembered (bounded; see _MEMO_LIMIT).
         self._drives: dict[tuple[str, float | None, float | None, float | None], Drive] = {}
         # The window's drive and candidate rows, with the last submission-time merge they passed.
@@ -279,13 +277,10 @@ class Platform:
             if drive_args[1] != 0:  # a zero power is not remembered (see `_drive`)
                 remember(self._candidates, key, candidate, _MEMO_LIMIT)
         drive, rows = candidate[0], candidate[1]
-        gateway = managed.gateway
-        if gateway.reads_refused():
-            return drive  # the read would be refused as below, so it is not spent
-        try:
-            _, current = gateway.read_scheduler()
-        except OemFailure:
+        read = self._optional_read(managed)
+        if read is None:
             return drive  # unreadable now: the dispatch-time merge still guards the write
+        current = read[1]
         slot_aware, limit = device.profile.slot_aware_merge, scheduler.max_group_count
         # The merge is a pure check of immutable rows whose result is not kept here: a fleet's
         # devices read back the same stored row tuple (see `foxess.adapter.read_order`) and get
@@ -405,14 +400,12 @@ class Platform:
         """
         serial = self._serial = self._serial + 1
         block, low = divmod(serial, _PAIR_SPAN)
-        if block != self._block:  # the serial's first four characters change every 3,844 ids
+        if block != self._block:
             high, middle = divmod(block, _PAIR_SPAN)
             self._block_prefix = "act_" + _SERIAL_PAIRS[high % _PAIR_SPAN] + _SERIAL_PAIRS[middle]
             self._block = block
         prefix = self._block_prefix + _SERIAL_PAIRS[low]
         draws = self._id_draws
-        if draws is None:  # a platform from a snapshot taken before ids were drawn in batches
-            draws = self._id_draws = IdDraws(self.rng)
         candidate = prefix + draws.text(10)
         if serial < _SERIAL_WRAP:
             return candidate  # the serial alone tells it from every id issued before
@@ -420,6 +413,19 @@ class Platform:
         while candidate in taken:  # past the wrap, a serial repeats: the random tail must differ
             candidate = prefix + draws.text(10)
         return candidate
+
+    @staticmethod
+    def _optional_read(managed: ManagedDevice) -> tuple[bool, Sequence[Group]] | None:
+        """The scheduler read of a check that can do without it (the submission-time checks):
+        None when the OEM refuses it, or is known to refuse it without a call being spent
+        (`OemGateway.reads_refused`)."""
+        gateway = managed.gateway
+        if gateway.reads_refused():
+            return None
+        try:
+            return gateway.read_scheduler()
+        except OemFailure:
+            return None
 
     def _owns(self, group: Group, device_id: str) -> bool:
         """A row is the platform's when it carries the marker of one of its actions on this device."""
@@ -441,13 +447,10 @@ class Platform:
             return
         if not (profile.foreign_state_read and profile.blocks_imperative_while_scheduled):
             return
-        gateway = managed.gateway
-        if gateway.reads_refused():
-            return  # the read would be refused as below, so it is not spent
-        try:
-            enabled, current = gateway.read_scheduler()
-        except OemFailure:
+        read = self._optional_read(managed)
+        if read is None:
             return
+        enabled, current = read
         if not enabled:
             return
         minute = device.local_minute(self.clock.now)
@@ -687,7 +690,7 @@ class Platform:
 
     def _cancel(self, action: Action, now: datetime) -> None:
         self.actions.set_state(action, "cancelled")
-        action.updated_at = now  # `touch`, inline
+        action.touch(now)
         self._withdraw(action)
 
     def forget_device(self, device_id: str) -> None:

@@ -97,9 +97,7 @@ class QuotaLedger:
         Counts nothing; rolls the day over as `admit` would."""
         if self.used < spec.dailyCalls or not spec.enabled:
             return False
-        day_from = self.day_from
-        if day_from is None or now.tzinfo is not _UTC or not day_from <= now < self.day_until:  # type: ignore[operator]
-            self._roll(now)  # another day (or a zone `_roll` keeps no UTC span for)
+        self._roll(now)
         return self.used >= spec.dailyCalls
 
     def remaining(self, spec: QuotaSpec, now: datetime) -> int:
