@@ -107,6 +107,13 @@ class Action:
             "end": formatted[self.end],
         }
 
+    def revision(self) -> tuple[Any, ...]:
+        """Everything of the action's own that its record reads: while the revision stays equal,
+        so does the record, and a reply may reuse the record's text (`web.common.render_record`)."""
+        return (self.state, self.updated_at, self.acknowledged_at, self.completed_at, self.result,
+                self.error_code, self.error_message, self.id, self.device_id, self.parameters,
+                self.created_at, self.start, self.end)
+
     def accepted(self) -> dict[str, Any]:
         formatted = _FORMATTED
         body: dict[str, Any] = {

@@ -20,3 +20,13 @@ def remember(memo: dict[K, V], key: K, value: V, limit: int) -> V:
         memo.clear()
     memo[key] = value
     return value
+
+
+class Unsaved(dict[K, V]):
+    """A memo that a snapshot stores empty: what it holds is worked out again from saved state,
+    and (unlike the pure memos, which are small) it would only make snapshots larger."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> tuple[type[Unsaved[K, V]], tuple[()]]:
+        return type(self), ()

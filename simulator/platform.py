@@ -20,7 +20,7 @@ from .battery import Drive
 from .clock import PRIORITY_NORMAL, PRIORITY_WINDOW_END, Clock
 from .device import Device, drive_for_command, group_for_drive
 from .errors import ApiError, failure_result, format_instant
-from .memo import remember
+from .memo import Unsaved, remember
 from .native_scheduler import PLATFORM_OWNER, Group
 from .oem import ManagedDevice, OemFailure, OemGateway, SchedulerBlocked
 from .timewindow import ResolvedWindow, execution_for, resolve_window, wall_rows, wall_to_instant
@@ -78,6 +78,9 @@ class Platform:
         # profile they were worked out for: the actions a fleet dispatches at one instant share
         # them (one datetime each, its hash computed once for the queue's bucket lookups).
         self._dues: tuple[object, object, datetime, datetime] = (None, None, _NO_DUE, _NO_DUE)
+        # Room for the HTTP face: the JSON text of records it read lately, by action id, with the
+        # action and its revision (see `web.common.render_record`). Not in snapshots.
+        self.record_texts: Unsaved[str, tuple[Action, tuple[Any, ...], bytes]] = Unsaved()
         # Lifecycle events go to the queue straight (see `_record`, `_dispatch`, `_write_window`).
         self._post = clock.queue.post
         self._withdraw = clock.queue.withdraw

@@ -11,8 +11,10 @@ import orjson
 from aiohttp import web
 from multidict import CIMultiDict
 
+from ..actions import Action
 from ..errors import ApiError, invalid_request
 from ..lifecycle import RateLimiter, TenantLimits
+from ..memo import remember
 from ..world.tenants import Tenants, World
 
 TENANTS: web.AppKey[Tenants] = web.AppKey("tenants", Tenants)
@@ -179,17 +181,40 @@ def json_response(data: bytes, status: int = 200) -> web.Response:
     return response
 
 
-def render(body: Any, status: int = 200) -> web.Response:
-    # The header given whole: aiohttp's content_type/charset arguments parse and rebuild it on
-    # every response, three times the cost of the rest of building one.
+def encode(body: Any) -> bytes:
+    """`body` as compact JSON text."""
     try:
         # orjson writes the same compact JSON as json.dumps(separators=(",", ":")) several times
         # faster, which is a large share of a small reply's cost. What it refuses (integers past
         # 64 bits, non-string keys) goes through the standard library as before.
-        data = orjson.dumps(body)
+        return orjson.dumps(body)
     except TypeError:
-        data = json.dumps(body, separators=(",", ":"), allow_nan=False).encode("utf-8")
-    return json_response(data, status)
+        return json.dumps(body, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+def render(body: Any, status: int = 200) -> web.Response:
+    # The header given whole: aiohttp's content_type/charset arguments parse and rebuild it on
+    # every response, three times the cost of the rest of building one.
+    return json_response(encode(body), status)
+
+
+RECORD_TEXT_LIMIT = 64
+
+
+def render_record(action: Action, texts: dict[str, tuple[Action, tuple[Any, ...], bytes]]) -> web.Response:
+    """`render(action.record())`, reusing the text `texts` (its platform's `record_texts`) kept
+    for the action while its revision holds.
+
+    A poller reads one action over and over while it stays as it is, and the record's text is
+    most of such a read's own cost. The text is kept with the action itself and its revision, so
+    it is reused for that very action only, unchanged; `texts` is bounded (`remember`)."""
+    revision = action.revision()
+    kept = texts.get(action.id)
+    if kept is not None and kept[0] is action and kept[1] == revision:
+        return json_response(kept[2])
+    data = encode(action.record())
+    remember(texts, action.id, (action, revision, data), RECORD_TEXT_LIMIT)
+    return json_response(data)
 
 
 PlainHandler = Callable[[web.Request], web.StreamResponse]

@@ -10,7 +10,7 @@ from ..actions import ACTION_STATES
 from ..errors import ApiError
 from ..memo import remember
 from ..validation import PushRequest, parse_model
-from .common import LIMITS, app_items, body_of, check_json_media, decode_json, plain, render, tenant
+from .common import LIMITS, app_items, body_of, check_json_media, decode_json, plain, render, render_record, tenant
 from .specs import PUBLIC_SPEC_PATH
 
 routes = web.RouteTableDef()
@@ -113,7 +113,8 @@ def list_actions(request: web.Request) -> web.Response:
 @plain
 def get_action(request: web.Request) -> web.Response:
     world = tenant(request)
-    return render(world.platform.action(request.match_info["actionId"]).record())
+    platform = world.platform
+    return render_record(platform.action(request.match_info["actionId"]), platform.record_texts)
 
 
 @routes.post("/actions/{actionId}/cancel")
