@@ -32,6 +32,11 @@ _TEMPLATE_PARAM = re.compile(r"\{[^/{}]+\}")
 _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 _Validator = jsonschema_rs.Draft202012Validator
+# A documented response: its `content` map, (template, verb, status key, pointer) to it, and the
+# media type and validator each Content-Type seen picked.
+_Response = tuple[Mapping[str, Any], tuple[str, str, str, str], dict[str, tuple[str, "_Validator | None"]]]
+# Concrete (method, path, status) triples whose documented response is kept; ids make paths many.
+_RESPONSES_LIMIT = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +84,7 @@ class ResponseValidator:
         self._registry = jsonschema_rs.Registry([(self._base_uri, dict(document))])
         self._templates = self._compile_templates(document.get("paths") or {})
         self._validators: dict[tuple[str, str, str, str], _Validator | None] = {}
+        self._responses: dict[tuple[str, str, int], _Response | SpecViolation] = {}
         self._compile_all()
 
     @classmethod
@@ -150,31 +156,20 @@ class ResponseValidator:
         body: bytes | str | dict[str, Any] | list[Any] | None,
         content_type: str | None,
     ) -> list[SpecViolation]:
-        found = self.find_operation(method, path)
-        if found is None:
-            return [SpecViolation("", "operation-undocumented", f"{method.upper()} {path} is not documented")]
-        template, operation = found
-        verb = method.lower()
-        responses_pointer = f"/paths/{escape(template)}/{verb}/responses"
-        responses, responses_pointer = self._resolve(operation.get("responses") or {}, responses_pointer)
-
-        status_key = next(
-            (key for key in (str(status), f"{status // 100}XX", f"{status // 100}xx", "default") if key in responses),
-            None,
-        )
-        if status_key is None:
-            documented = ", ".join(sorted(responses))
-            return [
-                SpecViolation(
-                    "",
-                    "status-undocumented",
-                    f"{method.upper()} {template} documents {documented}, not {status}",
-                )
-            ]
-        response, response_pointer = self._resolve(
-            responses[status_key], f"{responses_pointer}/{escape(status_key)}"
-        )
-        content: Mapping[str, Any] = response.get("content") or {}
+        """The ways a reply departs from the document ([] when it conforms). `body` is the reply
+        as received (bytes or text) or already decoded."""
+        # What the document says for this method, path and status is worked out once: a run asks
+        # about the same few paths thousands of times, and walking the document each time cost
+        # twice what the schema check itself does.
+        key = (method, path, status)
+        response = self._responses.get(key)
+        if response is None:
+            if len(self._responses) >= _RESPONSES_LIMIT:
+                self._responses.clear()
+            response = self._responses[key] = self._response(method, path, status)
+        if isinstance(response, SpecViolation):
+            return [response]
+        content, where, medias = response
         has_body = body is not None and not (isinstance(body, (bytes, str)) and len(body) == 0)
 
         if not content:
@@ -184,21 +179,51 @@ class ResponseValidator:
         if not has_body:
             return [SpecViolation("", "body-missing", f"status {status} is documented with a body")]
 
-        media = self._pick_media(content, content_type, body)
-        if media is None:
-            documented = ", ".join(content)
-            shown = content_type if content_type else "no Content-Type"
-            return [SpecViolation("", "content-type", f"got {shown}, documented: {documented}")]
+        # The media type and its validator, by the reply's Content-Type (kept per response: a
+        # header without one is judged by the body, so is not kept).
+        picked = medias.get(content_type) if content_type is not None else None
+        if picked is None:
+            media = self._pick_media(content, content_type, body)
+            if media is None:
+                documented = ", ".join(content)
+                shown = content_type if content_type else "no Content-Type"
+                return [SpecViolation("", "content-type", f"got {shown}, documented: {documented}")]
+            template, verb, status_key, response_pointer = where
+            picked = media, self._validator_for(template, verb, status_key, media, response_pointer, content)
+            if content_type is not None:
+                medias[content_type] = picked
+        media, validator = picked
 
         instance, problem = self._decode(body, media)
         if problem is not None:
             return [problem]
-        validator = self._validator_for(template, verb, status_key, media, response_pointer, content)
         if validator is None or validator.is_valid(instance):
             return []
         violations = [v for error in validator.iter_errors(instance) for v in _violations_from(error)]
         violations.sort(key=lambda v: (v.pointer, v.rule))
         return violations
+
+    def _response(self, method: str, path: str, status: int) -> _Response | SpecViolation:
+        """The documented response for a concrete method, path and status: its `content`, where
+        it sits (template, verb, status key, pointer) and room for its media types; or why there
+        is none."""
+        found = self.find_operation(method, path)
+        if found is None:
+            return SpecViolation("", "operation-undocumented", f"{method.upper()} {path} is not documented")
+        template, operation = found
+        verb = method.lower()
+        responses_pointer = f"/paths/{escape(template)}/{verb}/responses"
+        responses, responses_pointer = self._resolve(operation.get("responses") or {}, responses_pointer)
+        status_key = next(
+            (key for key in (str(status), f"{status // 100}XX", f"{status // 100}xx", "default") if key in responses),
+            None,
+        )
+        if status_key is None:
+            documented = ", ".join(sorted(responses))
+            return SpecViolation("", "status-undocumented", f"{method.upper()} {template} documents {documented}, not {status}")
+        response, response_pointer = self._resolve(responses[status_key], f"{responses_pointer}/{escape(status_key)}")
+        content: Mapping[str, Any] = response.get("content") or {}
+        return content, (template, verb, status_key, response_pointer), {}
 
     def _pick_media(self, content: Mapping[str, Any], content_type: str | None, body: Any) -> str | None:
         if content_type is None:

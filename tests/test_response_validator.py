@@ -12,7 +12,9 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from amps_sim.contracts import ResponseValidator, SpecViolation, load_control, load_public
+from amps_sim.contracts import spec as spec_module
 from amps_sim.contracts.pointer import escape, follow_refs
+from amps_sim.simulator.specs import public_spec_path
 
 JSON = "application/json"
 
@@ -493,3 +495,22 @@ def test_verdicts_agree_with_jsonschema(loader: Any) -> None:
             assert ours.is_valid(candidate) == reference.is_valid(candidate), (pointer, candidate)
             compared += 1
     assert compared > 1000
+
+
+def test_each_reply_is_judged_afresh_on_a_path_asked_about_before() -> None:
+    # The document's answer for a (method, path, status) is kept; verdicts never are.
+    spec = ResponseValidator.from_file(public_spec_path())
+    for _ in range(2):
+        assert spec.validate("POST", "/battery/dev_abc123", 202, SEED_ACCEPTED_REPLACE, JSON) == []
+        assert _rules(spec.validate("POST", "/battery/dev_abc123", 202, {**SEED_ACCEPTED_REPLACE, "foo": 1}, JSON)) == {
+            ("/foo", "additionalProperties")}
+        assert _rules(spec.validate("POST", "/battery/dev_abc123", 202, b"", JSON)) == {("", "body-missing")}
+        assert _rules(spec.validate("POST", "/battery/dev_abc123", 299, SEED_ACCEPTED_REPLACE, JSON)) == {("", "status-undocumented")}
+        assert _rules(spec.validate("PATCH", "/battery/dev_abc123", 202, {}, JSON)) == {("", "operation-undocumented")}
+        assert _rules(spec.validate("POST", "/battery/dev_abc123", 202, SEED_ACCEPTED_REPLACE, "text/plain")) == {("", "content-type")}
+        assert spec.validate("POST", "/battery/dev_abc123", 202, SEED_ACCEPTED_REPLACE, None) == []
+        assert _rules(spec.validate("POST", "/battery/dev_abc123", 202, b"[1]", None)) == {("", "content-type")}
+    # Bounded: many concrete paths (one per id) never hold more than the limit.
+    for n in range(spec_module._RESPONSES_LIMIT + 10):
+        spec.validate("GET", f"/actions/act_{n}", 404, b"", JSON)
+    assert len(spec._responses) <= spec_module._RESPONSES_LIMIT
