@@ -37,6 +37,8 @@ _Validator = jsonschema_rs.Draft202012Validator
 _Response = tuple[Mapping[str, Any], tuple[str, str, str, str], dict[str, tuple[str, "_Validator | None"]]]
 # Concrete (method, path, status) triples whose documented response is kept; ids make paths many.
 _RESPONSES_LIMIT = 4096
+# Content-Type headers kept per documented response.
+_MEDIAS_LIMIT = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +193,8 @@ class ResponseValidator:
             template, verb, status_key, response_pointer = where
             picked = media, self._validator_for(template, verb, status_key, media, response_pointer, content)
             if content_type is not None:
+                if len(medias) >= _MEDIAS_LIMIT:  # a server may vary the header's parameters
+                    medias.clear()
                 medias[content_type] = picked
         media, validator = picked
 

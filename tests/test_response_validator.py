@@ -510,7 +510,11 @@ def test_each_reply_is_judged_afresh_on_a_path_asked_about_before() -> None:
         assert _rules(spec.validate("POST", "/battery/dev_abc123", 202, SEED_ACCEPTED_REPLACE, "text/plain")) == {("", "content-type")}
         assert spec.validate("POST", "/battery/dev_abc123", 202, SEED_ACCEPTED_REPLACE, None) == []
         assert _rules(spec.validate("POST", "/battery/dev_abc123", 202, b"[1]", None)) == {("", "content-type")}
-    # Bounded: many concrete paths (one per id) never hold more than the limit.
+    # Bounded: headers that differ in their parameters, and many concrete paths (one per id).
+    for n in range(100):
+        assert spec.validate("POST", "/battery/dev_abc123", 202, SEED_ACCEPTED_REPLACE, f"application/json; v={n}") == []
+    kept = spec._responses[("POST", "/battery/dev_abc123", 202)]
+    assert not isinstance(kept, SpecViolation) and len(kept[2]) <= spec_module._MEDIAS_LIMIT
     for n in range(spec_module._RESPONSES_LIMIT + 10):
         spec.validate("GET", f"/actions/act_{n}", 404, b"", JSON)
     assert len(spec._responses) <= spec_module._RESPONSES_LIMIT
