@@ -166,9 +166,7 @@ class ResponseValidator:
         key = (method, path, status)
         response = self._responses.get(key)
         if response is None:
-            if len(self._responses) >= _RESPONSES_LIMIT:
-                self._responses.clear()
-            response = self._responses[key] = self._response(method, path, status)
+            response = _remember(self._responses, key, self._response(method, path, status), _RESPONSES_LIMIT)
         if isinstance(response, SpecViolation):
             return [response]
         content, where, medias = response
@@ -192,10 +190,8 @@ class ResponseValidator:
                 return [SpecViolation("", "content-type", f"got {shown}, documented: {documented}")]
             template, verb, status_key, response_pointer = where
             picked = media, self._validator_for(template, verb, status_key, media, response_pointer, content)
-            if content_type is not None:
-                if len(medias) >= _MEDIAS_LIMIT:  # a server may vary the header's parameters
-                    medias.clear()
-                medias[content_type] = picked
+            if content_type is not None:  # bounded: a server may vary the header's parameters
+                _remember(medias, content_type, picked, _MEDIAS_LIMIT)
         media, validator = picked
 
         instance, problem = self._decode(body, media)
@@ -293,6 +289,15 @@ class ResponseValidator:
             return follow_refs(self.document, node, pointer)
         except ValueError as exc:
             raise ValueError(f"{self.source}: {exc}") from None
+
+
+def _remember(memo: dict[Any, Any], key: Any, value: Any, limit: int) -> Any:
+    """Store `value` under `key`, emptying `memo` first when it holds `limit` entries (the rule
+    `simulator.memo.remember` keeps on the simulator's side, which the harness does not import)."""
+    if len(memo) >= limit:
+        memo.clear()
+    memo[key] = value
+    return value
 
 
 def _violations_from(error: jsonschema_rs.ValidationError) -> Iterator[SpecViolation]:

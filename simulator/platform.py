@@ -79,8 +79,8 @@ class Platform:
         # them (one datetime each, its hash computed once for the queue's bucket lookups).
         self._dues: tuple[object, object, datetime, datetime] = (None, None, _NO_DUE, _NO_DUE)
         # Room for the HTTP face: the JSON text of records it read lately, by action id, with the
-        # action and its revision (see `web.common.render_record`). Not in snapshots.
-        self.record_texts: Unsaved[str, tuple[Action, tuple[Any, ...], bytes]] = Unsaved()
+        # revision each was made from (see `web.common.render_record`). Not in snapshots.
+        self.record_texts: Unsaved[str, tuple[tuple[Any, ...], bytes]] = Unsaved()
         # Lifecycle events go to the queue straight (see `_record`, `_dispatch`, `_write_window`).
         self._post = clock.queue.post
         self._withdraw = clock.queue.withdraw

@@ -201,19 +201,20 @@ def render(body: Any, status: int = 200) -> web.Response:
 RECORD_TEXT_LIMIT = 64
 
 
-def render_record(action: Action, texts: dict[str, tuple[Action, tuple[Any, ...], bytes]]) -> web.Response:
+def render_record(action: Action, texts: dict[str, tuple[tuple[Any, ...], bytes]]) -> web.Response:
     """`render(action.record())`, reusing the text `texts` (its platform's `record_texts`) kept
     for the action while its revision holds.
 
     A poller reads one action over and over while it stays as it is, and the record's text is
-    most of such a read's own cost. The text is kept with the action itself and its revision, so
-    it is reused for that very action only, unchanged; `texts` is bounded (`remember`)."""
+    most of such a read's own cost. The text is kept with the revision it was made from; the
+    revision holds every value the record reads (the id among them), so an equal one means the
+    same text. `texts` is bounded (`remember`)."""
     revision = action.revision()
     kept = texts.get(action.id)
-    if kept is not None and kept[0] is action and kept[1] == revision:
-        return json_response(kept[2])
+    if kept is not None and kept[0] == revision:
+        return json_response(kept[1])
     data = encode(action.record())
-    remember(texts, action.id, (action, revision, data), RECORD_TEXT_LIMIT)
+    remember(texts, action.id, (revision, data), RECORD_TEXT_LIMIT)
     return json_response(data)
 
 

@@ -145,7 +145,7 @@ async def test_a_reset_tenant_reads_its_new_actions_and_snapshots_keep_no_texts(
     other = await api.push("dev_fox", **{**WINDOW, "parameters": {"target": {"value": 40, "unit": "percent"}}})
     assert other.body["actionId"] == one.body["actionId"]
     assert (await api.action(other.body["actionId"]))["parameters"]["target"]["value"] == 40
-    texts = Unsaved({"act_x": (None, (), b"{}")})
+    texts = Unsaved({"act_x": ((), b"{}")})
     assert pickle.loads(pickle.dumps(texts)) == {} and type(pickle.loads(pickle.dumps(texts))) is Unsaved
 
 
