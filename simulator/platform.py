@@ -710,11 +710,13 @@ class Platform:
 
 # Random characters come from the top byte of each 32-bit word the generator gives: its top six
 # bits are what `getrandbits(6)` returns for that word, so what `Random.choice` draws from a
-# 62-character alphabet. Values 62 and 63 are out of range; they map to NUL, which `choice` would
-# draw again (from the next word), so a NUL is skipped.
+# 62-character alphabet. Values 62 and 63 (top bytes 248-255) are out of range: `choice` draws
+# again from the next word, so those bytes are deleted from the draws, and what is left is the
+# characters `choice` would return, in its order.
 _ID_BYTES = bytes(ord(_ID_ALPHABET[b >> 2]) if b >> 2 < len(_ID_ALPHABET) else 0 for b in range(256))
+_ID_REDRAWN = bytes(range(62 << 2, 256))
 assert len(_ID_ALPHABET) == 62
-_ID_WORDS = 640  # words drawn at once: 64 ids' worth
+_ID_WORDS = 640  # words drawn at once: about 62 ids' worth
 
 
 class IdDraws:
@@ -723,43 +725,40 @@ class IdDraws:
     `_ID_WORDS` words at a time. `getrandbits(32 * n)` consumes the generator's next n words,
     the first in the lowest bits: the top byte of word i is byte 4i+3 of its little-endian bytes.
 
-    The generator runs ahead of the ids issued by up to one batch; a snapshot holds the batch
-    with the generator, so a restored platform continues the same sequence."""
+    The pool holds the batch's characters with the redrawn words already dropped, so an id is
+    one slice of it. The generator runs ahead of the ids issued by up to one batch; a snapshot
+    holds the batch with the generator, so a restored platform continues the same sequence."""
 
     __slots__ = ("rng", "pool", "at")
 
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
-        self.pool = b""  # translated draws, NUL where `choice` would draw again
+        self.pool = ""  # the batch's characters not yet issued start at `at`
         self.at = 0
 
-    def __getstate__(self) -> tuple[random.Random, bytes, int]:
+    def __getstate__(self) -> tuple[random.Random, str, int]:
         return self.rng, self.pool, self.at
 
-    def __setstate__(self, state: tuple[random.Random, bytes, int]) -> None:
+    def __setstate__(self, state: tuple[random.Random, str, int]) -> None:
         self.rng, self.pool, self.at = state
 
     def text(self, length: int) -> str:
         at = self.at
-        chunk = self.pool[at : at + length]
-        # Looked for as the byte value: `bytes in bytes` first tries the operand as an integer
-        # and formats (then discards) a TypeError before it searches.
-        if len(chunk) == length and 0 not in chunk:
-            self.at = at + length
-            return chunk.decode("ascii")
-        kept = bytearray()
+        end = at + length
         pool = self.pool
-        while len(kept) < length:
-            if at == len(pool):
-                words = _ID_WORDS
-                pool = self.pool = self.rng.getrandbits(32 * words).to_bytes(4 * words, "little")[3::4].translate(_ID_BYTES)
-                at = 0
-            drawn = pool[at]
-            at += 1
-            if drawn:
-                kept.append(drawn)
-        self.at = at
-        return kept.decode("ascii")
+        if end <= len(pool):
+            self.at = end
+            return pool[at:end]
+        kept = pool[at:]
+        while True:
+            words = _ID_WORDS
+            drawn = self.rng.getrandbits(32 * words).to_bytes(4 * words, "little")[3::4]
+            pool = self.pool = drawn.translate(_ID_BYTES, _ID_REDRAWN).decode("ascii")
+            need = length - len(kept)
+            if need <= len(pool):
+                self.at = need
+                return kept + pool[:need]
+            kept += pool
 
 
 def _wall_clock(device: Device) -> bool:
