@@ -235,7 +235,9 @@ _NOTHING = _SeqList([])  # what a listing of a state a scope never held pages th
 
 class _Scope:
     """One listing scope (a tenant, or one device): every action, and the actions in each state
-    (a state's list is made when the first action enters it)."""
+    (a state's list is made when the first action enters it). A device's scope lists only the
+    terminal states: its actions in a state they pass through are its `open` ones, which a
+    listing filters (see `ActionBook.selection`)."""
 
     __slots__ = ("every", "by_state", "open", "rows")
 
@@ -304,17 +306,20 @@ class ActionBook:
             scope = self.devices[device_id]
         except KeyError:
             scope = self.devices[device_id] = _Scope(self.rows)
-        for where in (self.tenant, scope):
-            # The newest action sorts last in every list it joins: appended, no search (and no
-            # call: `_SeqList.append` and `_Scope.listed`, inline).
-            where.every.items.append(seq)
-            try:
-                listed = where.by_state[state]
-            except KeyError:
-                listed = where.by_state[state] = _SeqList(self.rows, state in NON_TERMINAL)
-            listed.items.append(seq)
+        # The newest action sorts last in every list it joins: appended, no search (and no call:
+        # `_SeqList.append` and `_Scope.listed`, inline).
+        tenant = self.tenant
+        tenant.every.items.append(seq)
+        try:
+            listed = tenant.by_state[state]
+        except KeyError:
+            listed = tenant.by_state[state] = _SeqList(self.rows, state in NON_TERMINAL)
+        listed.items.append(seq)
+        scope.every.items.append(seq)
         if state in NON_TERMINAL:
             scope.open.append(action)
+        else:
+            scope.listed(state).items.append(seq)
 
     def set_state(self, action: Action, state: ActionState) -> None:
         old = action.state
@@ -322,34 +327,45 @@ class ActionBook:
             return
         action.state = state
         seq = action.seq
+        by_state = self.tenant.by_state
+        leaving = by_state[old]
+        # Actions usually change state in the order they were made: out of the head of one list
+        # (the action is in it, so it is not empty) and onto the end of the next, without a search.
+        if leaving.items[leaving.head] == seq:
+            leaving.remove_oldest()
+        else:
+            leaving.remove(seq)
+        try:
+            joining = by_state[state]
+        except KeyError:
+            joining = by_state[state] = _SeqList(self.rows, state in NON_TERMINAL)
+        joined = joining.items
+        # A list with no live entry is empty (its head is back at 0), so the last entry of a
+        # non-empty one is live.
+        if not joined or joined[-1] < seq:
+            joined.append(seq)
+        else:
+            joining.add(seq)
+        # The device's scope: its open actions, and a list per terminal state.
         scope = self.devices[action.device_id]
-        for where in (self.tenant, scope):
-            by_state = where.by_state
-            leaving = by_state[old]
-            # Actions usually change state in the order they were made: out of the head of one
-            # list (the action is in it, so it is not empty) and onto the end of the next,
-            # without a search.
-            if leaving.items[leaving.head] == seq:
-                leaving.remove_oldest()
-            else:
-                leaving.remove(seq)
-            try:
-                joining = by_state[state]
-            except KeyError:
-                joining = by_state[state] = _SeqList(self.rows, state in NON_TERMINAL)
-            joined = joining.items
-            # A list with no live entry is empty (its head is back at 0), so the last entry of a
-            # non-empty one is live.
-            if not joined or joined[-1] < seq:
-                joined.append(seq)
-            else:
-                joining.add(seq)
-        if state not in NON_TERMINAL:
+        if old in NON_TERMINAL:
+            if state in NON_TERMINAL:
+                return  # still open: the open list holds it, whatever the state
             opened = scope.open
             if opened and opened[0] is action:
                 del opened[0]
-            elif action in opened:
+            else:
                 opened.remove(action)
+        else:  # out of a terminal state (the platform never does this; the book allows it)
+            scope.by_state[old].remove(seq)
+            if state in NON_TERMINAL:
+                opened = scope.open
+                at = len(opened)
+                while at and opened[at - 1].seq > seq:
+                    at -= 1
+                opened.insert(at, action)
+                return
+        scope.listed(state).add(seq)
 
     def has_open(self, device_id: str) -> bool:
         """Whether the device has any non-terminal action (what a push could conflict with)."""
@@ -366,11 +382,19 @@ class ActionBook:
         return scope.every.last() if scope is not None else None
 
     def selection(self, device_id: str | None, state: str | None) -> _SeqList:
-        """The creation-ordered list a listing pages through."""
+        """The creation-ordered list a listing pages through. A device's actions in a state they
+        pass through are picked from its open actions, in O(open actions), as a push's conflict
+        check reads them."""
         if device_id is None:
             scope: _Scope | None = self.tenant
         else:
             scope = self.devices.get(device_id)
         if scope is None:
             return _NOTHING
-        return scope.every if state is None else scope.by_state.get(state, _NOTHING)
+        if state is None:
+            return scope.every
+        if scope is not self.tenant and state in NON_TERMINAL:
+            picked = _SeqList(self.rows, passing=True)
+            picked.items = [action.seq for action in scope.open if action.state == state]
+            return picked
+        return scope.by_state.get(state, _NOTHING)

@@ -130,3 +130,24 @@ def test_past_the_serial_wrap_an_id_already_issued_is_drawn_again() -> None:
     assert issued != first and issued[:10] == first[:10]  # the same serial, a fresh tail
     platform._serial = _SERIAL_WRAP - 1
     assert platform._new_id()[4:10] == "000000"  # the serial wrapped round
+
+
+def test_listings_match_a_plain_filter_when_states_change_in_any_direction() -> None:
+    # The platform only moves actions forward, but the book takes any move: out of a terminal
+    # state and back into one a device's open actions are kept in, too.
+    rng = random.Random(23)
+    book = ActionBook()
+    everything = [_action(i, f"dev_{i % 3}") for i in range(120)]
+    for action in everything:
+        book.add(action)
+    for _ in range(900):
+        book.set_state(rng.choice(everything), rng.choice(ACTION_STATES))  # type: ignore[arg-type]
+    for device in (None, "dev_0", "dev_2"):
+        for state in (None, *ACTION_STATES):
+            expected = [a for a in everything if (device is None or a.device_id == device) and (state is None or a.state == state)]
+            selected = book.selection(device, state)
+            assert len(selected) == len(expected)
+            assert selected.page(0, 200) == expected
+            assert selected.page_newest_first(1, 4) == list(reversed(expected))[1:5]
+    for device in ("dev_0", "dev_1", "dev_2"):
+        assert book.open_for(device) == [a for a in everything if a.device_id == device and not a.terminal]
