@@ -365,7 +365,17 @@ class ActionBook:
                     at -= 1
                 opened.insert(at, action)
                 return
-        scope.listed(state).add(seq)
+        # Into a terminal state's list: usually the newest there, so appended (inline: `listed`
+        # and `_SeqList.add`).
+        try:
+            ended = scope.by_state[state]
+        except KeyError:
+            ended = scope.by_state[state] = _SeqList(self.rows)
+        items = ended.items
+        if not items or items[-1] < seq:
+            items.append(seq)
+        else:
+            ended.add(seq)
 
     def has_open(self, device_id: str) -> bool:
         """Whether the device has any non-terminal action (what a push could conflict with)."""

@@ -330,14 +330,18 @@ class Clock:
                         continue
                     fn, arg = handle.fn, handle.arg
                     handle.fn = handle.arg = None  # a fired event keeps nothing alive through its handle
-                elif owner is not None:
-                    if owner.queued < 0:
-                        queue._cancelled -= 1
-                        continue
-                    owner.queued -= 1
-                if arg is _NO_ARG:
-                    fn()
+                    # Only a handle's event can have no argument (see `schedule`); a posted one
+                    # always has one.
+                    if arg is _NO_ARG:
+                        fn()
+                    else:
+                        fn(arg)
                 else:
+                    if owner is not None:
+                        if owner.queued < 0:
+                            queue._cancelled -= 1
+                            continue
+                        owner.queued -= 1
                     fn(arg)
                 processed += 1
                 if halt is not None and halt():
