@@ -328,14 +328,15 @@ class Clock:
                     if handle.cancelled:
                         queue._cancelled -= 1
                         continue
-                    fn, arg = handle.fn, handle.arg
+                    fired, arg = handle.fn, handle.arg
                     handle.fn = handle.arg = None  # a fired event keeps nothing alive through its handle
+                    assert fired is not None  # a handle in the queue has not fired
                     # Only a handle's event can have no argument (see `schedule`); a posted one
                     # always has one.
                     if arg is _NO_ARG:
-                        fn()
+                        fired()
                     else:
-                        fn(arg)
+                        fired(arg)
                 else:
                     if owner is not None:
                         if owner.queued < 0:
