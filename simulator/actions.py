@@ -331,8 +331,16 @@ class ActionBook:
         leaving = by_state[old]
         # Actions usually change state in the order they were made: out of the head of one list
         # (the action is in it, so it is not empty) and onto the end of the next, without a search.
-        if leaving.items[leaving.head] == seq:
-            leaving.remove_oldest()
+        # The head moves on inline (`_SeqList.remove_oldest`, whose bookkeeping it calls only when
+        # the list empties or is due to be compacted).
+        head = leaving.head
+        if leaving.items[head] == seq:
+            head += 1
+            size = len(leaving.items)
+            if head < size and (head <= 32 or head * 2 <= size):
+                leaving.head = head
+            else:
+                leaving.remove_oldest()
         else:
             leaving.remove(seq)
         try:

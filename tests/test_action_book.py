@@ -151,3 +151,24 @@ def test_listings_match_a_plain_filter_when_states_change_in_any_direction() -> 
             assert selected.page_newest_first(1, 4) == list(reversed(expected))[1:5]
     for device in ("dev_0", "dev_1", "dev_2"):
         assert book.open_for(device) == [a for a in everything if a.device_id == device and not a.terminal]
+
+
+def test_a_state_actions_pass_through_keeps_no_dead_entries() -> None:
+    # A busy tenant's actions leave `scheduled` and `acknowledged` oldest first; those lists must
+    # let go of the numbers they no longer list (emptied, or compacted once half are dead), or
+    # a soak test's lists would grow with every action ever pushed.
+    book = ActionBook()
+    for day in range(5):
+        actions = [_action(day * 500 + i, f"dev_{i % 7}") for i in range(500)]
+        for action in actions:
+            book.add(action)
+        for step, action in enumerate(actions):
+            book.set_state(action, "acknowledged")
+            if step >= 100:
+                book.set_state(actions[step - 100], "completed")
+            for state in ("scheduled", "acknowledged"):
+                listed = book.tenant.by_state[state]
+                assert len(listed.items) <= max(64, 2 * len(listed)), (state, len(listed.items), len(listed))
+        for action in actions[-100:]:
+            book.set_state(action, "completed")
+        assert [len(book.tenant.by_state[state].items) for state in ("scheduled", "acknowledged")] == [0, 0]
