@@ -9,7 +9,7 @@
    daily rows, advanced D days with one `POST /_sim/clock/advance`, then read back with one
    `GET /_sim/devices`; prints the wall time of each request.
 
-`python -m bench.fleet [--devices 10000] [--days 30] [--http-devices 10000] [--memory-devices 1000] [--gc on|off|freeze] [--no-gc] [--digest]`
+`python -m bench.fleet [--devices 10000] [--days 30] [--http-devices 10000] [--memory-devices 1000] [--gc on|off|freeze] [--no-gc] [--digest] [--runs N]`
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ import argparse
 import gc
 import hashlib
 import json
+import re
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -178,6 +181,28 @@ def in_process(count: int, days: int, memory_devices: int, mode: str = "on", fin
               f"(the record, its indexes and handles, and the rows and events it left)")
 
 
+def repeated(count: int, days: int, memory_devices: int, mode: str, fingerprint: bool, runs: int) -> None:
+    """The in-process fleet `runs` times, each run in a fresh interpreter (no heap or collector
+    state carried from the one before), one after the other; prints every run's report, then
+    the median and range of their wall times. On a host whose speed drifts between minutes,
+    one run is one sample of the drift; the median of several is the figure to compare."""
+    walls = []
+    for run in range(runs):
+        argv = [sys.executable, "-m", "bench.fleet", "--devices", str(count), "--days", str(days), "--http-devices", "0",
+                "--memory-devices", str(memory_devices if run == runs - 1 else 0), "--gc", mode]
+        if fingerprint:
+            argv.append("--digest")
+        report = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+        print(f"run {run + 1} of {runs}:")
+        print(report, end="", flush=True)
+        found = re.search(r"^  ([0-9.]+) s wall:", report, re.MULTILINE)
+        if found is None:
+            raise SystemExit(f"no wall time in the run's report:\n{report}")
+        walls.append(float(found.group(1)))
+    print(f"fleet in process, {runs} runs: median {statistics.median(walls):.2f} s wall "
+          f"(runs {', '.join(f'{wall:.2f}' for wall in walls)} s)")
+
+
 def over_http(count: int, days: int) -> None:
     from bench.http import free_port, serving
 
@@ -217,9 +242,15 @@ def main() -> None:
     parser.add_argument("--digest", action="store_true",
                         help="print a fingerprint of the in-process run's results (devices and actions), to check "
                              "that an engine change leaves them unchanged")
+    parser.add_argument("--runs", type=int, default=1,
+                        help="in-process runs, each in a fresh process (the memory pass follows the last); with "
+                             "more than one, their median and range are printed as well")
     args = parser.parse_args()
-    if args.devices:
-        in_process(args.devices, args.days, args.memory_devices, mode="off" if args.no_gc else args.gc, fingerprint=args.digest)
+    mode = "off" if args.no_gc else args.gc
+    if args.devices and args.runs > 1:
+        repeated(args.devices, args.days, args.memory_devices, mode, args.digest, args.runs)
+    elif args.devices:
+        in_process(args.devices, args.days, args.memory_devices, mode=mode, fingerprint=args.digest)
     if args.http_devices:
         over_http(args.http_devices, args.days)
 
