@@ -23,7 +23,7 @@ from .battery import Battery, Drive, integrate_span
 from .errnos import NativeError
 from .memo import remember
 from .native_scheduler import MINUTES_PER_DAY, Group, NativeScheduler, Physics, plain_physics, row_of, shared_rows
-from .profiles import DeviceProfile, load_profile, profile_names
+from .profiles import DeviceProfile, Traits, load_profile, profile_names, profile_traits
 from .validation import ClosedModel, JsonInt, refusal
 
 _HHMM_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
@@ -278,6 +278,7 @@ class Device:
     def __init__(self, spec: DeviceSpec, now: datetime) -> None:
         self.id = spec.id
         self.profile: DeviceProfile = load_profile(spec.profile)
+        self.traits: Traits = profile_traits(spec.profile)  # the flags read per push, as plain attributes
         self.tz = ZoneInfo(spec.timeZone)
         self.tz_known = spec.timeZoneKnown
         self.serial_number = spec.serialNumber or serial_for(spec.id)

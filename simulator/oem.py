@@ -194,7 +194,7 @@ class DirectGateway(OemGateway):
     def write_mode(self, drive: Drive, now: datetime) -> None:
         self._call()
         scheduler = self.device.scheduler
-        if scheduler is not None and scheduler.enabled and self.device.profile.blocks_imperative_while_scheduled:
+        if scheduler is not None and scheduler.enabled and self.device.traits.blocks_imperative_while_scheduled:
             raise SchedulerBlocked()
         self.device.set_imperative(drive, now)
 

@@ -243,8 +243,7 @@ class Platform:
                 f"Command '{action.command}' cannot run {execution} on device '{device_id}'.",
                 {"requestedExecution": execution, "supportedExecution": cap["execution"]},
             )
-        profile = device.profile
-        wall_clock = profile.native_scheduler and profile.wall_clock_schedule  # `_wall_clock`, inline
+        wall_clock = device.traits.wall_clock_rows
         window = resolve_window(start, end, now, device.tz, device.tz_known, wall_clock)  # positional: once per push
         # The placement of a window resolve_window remembered is the same every push (the window
         # decides the execution: both follow from the same `start` and `end`): made once, kept
@@ -266,7 +265,7 @@ class Platform:
             self._imperative_preflight(managed)
         device = managed.device
         scheduler = device.scheduler
-        if execution != "windowed" or scheduler is None or not device.profile.foreign_state_read:
+        if execution != "windowed" or scheduler is None or not device.traits.foreign_state_read:
             return None
         start_wall, end_wall = placement.start_wall, placement.end_wall
         assert start_wall is not None and end_wall is not None
@@ -284,7 +283,7 @@ class Platform:
         if read is None:
             return drive  # unreadable now: the dispatch-time merge still guards the write
         current = read[1]
-        slot_aware, limit = device.profile.slot_aware_merge, scheduler.max_group_count
+        slot_aware, limit = device.traits.slot_aware_merge, scheduler.max_group_count
         # The merge is a pure check of immutable rows whose result is not kept here: a fleet's
         # devices read back the same stored row tuple (see `foxess.adapter.read_order`) and get
         # the same candidate rows, so the candidate remembers the last stored rows and flags it
@@ -348,7 +347,7 @@ class Platform:
         )
         self.actions.add(action)
         device = managed.device
-        if execution == "windowed" and not device.tz_known and _wall_clock(device) and start_wall is not None and start is not None:
+        if execution == "windowed" and not device.tz_known and device.traits.wall_clock_rows and start_wall is not None and start is not None:
             self._note_drift(managed, action)
         if execution == "immediate":
             self._dispatch(action, now)
@@ -444,11 +443,11 @@ class Platform:
         still meets the OEM's refusal (seed 002's path).
         """
         device = managed.device
-        profile = device.profile
+        traits = device.traits
         scheduler = device.scheduler
         if scheduler is None or not scheduler.enabled:
             return
-        if not (profile.foreign_state_read and profile.blocks_imperative_while_scheduled):
+        if not (traits.foreign_state_read and traits.blocks_imperative_while_scheduled):
             return
         read = self._optional_read(managed)
         if read is None:
@@ -598,7 +597,7 @@ class Platform:
             rows,
             replace_foreign=action.on_conflict == "cancel_and_replace",
             detected_at="dispatch_time",
-            slot_aware=device.profile.slot_aware_merge,
+            slot_aware=device.traits.slot_aware_merge,
             limit=scheduler.max_group_count,
         )
         gateway.write_groups(merged, now)
@@ -759,12 +758,6 @@ class IdDraws:
                 self.at = need
                 return kept + pool[:need]
             kept += pool
-
-
-def _wall_clock(device: Device) -> bool:
-    """Whether the device runs its native rows on plant-local wall clock."""
-    profile = device.profile
-    return profile.native_scheduler and profile.wall_clock_schedule
 
 
 def _value(parameters: dict[str, Any], name: str) -> float | None:

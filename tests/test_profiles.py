@@ -64,3 +64,25 @@ def test_profile_model_is_closed_and_frozen():
         DeviceProfile.model_validate({**data, "surprise": 1})
     with pytest.raises(ValidationError):
         load_profile("foxess").name = "other"
+
+
+def test_traits_read_as_the_profile_says_and_survive_a_snapshot():
+    # The platform reads these flags per push from the device's traits, not from the model:
+    # they must say what the profile says, for every shipped profile.
+    import pickle
+    from datetime import datetime, timezone
+
+    from amps_sim.simulator.device import Device
+    from amps_sim.simulator.profiles import profile_traits
+    from amps_sim.simulator.world.tenants import DeviceSpec
+
+    for name in profile_names():
+        profile, traits = load_profile(name), profile_traits(name)
+        assert traits.wall_clock_rows == (profile.native_scheduler and profile.wall_clock_schedule)
+        assert traits.foreign_state_read == profile.foreign_state_read
+        assert traits.slot_aware_merge == profile.slot_aware_merge
+        assert traits.blocks_imperative_while_scheduled == profile.blocks_imperative_while_scheduled
+        device = Device(DeviceSpec.model_validate({"id": f"dev_{name}", "profile": name}), datetime(2026, 5, 8, tzinfo=timezone.utc))
+        assert device.traits is traits
+        assert pickle.loads(pickle.dumps(device)).traits is traits
+    assert {profile_traits(name).slot_aware_merge for name in profile_names()} == {True, False}

@@ -219,7 +219,7 @@ class NativeSession:
         """An imperative setting write, refused (44096) while the scheduler runs."""
         self._call_one("write", ("setting", managed.device.serial_number), managed)
         device = managed.device
-        if device.scheduler is not None and device.scheduler.enabled and device.profile.blocks_imperative_while_scheduled:
+        if device.scheduler is not None and device.scheduler.enabled and device.traits.blocks_imperative_while_scheduled:
             raise refuse(ERRNO_SCHEDULE_ACTIVE)
         device.set_imperative(drive, now or self.now)
 

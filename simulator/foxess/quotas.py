@@ -95,8 +95,8 @@ class QuotaLedger:
         """Whether :meth:`admit` would refuse any call at `now` because the day's calls are used
         up (errno 40402), as the free access count tells (see `NativeSession.access_count`).
         Counts nothing; rolls the day over as `admit` would."""
-        if self.used < spec.dailyCalls or not spec.enabled:
-            return False
+        if spec is self.free_spec or self.used < spec.dailyCalls or not spec.enabled:
+            return False  # (`free_spec` is a spec found unenforced: its fields are not read again)
         self._roll(now)
         return self.used >= spec.dailyCalls
 
