@@ -34,7 +34,8 @@ _ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+-]{0,31}(/[A-Za-z0-9_+-]{1,32}){0,
 _OFFSET_PROBE = timedelta(days=7)
 _OFFSET_HORIZON = timedelta(days=63)
 _DAY = timedelta(days=1)
-# Whole days, by count: the shifts from an integrated day to the pending days compared with it.
+# Whole days, by count: the shifts from an integrated day to the pending days compared with it
+# (more than a full pending timeline holds; `Device._repeat_days`).
 _SHIFTS = tuple(timedelta(days=n) for n in range(64))
 # The imperative drive a device starts with; a Drive is immutable, so every device shares it.
 _SELF_USE = Drive("SelfUse")
@@ -532,16 +533,16 @@ class Device:
         # The common case first, compared whole: every whole pending day inside the offset's span
         # repeats the integrated one. Otherwise day by day, for the repeats before the first
         # day that differs.
-        days = min(count // size, (until - anchor) // _DAY)
+        days = min(count // size, (until - anchor) // _DAY, len(_SHIFTS) - 1)
         if days:
             end = i + days * size
             if (
                 cuts[i + 2 : end : 3] == rows * days
                 and cuts[i + 1 : end : 3] == drives * days
-                and cuts[i:end:3] == [at + shift for shift in _SHIFTS[1 : days + 1] for at in history[k::4]]
+                and cuts[i:end:3] == [at + moved for moved in _SHIFTS[1 : days + 1] for at in history[k::4]]
             ):
                 skipped = days * size
-                shift = _SHIFTS[days + 1] if days + 1 < len(_SHIFTS) else (days + 1) * _DAY
+                shift = _SHIFTS[days] + _DAY
         while skipped + size <= count and anchor + shift <= until:
             first = i + skipped  # where the compared day's cuts begin
             end = first + size
