@@ -701,7 +701,7 @@ class Device:
             scheduler = {
                 "enabled": self.scheduler.enabled,
                 "maxGroupCount": self.scheduler.max_group_count,
-                "groups": [g.to_view() for g in self.scheduler.groups],
+                "groups": self.scheduler.row_views(),
             }
         return {
             "id": self.id,
@@ -730,7 +730,7 @@ class Device:
             scheduler = SchedulerSpec(
                 enabled=self.scheduler.enabled,
                 maxGroupCount=self.scheduler.max_group_count,
-                groups=[GroupSpec.model_validate(g.to_view()) for g in self.scheduler.groups],
+                groups=[GroupSpec.model_validate(view) for view in self.scheduler.row_views()],
             )
         return DeviceSpec(
             id=self.id,

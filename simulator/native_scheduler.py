@@ -18,6 +18,10 @@ from .profiles import GroupLimits
 
 # The owner of the rows (and of the flag) the Amps platform writes; anything else is a foreign party.
 PLATFORM_OWNER = "amps"
+# The action marker of a platform row shared by every device that stores it: which action wrote
+# the row on a device is that device's scheduler's record (`NativeScheduler.mark`), so a fleet's
+# devices running the same window store one row object, not one per action.
+SHARED_MARK = "amps:shared"
 MINUTES_PER_DAY = 24 * 60
 LAST_MINUTE = MINUTES_PER_DAY - 1
 _PLAIN = frozenset({int, str, type(None)})
@@ -305,6 +309,12 @@ class NativeScheduler:
         self._previous: tuple[Group, ...] = ()
         self._previous_physics: tuple[Physics, ...] = ()
         self._valid_sets = _valid_sets_for(max_group_count, limits, self.work_modes)
+        # The action that wrote each stored shared platform row (`SHARED_MARK`) on this device:
+        # `marked[i]` wrote `marked_rows[i]`. Set by the platform after its write (`mark`); an
+        # entry goes when its row is no longer stored. Two lists for the scheduler's life,
+        # changed in place (a device holds a row or two of the platform's at a time).
+        self.marked_rows: list[Group] = []
+        self.marked: list[str] = []
         self.replace(groups)
 
     def validate(self, groups: Iterable[Group]) -> tuple[Physics, ...]:
@@ -376,6 +386,15 @@ class NativeScheduler:
         else:
             known = self._valid_sets.get(tuple(map(_PLAIN_ROW, stored)))  # validate's first step, inlined
             physics = self.validate(stored) if known is None else known
+        marked_rows = self.marked_rows
+        if marked_rows:
+            for at in range(len(marked_rows) - 1, -1, -1):
+                row = marked_rows[at]
+                for group in stored:
+                    if group is row:
+                        break
+                else:
+                    del marked_rows[at], self.marked[at]
         current = self.groups
         if len(stored) > len(current):  # see `_previous`
             self._previous = current
@@ -385,6 +404,43 @@ class NativeScheduler:
         self.groups = self.physics_of = stored
         self.physics = physics
         self._boundaries = None  # computed when asked for
+
+    def mark(self, rows: Iterable[Group], action_id: str) -> None:
+        """Record that `action_id` wrote these stored shared rows on this device."""
+        marked_rows, marked = self.marked_rows, self.marked
+        for row in rows:
+            for at, held in enumerate(marked_rows):
+                if held is row:
+                    marked[at] = action_id
+                    break
+            else:
+                marked_rows.append(row)
+                marked.append(action_id)
+
+    def action_of(self, group: Group) -> str | None:
+        """The action marker of a stored row: its own, or for a shared platform row the action
+        that wrote it on this device."""
+        marker = group.action_id
+        if marker != SHARED_MARK:
+            return marker
+        for at, row in enumerate(self.marked_rows):
+            if row is group:
+                return self.marked[at]
+        return None
+
+    def row_views(self) -> list[dict[str, Any]]:
+        """The stored rows as the simulator shows them, each with the action that wrote it."""
+        views = []
+        for group in self.groups:
+            view = group.to_view()
+            if group.action_id == SHARED_MARK:
+                marker = self.action_of(group)
+                if marker is None:
+                    del view["actionId"]
+                else:
+                    view["actionId"] = marker
+            views.append(view)
+        return views
 
     def physics_key(self) -> tuple[Physics, ...]:
         """The stored rows' physics sorted by start: what a device's regime is made from."""

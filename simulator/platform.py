@@ -21,7 +21,7 @@ from .clock import PRIORITY_NORMAL, PRIORITY_WINDOW_END, Clock
 from .device import Device, drive_for_command, group_for_drive
 from .errors import ApiError, failure_result, format_instant
 from .memo import Unsaved, remember
-from .native_scheduler import PLATFORM_OWNER, Group
+from .native_scheduler import PLATFORM_OWNER, SHARED_MARK, Group
 from .oem import ManagedDevice, OemFailure, OemGateway, SchedulerBlocked
 from .timewindow import ResolvedWindow, execution_for, resolve_window, wall_rows, wall_to_instant
 from .validation import ActionRequest, PushRequest, Quantity
@@ -72,6 +72,7 @@ class Platform:
         self._candidates: dict[tuple[Any, ...], tuple[Drive, list[Group], list[_Passed | None]]] = {}
         self._delays: dict[float, timedelta] = {}
         self._spans: dict[tuple[datetime, datetime], tuple[tuple[int, int], ...]] = {}
+        self._window_rows: dict[tuple[Drive, datetime, datetime], list[Any]] = {}
         self._checked: dict[tuple[Any, ...], tuple[dict[str, Any], DriveArgs, dict[str, Any]]] = {}
         self._placements: dict[int, tuple[ResolvedWindow, conflicts.Placement]] = {}
         # The acknowledge and complete instants of the last dispatch, with the instant and the
@@ -431,7 +432,10 @@ class Platform:
 
     def _owns(self, group: Group, device_id: str) -> bool:
         """A row is the platform's when it carries the marker of one of its actions on this device."""
-        action = self.actions.get(group.action_id) if group.action_id is not None else None
+        managed = self.devices.get(device_id)
+        scheduler = managed.device.scheduler if managed is not None else None
+        marker = scheduler.action_of(group) if scheduler is not None else group.action_id
+        action = self.actions.get(marker) if marker is not None else None
         return action is not None and action.device_id == device_id
 
     def _imperative_preflight(self, managed: ManagedDevice) -> None:
@@ -489,6 +493,18 @@ class Platform:
         for first, last in spans:  # one or two: a loop, not a comprehension's call
             rows.append(group_for_drive(drive, first, last, owner=PLATFORM_OWNER, action_id=action_id))
         return rows
+
+    def _shared_rows(self, drive: Drive, start_wall: datetime, end_wall: datetime) -> list[Any]:
+        """The rows a window writes, marked `SHARED_MARK`, and the last merge they passed: one
+        set of row objects for every device and action with this drive and window (remembered,
+        bounded); which action wrote them on a device is its scheduler's record
+        (`NativeScheduler.mark`)."""
+        key = (drive, start_wall, end_wall)
+        entry = self._window_rows.get(key)
+        if entry is None:
+            rows = tuple(self._rows(drive, start_wall, end_wall, action_id=SHARED_MARK))
+            entry = remember(self._window_rows, key, [rows, None], _MEMO_LIMIT)
+        return entry
 
     # ------------------------------------------------------- lifecycle events
     def _at(self, action: Action, now: datetime, delay_s: float, handler: Callable[[Action], None]) -> None:
@@ -591,16 +607,26 @@ class Platform:
         assert scheduler is not None
         gateway = managed.gateway
         enabled, current = gateway.read_scheduler()
-        rows = self._rows(drive, start_wall, end_wall, action_id=action.id)
-        merged = conflicts.merge_rows(
-            current,
-            rows,
-            replace_foreign=action.on_conflict == "cancel_and_replace",
-            detected_at="dispatch_time",
-            slot_aware=device.traits.slot_aware_merge,
-            limit=scheduler.max_group_count,
-        )
+        window = self._shared_rows(drive, start_wall, end_wall)
+        rows = window[0]
+        replace, slot_aware, limit = action.on_conflict == "cancel_and_replace", device.traits.slot_aware_merge, scheduler.max_group_count
+        # The merge is a pure function of the stored rows (immutable; the same tuple on every
+        # device of a fleet, see `foxess.adapter.read_order`), these rows and three flags, so the
+        # window keeps the last one it passed (holding the stored tuple, so its identity names
+        # it): the fleet's devices then store one merged tuple. A refusal is worked out, and
+        # raised, every time.
+        last = window[1]
+        if last is not None and last[0] is current and last[1] == replace and last[2] == slot_aware and last[3] == limit:
+            merged = last[4]
+        else:
+            merged = tuple(
+                conflicts.merge_rows(
+                    current, list(rows), replace_foreign=replace, detected_at="dispatch_time", slot_aware=slot_aware, limit=limit
+                )
+            )
+            window[1] = (current, replace, slot_aware, limit, merged)
         gateway.write_groups(merged, now)
+        scheduler.mark(rows, action.id)
         written = self.rows_written.get(action.device_id)
         if written is None:
             written = self.rows_written[action.device_id] = set()
@@ -659,7 +685,10 @@ class Platform:
         gateway = managed.gateway
         try:
             enabled, current = gateway.read_scheduler()
-            remaining = [g for g in current if g.action_id != action_id]
+            scheduler = managed.device.scheduler
+            assert scheduler is not None  # a window's cleanup runs only where its rows were written
+            action_of = scheduler.action_of
+            remaining = [g for g in current if action_of(g) != action_id]
             if len(remaining) != len(current):
                 gateway.write_groups(remaining, now)
             written = self.rows_written.get(device_id)

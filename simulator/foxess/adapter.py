@@ -28,7 +28,7 @@ from ..errnos import (
     NativeError,
 )
 from ..memo import remember
-from ..native_scheduler import PLATFORM_OWNER, Group
+from ..native_scheduler import PLATFORM_OWNER, SHARED_MARK, Group
 from ..oem import ManagedDevice, OemFailure, OemGateway, SchedulerBlocked
 from .cloud import NativeCloud, NativeSession
 
@@ -70,17 +70,18 @@ _READ_ORDERS_KEPT = 1024
 def read_order(groups: tuple[Group, ...]) -> tuple[Group, ...]:
     """`groups` reversed, as a reordering device reads them back: one tuple per stored tuple, so
     devices holding one shared row set (see `native_scheduler.shared_rows`) read back one tuple,
-    which the platform recognises by identity (see `Platform._preflight`). Only sets without
-    platform rows are remembered (those are what devices share; a set with an action's rows is
-    one device's). The entry holds the stored tuple, so its id is not reused while it is
-    remembered."""
+    which the platform recognises by identity (see `Platform._preflight`). Only sets with no row
+    marked with its own action are remembered (those are what devices share, the platform's
+    `SHARED_MARK` rows included; a row marked with an action id is one device's). The entry holds
+    the stored tuple, so its id is not reused while it is remembered."""
     known = _READ_ORDERS.get(id(groups))
     if known is not None and known[0] is groups:
         return known[1]
     reordered = groups[::-1]
     for group in reordered:  # the platform's rows come last in the stored order: first here
-        if group.action_id is not None:
-            return reordered  # the platform's rows are written per action: not shared, not kept
+        marker = group.action_id
+        if marker is not None and marker != SHARED_MARK:
+            return reordered  # a row marked with its own action is one device's: not shared, not kept
     remember(_READ_ORDERS, id(groups), (groups, reordered), _READ_ORDERS_KEPT)
     return reordered
 
