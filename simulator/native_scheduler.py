@@ -21,7 +21,19 @@ PLATFORM_OWNER = "amps"
 # The action marker of a platform row shared by every device that stores it: which action wrote
 # the row on a device is that device's scheduler's record (`NativeScheduler.mark`), so a fleet's
 # devices running the same window store one row object, not one per action.
-SHARED_MARK = "amps:shared"
+
+
+class _SharedMark(str):
+    """The marker's type: one object, pickled by its name, so `is` tells it from any string a
+    client may send as a row's `actionId` (which stays that row's own marker)."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> str:
+        return "SHARED_MARK"
+
+
+SHARED_MARK: str = _SharedMark("amps:shared")
 MINUTES_PER_DAY = 24 * 60
 LAST_MINUTE = MINUTES_PER_DAY - 1
 _PLAIN = frozenset({int, str, type(None)})
@@ -73,7 +85,7 @@ class _Row:
     end: int  # minute of day, inclusive (FoxESS writes 06:59 for "until 07:00")
     work_mode: str
     owner: str  # "amps" marks platform rows; anything else is a foreign party
-    action_id: str | None
+    action_id: str | None  # the writing action; SHARED_MARK on a platform row devices share (see `NativeScheduler.mark`)
     fd_soc: int | None
     fd_pwr: int | None  # watts
     min_soc_on_grid: int | None
@@ -421,7 +433,7 @@ class NativeScheduler:
         """The action marker of a stored row: its own, or for a shared platform row the action
         that wrote it on this device."""
         marker = group.action_id
-        if marker != SHARED_MARK:
+        if marker is not SHARED_MARK:
             return marker
         for at, row in enumerate(self.marked_rows):
             if row is group:
@@ -433,7 +445,7 @@ class NativeScheduler:
         views = []
         for group in self.groups:
             view = group.to_view()
-            if group.action_id == SHARED_MARK:
+            if group.action_id is SHARED_MARK:
                 marker = self.action_of(group)
                 if marker is None:
                     del view["actionId"]

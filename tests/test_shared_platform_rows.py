@@ -50,7 +50,7 @@ def test_devices_running_one_window_share_its_rows_and_each_shows_its_own_action
     assert schedulers[0] is not None and schedulers[1] is not None and schedulers[2] is not None
     # One stored tuple and one row object for the window, whatever the number of devices.
     assert schedulers[0].groups is schedulers[1].groups is schedulers[2].groups
-    rows = [group for group in schedulers[0].groups if group.action_id == SHARED_MARK]
+    rows = [group for group in schedulers[0].groups if group.action_id is SHARED_MARK]
     assert len(rows) == 1
     for device_id, action in actions.items():
         shown = _platform_rows(world, device_id)
@@ -99,3 +99,22 @@ def test_a_snapshot_taken_inside_a_window_keeps_each_devices_writer_and_cleans_u
     restored.clock.advance_to(restored.clock.now + timedelta(hours=5))
     for device_id in pushed:
         assert _platform_rows(restored, device_id) == []
+
+
+def test_a_client_row_spelling_the_shared_marker_keeps_it_as_its_own() -> None:
+    # The shared marker is one object; a row given the same text through the control API is an
+    # ordinary row whose marker is that text.
+    spec = TenantSpec.model_validate({
+        "clock": {"mode": "virtual", "now": "2026-05-08T08:00:00Z"},
+        "devices": [{"id": "dev_0", "profile": "foxess", "timeZone": "Europe/London", "scheduler": {
+            "enabled": True,
+            "groups": [{"start": "02:00", "end": "03:59", "workMode": "ForceCharge", "owner": "amps", "actionId": "amps:shared"}],
+        }}],
+    })
+    world = World(spec, api_key="sk_test", seed=3, created_at=START, monotonic=time.monotonic)
+    scheduler = world.devices["dev_0"].device.scheduler
+    assert scheduler is not None
+    (row,) = scheduler.groups
+    assert row.action_id == SHARED_MARK and row.action_id is not SHARED_MARK
+    assert scheduler.action_of(row) == "amps:shared"
+    assert [group["actionId"] for group in _platform_rows(world, "dev_0")] == ["amps:shared"]

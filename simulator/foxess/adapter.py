@@ -80,7 +80,7 @@ def read_order(groups: tuple[Group, ...]) -> tuple[Group, ...]:
     reordered = groups[::-1]
     for group in reordered:  # the platform's rows come last in the stored order: first here
         marker = group.action_id
-        if marker is not None and marker != SHARED_MARK:
+        if marker is not None and marker is not SHARED_MARK:
             return reordered  # a row marked with its own action is one device's: not shared, not kept
     remember(_READ_ORDERS, id(groups), (groups, reordered), _READ_ORDERS_KEPT)
     return reordered
