@@ -42,7 +42,6 @@ assert _SERIAL_WIDTH == 6
 # How many distinct keys a memo of pure results keeps before it starts again.
 _MEMO_LIMIT = 1024
 # A submission-time merge that passed: the stored rows read back, replace_foreign, slot_aware, limit.
-_Passed = tuple[Sequence[Group], bool, bool, int]
 # The three parameter values a drive is built from: target, power and reserve (None when not given).
 DriveArgs = tuple[float | None, float | None, float | None]
 # What `Platform._dues` holds before the first dispatch (never used: no instant is None).
@@ -69,10 +68,9 @@ class Platform:
         # Pure computations the pushes of a fleet repeat, remembered (bounded; see _MEMO_LIMIT).
         self._drives: dict[tuple[str, float | None, float | None, float | None], Drive] = {}
         # The window's drive and candidate rows, with the last submission-time merge they passed.
-        self._candidates: dict[tuple[Any, ...], tuple[Drive, list[Group], list[_Passed | None]]] = {}
         self._delays: dict[float, timedelta] = {}
-        self._spans: dict[tuple[datetime, datetime], tuple[tuple[int, int], ...]] = {}
-        self._window_rows: dict[tuple[Drive, datetime, datetime], list[Any]] = {}
+        self._window_rows: dict[tuple[int, datetime, datetime], list[Any]] = {}
+        self._windows_pushed: dict[tuple[Any, ...], list[Any]] = {}
         self._checked: dict[tuple[Any, ...], tuple[dict[str, Any], DriveArgs, dict[str, Any]]] = {}
         self._placements: dict[int, tuple[ResolvedWindow, conflicts.Placement]] = {}
         # The acknowledge and complete instants of the last dispatch, with the instant and the
@@ -270,38 +268,26 @@ class Platform:
             return None
         start_wall, end_wall = placement.start_wall, placement.end_wall
         assert start_wall is not None and end_wall is not None
-        # The window's drive and the rows it would write, marked with no action yet, so the same
-        # window on every device is the same rows (Groups are immutable): built once, remembered.
+        # The window's entry (its drive, rows and last merge), found by the push's own values:
+        # the same entry the dispatch finds by the drive.
         key = (command, drive_args, start_wall, end_wall)
-        candidate = self._candidates.get(key)
-        if candidate is None:
-            drive = self._drive(command, *drive_args)
-            candidate = (drive, self._rows(drive, start_wall, end_wall, action_id="(candidate)"), [None])
+        window = self._windows_pushed.get(key)
+        if window is None:
+            window = self._window_rows_of(self._drive(command, *drive_args), start_wall, end_wall)
             if drive_args[1] != 0:  # a zero power is not remembered (see `_drive`)
-                remember(self._candidates, key, candidate, _MEMO_LIMIT)
-        drive, rows = candidate[0], candidate[1]
+                remember(self._windows_pushed, key, window, _MEMO_LIMIT)
+        drive: Drive = window[2]
         read = self._optional_read(managed)
         if read is None:
             return drive  # unreadable now: the dispatch-time merge still guards the write
-        current = read[1]
-        slot_aware, limit = device.traits.slot_aware_merge, scheduler.max_group_count
-        # The merge is a pure check of immutable rows whose result is not kept here: a fleet's
-        # devices read back the same stored row tuple (see `foxess.adapter.read_order`) and get
-        # the same candidate rows, so the candidate remembers the last stored rows and flags it
-        # passed with (holding that tuple, so its identity names it). A refusal is worked out,
-        # and raised, every time.
-        passed = candidate[2]
-        last = passed[0]
-        if last is None or last[0] is not current or last[1] != replace or last[2] != slot_aware or last[3] != limit:
-            conflicts.merge_rows(
-                current,
-                rows,
-                replace_foreign=replace,
-                detected_at="submission_time",
-                slot_aware=slot_aware,
-                limit=limit,
-            )
-            passed[0] = (current, replace, slot_aware, limit)
+        self._merged(
+            window,
+            read[1],
+            replace,
+            device.traits.slot_aware_merge,
+            scheduler.max_group_count,
+            "submission_time",
+        )
         return drive
 
     def _drive(self, command: str, target: float | None, power_kw: float | None, reserve: float | None) -> Drive:
@@ -485,26 +471,43 @@ class Platform:
         )
 
     # ------------------------------------------------------------ native rows
-    def _rows(self, drive: Drive, start_wall: datetime, end_wall: datetime, *, action_id: str) -> list[Group]:
-        spans = self._spans.get((start_wall, end_wall))
-        if spans is None:
-            spans = remember(self._spans, (start_wall, end_wall), tuple(wall_rows(start_wall, end_wall)), _MEMO_LIMIT)
-        rows = []
-        for first, last in spans:  # one or two: a loop, not a comprehension's call
-            rows.append(group_for_drive(drive, first, last, owner=PLATFORM_OWNER, action_id=action_id))
-        return rows
-
-    def _shared_rows(self, drive: Drive, start_wall: datetime, end_wall: datetime) -> list[Any]:
-        """The rows a window writes, marked `SHARED_MARK`, and the last merge they passed: one
-        set of row objects for every device and action with this drive and window (remembered,
-        bounded); which action wrote them on a device is its scheduler's record
-        (`NativeScheduler.mark`)."""
-        key = (drive, start_wall, end_wall)
+    def _window_rows_of(self, drive: Drive, start_wall: datetime, end_wall: datetime) -> list[Any]:
+        """`[rows, last, drive]` for a drive and window (remembered, bounded): the rows it writes, marked
+        `SHARED_MARK` (one set of row objects for every device and action with this drive and
+        window; which action wrote them on a device is its scheduler's record,
+        `NativeScheduler.mark`), and the last merge they passed (see `_merged`)."""
+        # By the drive's identity (`_drive` hands out one object per drive; a Drive's own hash is
+        # a Python call): the entry holds the drive, so the id is not reused while it is kept.
+        key = (id(drive), start_wall, end_wall)
         entry = self._window_rows.get(key)
-        if entry is None:
-            rows = tuple(self._rows(drive, start_wall, end_wall, action_id=SHARED_MARK))
-            entry = remember(self._window_rows, key, [rows, None], _MEMO_LIMIT)
+        if entry is None or entry[2] is not drive:
+            spans = wall_rows(start_wall, end_wall)  # one row, or two across midnight
+            rows = tuple(group_for_drive(drive, first, last, owner=PLATFORM_OWNER, action_id=SHARED_MARK) for first, last in spans)
+            entry = remember(self._window_rows, key, [rows, None, drive], _MEMO_LIMIT)
         return entry
+
+    @staticmethod
+    def _merged(
+        window: list[Any], current: Sequence[Group], replace: bool, slot_aware: bool, limit: int, detected_at: str
+    ) -> tuple[Group, ...]:
+        """The row set a window's rows merge into `current` with (`conflicts.merge_rows`), or its
+        refusal. The merge is a pure function of the stored rows (immutable; a fleet's devices
+        read back one stored tuple, see `foxess.adapter.read_order`), the window's rows and three
+        flags, so the window keeps the last one that passed, holding the stored tuple so that its
+        identity names it: the submission-time check and the dispatch then cost one merge for a
+        fleet, whose devices store the one merged tuple. `detected_at` only words a refusal, and
+        a refusal is worked out, and raised, every time."""
+        last = window[1]
+        if last is not None and last[0] is current and last[1] == replace and last[2] == slot_aware and last[3] == limit:
+            merged: tuple[Group, ...] = last[4]
+            return merged
+        merged = tuple(
+            conflicts.merge_rows(
+                current, list(window[0]), replace_foreign=replace, detected_at=detected_at, slot_aware=slot_aware, limit=limit
+            )
+        )
+        window[1] = (current, replace, slot_aware, limit, merged)
+        return merged
 
     # ------------------------------------------------------- lifecycle events
     def _at(self, action: Action, now: datetime, delay_s: float, handler: Callable[[Action], None]) -> None:
@@ -607,26 +610,17 @@ class Platform:
         assert scheduler is not None
         gateway = managed.gateway
         enabled, current = gateway.read_scheduler()
-        window = self._shared_rows(drive, start_wall, end_wall)
-        rows = window[0]
-        replace, slot_aware, limit = action.on_conflict == "cancel_and_replace", device.traits.slot_aware_merge, scheduler.max_group_count
-        # The merge is a pure function of the stored rows (immutable; the same tuple on every
-        # device of a fleet, see `foxess.adapter.read_order`), these rows and three flags, so the
-        # window keeps the last one it passed (holding the stored tuple, so its identity names
-        # it): the fleet's devices then store one merged tuple. A refusal is worked out, and
-        # raised, every time.
-        last = window[1]
-        if last is not None and last[0] is current and last[1] == replace and last[2] == slot_aware and last[3] == limit:
-            merged = last[4]
-        else:
-            merged = tuple(
-                conflicts.merge_rows(
-                    current, list(rows), replace_foreign=replace, detected_at="dispatch_time", slot_aware=slot_aware, limit=limit
-                )
-            )
-            window[1] = (current, replace, slot_aware, limit, merged)
+        window = self._window_rows_of(drive, start_wall, end_wall)
+        merged = self._merged(
+            window,
+            current,
+            action.on_conflict == "cancel_and_replace",
+            device.traits.slot_aware_merge,
+            scheduler.max_group_count,
+            "dispatch_time",
+        )
         gateway.write_groups(merged, now)
-        scheduler.mark(rows, action.id)
+        scheduler.mark(window[0], action.id)
         written = self.rows_written.get(action.device_id)
         if written is None:
             written = self.rows_written[action.device_id] = set()

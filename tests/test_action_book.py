@@ -17,6 +17,11 @@ def _action(i: int, device: str) -> Action:
                   created_at=T0, state="scheduled")
 
 
+def _filtered(everything: list[Action], device: str | None, state: str | None) -> list[Action]:
+    """What a listing of `device` and `state` (None: any) must hold: a plain filter, in creation order."""
+    return [a for a in everything if (device is None or a.device_id == device) and (state is None or a.state == state)]
+
+
 def test_listings_match_a_plain_filter_after_random_transitions() -> None:
     rng = random.Random(7)
     book = ActionBook()
@@ -31,7 +36,7 @@ def test_listings_match_a_plain_filter_after_random_transitions() -> None:
                 book.set_state(moving, rng.choice(NEXT[moving.state]))
     for device in (None, "dev_0", "dev_3", "dev_unknown"):
         for state in (None, *ACTION_STATES):
-            expected = [a for a in everything if (device is None or a.device_id == device) and (state is None or a.state == state)]
+            expected = _filtered(everything, device, state)
             selected = book.selection(device, state)
             assert len(selected) == len(expected)
             for offset, limit in ((0, 10), (5, 3), (len(expected) - 2, 50), (len(expected) + 5, 5)):
@@ -60,7 +65,7 @@ def test_listings_stay_true_when_actions_leave_their_state_oldest_first() -> Non
         if step % 40 == 39:
             for device in (None, "dev_1"):
                 for state in (None, *ACTION_STATES):
-                    expected = [a for a in everything if (device is None or a.device_id == device) and (state is None or a.state == state)]
+                    expected = _filtered(everything, device, state)
                     selected = book.selection(device, state)
                     assert len(selected) == len(expected)
                     assert selected.page(0, 400) == expected
@@ -144,7 +149,7 @@ def test_listings_match_a_plain_filter_when_states_change_in_any_direction() -> 
         book.set_state(rng.choice(everything), rng.choice(ACTION_STATES))  # type: ignore[arg-type]
     for device in (None, "dev_0", "dev_2"):
         for state in (None, *ACTION_STATES):
-            expected = [a for a in everything if (device is None or a.device_id == device) and (state is None or a.state == state)]
+            expected = _filtered(everything, device, state)
             selected = book.selection(device, state)
             assert len(selected) == len(expected)
             assert selected.page(0, 200) == expected
