@@ -645,7 +645,8 @@ class Platform:
         now = self.clock.now
         self.actions.set_state(action, "completed")
         action.completed_at = action.updated_at = now
-        self._notify_terminal(action)
+        for observer in self.terminal_observers:  # `_notify_terminal`, inline: once a device-day
+            observer(action)
 
     def _fail(self, action: Action, code: str, message: str, result: dict[str, Any] | None) -> None:
         if action.terminal:
@@ -682,13 +683,19 @@ class Platform:
             scheduler = managed.device.scheduler
             assert scheduler is not None  # a window's cleanup runs only where its rows were written
             action_of = scheduler.action_of
-            remaining = [g for g in current if action_of(g) != action_id]
+            # `action_of(g) != action_id`, asked only of shared rows: a row's own marker (None
+            # for a foreign row) is its answer.
+            remaining = [
+                g for g in current
+                if g.action_id is None or (g.action_id if g.action_id is not SHARED_MARK else action_of(g)) != action_id
+            ]
             if len(remaining) != len(current):
                 gateway.write_groups(remaining, now)
             written = self.rows_written.get(device_id)
             if written is not None:
                 written.discard(action_id)
-            if enabled and managed.flag_set_by_platform and not any(g.action_id for g in remaining):
+            # (`managed.flag_set_by_platform`, with the scheduler in hand.)
+            if enabled and scheduler.flag_owner == PLATFORM_OWNER and not any(g.action_id for g in remaining):
                 gateway.set_scheduler_enabled(False, now)
         except OemFailure:
             if attempt < CLEANUP_MAX_ATTEMPTS:
