@@ -1,5 +1,7 @@
 """The wheel ships every package folder: pyproject.toml lists them by hand (the folders are
-remapped under amps_sim), so a new folder must be added there too."""
+remapped under amps_sim), so a new folder must be added there too. A folder of data files only
+(e.g. simulator/worlds) counts: Python can import it, and setuptools warns at every build when
+an importable folder is left out of the list."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ def test_every_package_folder_is_in_the_wheel() -> None:
     listed = set(tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"])
     found = set()
     for prefix, root in FOLDERS.items():
-        for init in root.rglob("__init__.py"):
-            parts = init.parent.relative_to(root).parts
-            found.add(".".join((prefix, *parts)))
+        for folder in (root, *root.rglob("*")):
+            if folder.is_dir() and folder.name != "__pycache__" and any(f.is_file() for f in folder.iterdir()):
+                found.add(".".join((prefix, *folder.relative_to(root).parts)))
     assert found == listed
