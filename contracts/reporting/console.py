@@ -75,5 +75,5 @@ class ConsoleReporter:
             counts += f" ({len(summary.broken_files)} file(s) could not be loaded)"
         self._print(
             f"{counts} in {summary.duration_s:.2f} s · spec validation {summary.validation_s:.3f} s "
-            f"over {summary.responses} responses ({share:.0f}% of the run)"
+            f"over {summary.responses} responses ({share:.1f}% of the run)"
         )

@@ -45,7 +45,7 @@ async def test_console_prints_a_line_per_scenario_and_a_summary(mixed: RunSummar
     summary = lines[-1]
     assert re.fullmatch(
         r"1 passed, 2 failed, 0 skipped \(1 file\(s\) could not be loaded\) in [0-9.]+ s · spec validation "
-        r"[0-9.]+ s over \d+ responses \(\d+% of the run\)",
+        r"[0-9.]+ s over \d+ responses \(\d+\.\d% of the run\)",
         summary,
     ), summary
 
