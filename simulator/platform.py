@@ -277,17 +277,19 @@ class Platform:
             if drive_args[1] != 0:  # a zero power is not remembered (see `_drive`)
                 remember(self._windows_pushed, key, window, _MEMO_LIMIT)
         drive: Drive = window[2]
-        read = self._optional_read(managed)
-        if read is None:
-            return drive  # unreadable now: the dispatch-time merge still guards the write
-        self._merged(
-            window,
-            read[1],
-            replace,
-            device.traits.slot_aware_merge,
-            scheduler.max_group_count,
-            "submission_time",
-        )
+        # `_optional_read`, inline (once a push): unreadable now, the dispatch-time merge still
+        # guards the write.
+        gateway = managed.gateway
+        if gateway.reads_refused():
+            return drive
+        try:
+            current = gateway.read_scheduler()[1]
+        except OemFailure:
+            return drive
+        slot_aware, limit = device.traits.slot_aware_merge, scheduler.max_group_count
+        last = window[1]  # the window's last merge (see `_merge`)
+        if last is None or last[0] is not current or last[1] != replace or last[2] != slot_aware or last[3] != limit:
+            self._merge(window, current, replace, slot_aware, limit, "submission_time")
         return drive
 
     def _drive(self, command: str, target: float | None, power_kw: float | None, reserve: float | None) -> Drive:
@@ -475,7 +477,7 @@ class Platform:
         """`[rows, last, drive]` for a drive and window (remembered, bounded): the rows it writes, marked
         `SHARED_MARK` (one set of row objects for every device and action with this drive and
         window; which action wrote them on a device is its scheduler's record,
-        `NativeScheduler.mark`), and the last merge they passed (see `_merged`)."""
+        `NativeScheduler.mark`), and the last merge they passed (see `_merge`)."""
         # By the drive's identity (`_drive` hands out one object per drive; a Drive's own hash is
         # a Python call): the entry holds the drive, so the id is not reused while it is kept.
         key = (id(drive), start_wall, end_wall)
@@ -487,20 +489,19 @@ class Platform:
         return entry
 
     @staticmethod
-    def _merged(
+    def _merge(
         window: list[Any], current: Sequence[Group], replace: bool, slot_aware: bool, limit: int, detected_at: str
     ) -> tuple[Group, ...]:
         """The row set a window's rows merge into `current` with (`conflicts.merge_rows`), or its
-        refusal. The merge is a pure function of the stored rows (immutable; a fleet's devices
-        read back one stored tuple, see `foxess.adapter.read_order`), the window's rows and three
-        flags, so the window keeps the last one that passed, holding the stored tuple so that its
-        identity names it: the submission-time check and the dispatch then cost one merge for a
-        fleet, whose devices store the one merged tuple. `detected_at` only words a refusal, and
-        a refusal is worked out, and raised, every time."""
-        last = window[1]
-        if last is not None and last[0] is current and last[1] == replace and last[2] == slot_aware and last[3] == limit:
-            merged: tuple[Group, ...] = last[4]
-            return merged
+        refusal; the window keeps it as its last merge, `window[1]`. The merge is a pure function
+        of the stored rows (immutable; a fleet's devices read back one stored tuple, see
+        `foxess.adapter.read_order`), the window's rows and three flags, so the window keeps the
+        last one that passed, holding the stored tuple so that its identity names it: the
+        submission-time check and the dispatch then cost one merge for a fleet, whose devices
+        store the one merged tuple. The two callers look at the kept merge first, inline (once
+        a push and once a dispatch): `last[0] is current` and the three flags equal, then
+        `last[4]` is the merge. `detected_at` only words a refusal, and a refusal is worked out,
+        and raised, every time."""
         merged = tuple(
             conflicts.merge_rows(
                 current, list(window[0]), replace_foreign=replace, detected_at=detected_at, slot_aware=slot_aware, limit=limit
@@ -611,14 +612,13 @@ class Platform:
         gateway = managed.gateway
         enabled, current = gateway.read_scheduler()
         window = self._window_rows_of(drive, start_wall, end_wall)
-        merged = self._merged(
-            window,
-            current,
-            action.on_conflict == "cancel_and_replace",
-            device.traits.slot_aware_merge,
-            scheduler.max_group_count,
-            "dispatch_time",
-        )
+        replace = action.on_conflict == "cancel_and_replace"
+        slot_aware, limit = device.traits.slot_aware_merge, scheduler.max_group_count
+        last = window[1]  # the window's last merge (see `_merge`)
+        if last is not None and last[0] is current and last[1] == replace and last[2] == slot_aware and last[3] == limit:
+            merged: tuple[Group, ...] = last[4]
+        else:
+            merged = self._merge(window, current, replace, slot_aware, limit, "dispatch_time")
         gateway.write_groups(merged, now)
         scheduler.mark(window[0], action.id)
         written = self.rows_written.get(action.device_id)

@@ -46,3 +46,21 @@ def test_read_order_is_the_reversed_set_one_tuple_per_shared_set() -> None:
     # A set holding an action's rows is one device's: read back in order, not remembered.
     ours = (*homeowner, Group(0, 299, "ForceCharge", "amps", "act_1", max_soc=90))
     assert read_order(ours) == ours[::-1] and id(ours) not in _READ_ORDERS
+
+
+async def test_a_dispatch_under_cancel_and_replace_does_not_pass_the_same_rows_for_one_without_it(sim: Api) -> None:
+    # dev_b's submission-time read fails (an injected transient fault), so its push is accepted
+    # unchecked; at the window's start dev_a's dispatch (cancel_and_replace) merges first, over
+    # the one stored tuple both devices hold. dev_b's own dispatch must merge again and refuse.
+    api = await sim.tenant([foxess("dev_a", enabled=True, groups=[HOMEOWNER_NIGHT]),
+                            foxess("dev_b", enabled=True, groups=[HOMEOWNER_NIGHT])])
+    replacing = await api.push("dev_a", "charge", on_conflict="cancel_and_replace", **OVERNIGHT)
+    assert replacing.status == 202
+    assert (await api.fault("dev_b", "transient", 1)).status == 200
+    unchecked = await api.push("dev_b", "charge", **OVERNIGHT)
+    assert unchecked.status == 202
+    await api.advance(to="2026-05-09T21:10:00Z")  # inside the window, after both dispatches
+    assert (await api.action(replacing.body["actionId"]))["state"] == "completed"
+    failed = await api.action(unchecked.body["actionId"])
+    assert failed["state"] == "failed" and failed["errorCode"] == "SCHEDULER_ACTIVE", failed
+    assert [g.get("actionId") for g in (await api.truth("dev_b"))["scheduler"]["groups"]] == [None]
