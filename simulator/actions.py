@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import islice
 from typing import Any, Iterator, Literal
 
 from .battery import Drive
@@ -230,16 +232,48 @@ class _SeqList:
         return self._live(max(self.head, end - limit), end)[::-1]
 
 
+class _Passing(_SeqList):
+    """The tenant's list of a state its actions pass through (scheduled, acknowledged), in a deque:
+    they leave it oldest first (a fleet's actions start and complete in the order they were
+    pushed), which is one `popleft`, with no head index to move on and no compaction to watch for.
+    It holds only live entries (its `head` stays 0). Any other removal or insert finds its place
+    by bisection; a listing pages from the end it reads first, in O(offset + limit)."""
+
+    __slots__ = ()
+
+    def __init__(self, rows: list[Action]) -> None:
+        self.items: deque[int] = deque()  # type: ignore[assignment]  # the base's items, as a deque
+        self.head = 0
+        self.rows = rows
+
+    def remove(self, seq: int) -> None:
+        items = self.items
+        at = bisect_left(items, seq)
+        if at < len(items) and items[at] == seq:
+            del items[at]
+
+    def remove_oldest(self) -> None:
+        self.items.popleft()
+
+    def page(self, offset: int, limit: int) -> list[Action]:
+        rows = self.rows
+        return [rows[seq - 1] for seq in islice(self.items, offset, offset + limit)]
+
+    def page_newest_first(self, offset: int, limit: int) -> list[Action]:
+        rows = self.rows
+        return [rows[seq - 1] for seq in islice(reversed(self.items), offset, offset + limit)]
+
+
 _NOTHING = _SeqList([])  # what a listing of a state a scope never held pages through (never added to)
 
 
 class _Scope:
     """One listing scope (a tenant, or one device): every action, and the actions in each state
-    (a state's list is made when the first action enters it). A device's scope lists only the
-    terminal states: its actions in a state they pass through are its `open` ones, which a
-    listing filters (see `ActionBook.selection`)."""
+    (a state's list is made when the first action enters it; `completed`'s with the scope). A
+    device's scope lists only the terminal states: its actions in a state they pass through are
+    its `open` ones, which a listing filters (see `ActionBook.selection`)."""
 
-    __slots__ = ("every", "by_state", "open", "rows")
+    __slots__ = ("every", "by_state", "open", "rows", "seqs", "done")
 
     def __init__(self, rows: list[Action]) -> None:
         self.rows = rows
@@ -251,6 +285,9 @@ class _Scope:
         # pass and tracked again, young, by the next push -- one more object per device-day
         # promoted through the generations.
         self.open: list[Action] = []
+        # The numbers of `every` and of `completed`, at hand for the book's common moves.
+        self.seqs = self.every.items
+        self.done = self.listed("completed").items
 
     def listed(self, state: str) -> _SeqList:
         """The state's list, made if this scope never held the state."""
@@ -276,9 +313,19 @@ class ActionBook:
     def __init__(self) -> None:
         self.by_id: dict[str, int] = {}  # id -> seq
         self.rows: list[Action] = []  # by seq - 1
-        self.tenant = _Scope(self.rows)
+        self.tenant = tenant = _Scope(self.rows)
         self.devices: dict[str, _Scope] = {}
         self._seq = 0
+        # The tenant holds a list for every state from the start: the states its actions pass
+        # through in deques (see `_Passing`), the terminal ones in arrays.
+        for state in ACTION_STATES:
+            if state in NON_TERMINAL:
+                tenant.by_state[state] = _Passing(self.rows)
+            else:
+                tenant.listed(state)
+        # The lists the platform's own moves touch, at hand without a lookup by state.
+        self._scheduled: deque[int] = tenant.by_state["scheduled"].items  # type: ignore[assignment]
+        self._acknowledged: deque[int] = tenant.by_state["acknowledged"].items  # type: ignore[assignment]
 
     def __contains__(self, action_id: object) -> bool:
         return action_id in self.by_id
@@ -297,25 +344,24 @@ class ActionBook:
         seq = self.by_id.get(action_id)
         return None if seq is None else self.rows[seq - 1]
 
+    def _scope(self, device_id: str) -> _Scope:
+        scope = self.devices[device_id] = _Scope(self.rows)
+        return scope
+
     def add(self, action: Action) -> None:
         self._seq = seq = action.seq = self._seq + 1
-        device_id, state = action.device_id, action.state
         self.by_id[action.id] = seq
         self.rows.append(action)
-        try:
-            scope = self.devices[device_id]
-        except KeyError:
-            scope = self.devices[device_id] = _Scope(self.rows)
-        # The newest action sorts last in every list it joins: appended, no search (and no call:
-        # `_SeqList.append` and `_Scope.listed`, inline).
-        tenant = self.tenant
-        tenant.every.items.append(seq)
-        try:
-            listed = tenant.by_state[state]
-        except KeyError:
-            listed = tenant.by_state[state] = _SeqList(self.rows, state in NON_TERMINAL)
-        listed.items.append(seq)
-        scope.every.items.append(seq)
+        # The newest action sorts last in every list it joins: appended, no search.
+        self.tenant.seqs.append(seq)
+        scope = self.devices.get(action.device_id) or self._scope(action.device_id)
+        scope.seqs.append(seq)
+        state = action.state
+        if state == "scheduled":
+            self._scheduled.append(seq)
+            scope.open.append(action)
+            return
+        self.tenant.by_state[state].items.append(seq)
         if state in NON_TERMINAL:
             scope.open.append(action)
         else:
@@ -323,37 +369,42 @@ class ActionBook:
 
     def set_state(self, action: Action, state: ActionState) -> None:
         old = action.state
-        if old == state:
-            return
-        action.state = state
+        # The platform's two moves of a window, made in the order its actions were pushed: out of
+        # the head of one tenant list and onto the end of the next (and, at completion, out of
+        # the head of the device's open actions and onto the end of its completed ones). Checked
+        # whole before anything changes; any other move goes through `_move`.
+        if old == "scheduled":
+            if state == "acknowledged":
+                seq = action.seq
+                leaving, joining = self._scheduled, self._acknowledged
+                if leaving[0] == seq and (not joining or joining[-1] < seq):
+                    action.state = state
+                    leaving.popleft()
+                    joining.append(seq)
+                    return  # still open: the device's open list holds it, whatever the state
+        elif old == "acknowledged" and state == "completed":
+            seq = action.seq
+            scope = self.devices[action.device_id]
+            leaving, ended, opened = self._acknowledged, self.tenant.done, scope.open
+            # The device's completed actions are among the tenant's: newer than every one of
+            # those, the action is newer than every one of the device's, too.
+            if leaving[0] == seq and opened[0] is action and (not ended or ended[-1] < seq):
+                action.state = state
+                leaving.popleft()
+                ended.append(seq)
+                del opened[0]
+                scope.done.append(seq)
+                return
+        if old != state:
+            self._move(action, old, state)
+
+    def _move(self, action: Action, old: str, state: str) -> None:
+        """Any change of state, in any direction, wherever the action sorts in its lists."""
+        action.state = state  # type: ignore[assignment]  # one of ACTION_STATES, as set_state's argument
         seq = action.seq
         by_state = self.tenant.by_state
-        leaving = by_state[old]
-        # Actions usually change state in the order they were made: out of the head of one list
-        # (the action is in it, so it is not empty) and onto the end of the next, without a search.
-        # The head moves on inline (`_SeqList.remove_oldest`, whose bookkeeping it calls only when
-        # the list empties or is due to be compacted).
-        head = leaving.head
-        if leaving.items[head] == seq:
-            head += 1
-            size = len(leaving.items)
-            if head < size and (head <= 32 or head * 2 <= size):
-                leaving.head = head
-            else:
-                leaving.remove_oldest()
-        else:
-            leaving.remove(seq)
-        try:
-            joining = by_state[state]
-        except KeyError:
-            joining = by_state[state] = _SeqList(self.rows, state in NON_TERMINAL)
-        joined = joining.items
-        # A list with no live entry is empty (its head is back at 0), so the last entry of a
-        # non-empty one is live.
-        if not joined or joined[-1] < seq:
-            joined.append(seq)
-        else:
-            joining.add(seq)
+        by_state[old].remove(seq)
+        by_state[state].add(seq)
         # The device's scope: its open actions, and a list per terminal state.
         scope = self.devices[action.device_id]
         if old in NON_TERMINAL:
@@ -373,17 +424,7 @@ class ActionBook:
                     at -= 1
                 opened.insert(at, action)
                 return
-        # Into a terminal state's list: usually the newest there, so appended (inline: `listed`
-        # and `_SeqList.add`).
-        try:
-            ended = scope.by_state[state]
-        except KeyError:
-            ended = scope.by_state[state] = _SeqList(self.rows)
-        items = ended.items
-        if not items or items[-1] < seq:
-            items.append(seq)
-        else:
-            ended.add(seq)
+        scope.listed(state).add(seq)
 
     def has_open(self, device_id: str) -> bool:
         """Whether the device has any non-terminal action (what a push could conflict with)."""
