@@ -323,7 +323,8 @@ class ActionBook:
                 tenant.by_state[state] = _Passing(self.rows)
             else:
                 tenant.listed(state)
-        # The lists the platform's own moves touch, at hand without a lookup by state.
+        # The lists a push and the platform's own moves touch, at hand without a lookup.
+        self._every = tenant.seqs
         self._scheduled: deque[int] = tenant.by_state["scheduled"].items  # type: ignore[assignment]
         self._acknowledged: deque[int] = tenant.by_state["acknowledged"].items  # type: ignore[assignment]
 
@@ -353,7 +354,7 @@ class ActionBook:
         self.by_id[action.id] = seq
         self.rows.append(action)
         # The newest action sorts last in every list it joins: appended, no search.
-        self.tenant.seqs.append(seq)
+        self._every.append(seq)
         scope = self.devices.get(action.device_id) or self._scope(action.device_id)
         scope.seqs.append(seq)
         state = action.state
@@ -429,7 +430,7 @@ class ActionBook:
     def has_open(self, device_id: str) -> bool:
         """Whether the device has any non-terminal action (what a push could conflict with)."""
         scope = self.devices.get(device_id)
-        return scope is not None and bool(scope.open)
+        return scope is not None and len(scope.open) > 0  # len(): the interpreter's own fast path, unlike bool()
 
     def open_for(self, device_id: str) -> list[Action]:
         """The device's non-terminal actions, oldest first."""
