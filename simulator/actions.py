@@ -327,6 +327,7 @@ class ActionBook:
         self._every = tenant.seqs
         self._scheduled: deque[int] = tenant.by_state["scheduled"].items  # type: ignore[assignment]
         self._acknowledged: deque[int] = tenant.by_state["acknowledged"].items  # type: ignore[assignment]
+        self._completed = tenant.done
 
     def __contains__(self, action_id: object) -> bool:
         return action_id in self.by_id
@@ -362,7 +363,7 @@ class ActionBook:
             self._scheduled.append(seq)
             scope.open.append(action)
             return
-        self.tenant.by_state[state].items.append(seq)
+        self.tenant.listed(state).items.append(seq)
         if state in NON_TERMINAL:
             scope.open.append(action)
         else:
@@ -386,7 +387,7 @@ class ActionBook:
         elif old == "acknowledged" and state == "completed":
             seq = action.seq
             scope = self.devices[action.device_id]
-            leaving, ended, opened = self._acknowledged, self.tenant.done, scope.open
+            leaving, ended, opened = self._acknowledged, self._completed, scope.open
             # The device's completed actions are among the tenant's: newer than every one of
             # those, the action is newer than every one of the device's, too.
             if leaving[0] == seq and opened[0] is action and (not ended or ended[-1] < seq):
@@ -403,9 +404,9 @@ class ActionBook:
         """Any change of state, in any direction, wherever the action sorts in its lists."""
         action.state = state  # type: ignore[assignment]  # one of ACTION_STATES, as set_state's argument
         seq = action.seq
-        by_state = self.tenant.by_state
-        by_state[old].remove(seq)
-        by_state[state].add(seq)
+        tenant = self.tenant
+        tenant.by_state[old].remove(seq)
+        tenant.listed(state).add(seq)
         # The device's scope: its open actions, and a list per terminal state.
         scope = self.devices[action.device_id]
         if old in NON_TERMINAL:
