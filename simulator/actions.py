@@ -328,6 +328,7 @@ class ActionBook:
         self._scheduled: deque[int] = tenant.by_state["scheduled"].items  # type: ignore[assignment]
         self._acknowledged: deque[int] = tenant.by_state["acknowledged"].items  # type: ignore[assignment]
         self._completed = tenant.done
+        self._passing = {"scheduled": self._scheduled, "acknowledged": self._acknowledged}
 
     def __contains__(self, action_id: object) -> bool:
         return action_id in self.by_id
@@ -374,7 +375,7 @@ class ActionBook:
         # The platform's two moves of a window, made in the order its actions were pushed: out of
         # the head of one tenant list and onto the end of the next (and, at completion, out of
         # the head of the device's open actions and onto the end of its completed ones). Checked
-        # whole before anything changes; any other move goes through `_move`.
+        # whole before anything changes; any other move takes the general path below.
         if old == "scheduled":
             if state == "acknowledged":
                 seq = action.seq
@@ -397,16 +398,28 @@ class ActionBook:
                 del opened[0]
                 scope.done.append(seq)
                 return
-        if old != state:
-            self._move(action, old, state)
-
-    def _move(self, action: Action, old: str, state: str) -> None:
-        """Any change of state, in any direction, wherever the action sorts in its lists."""
-        action.state = state  # type: ignore[assignment]  # one of ACTION_STATES, as set_state's argument
+        if old == state:
+            return
+        # Any other move, in any direction (a cancel, a failure, a move out of turn).
+        action.state = state
         seq = action.seq
         tenant = self.tenant
-        tenant.by_state[old].remove(seq)
-        tenant.listed(state).add(seq)
+        # Out of the old state's tenant list: from its head when the action is the oldest there
+        # (a deque's popleft), else found by bisection.
+        passing = self._passing.get(old)
+        if passing is not None and passing[0] == seq:
+            passing.popleft()
+        else:
+            tenant.by_state[old].remove(seq)
+        # Into the new state's: usually the newest there, so appended.
+        into = tenant.by_state.get(state)
+        if into is None:
+            into = tenant.listed(state)
+        joined = into.items
+        if not joined or joined[-1] < seq:
+            joined.append(seq)
+        else:
+            into.add(seq)
         # The device's scope: its open actions, and a list per terminal state.
         scope = self.devices[action.device_id]
         if old in NON_TERMINAL:
@@ -426,7 +439,15 @@ class ActionBook:
                     at -= 1
                 opened.insert(at, action)
                 return
-        scope.listed(state).add(seq)
+        # Into a terminal state's list: usually the newest there, so appended.
+        ended_in = scope.by_state.get(state)
+        if ended_in is None:
+            ended_in = scope.listed(state)
+        items = ended_in.items
+        if not items or items[-1] < seq:
+            items.append(seq)
+        else:
+            ended_in.add(seq)
 
     def has_open(self, device_id: str) -> bool:
         """Whether the device has any non-terminal action (what a push could conflict with)."""

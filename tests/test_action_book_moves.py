@@ -110,19 +110,22 @@ def test_a_fleet_day_in_push_order_keeps_every_listing_true() -> None:
 def test_a_pickled_book_moves_its_own_listings() -> None:
     # The short path reaches the tenant's lists through attributes of the book: a copy must
     # share them with its own listings (not with the original's, nor hold detached copies).
-    book, actions = _book(["dev_a", "dev_b", "dev_a", "dev_b"])
+    book, actions = _book(["dev_a", "dev_b", "dev_a", "dev_b", "dev_a"])
     book.set_state(actions[0], "acknowledged")
     copy = pickle.loads(pickle.dumps(book))
     moved = [copy.get(a.id) for a in actions]
     assert all(a is not None for a in moved)
     copied: list[Action] = [a for a in moved if a is not None]
-    for action in copied:
+    copy.set_state(copied[1], "cancelled")  # the oldest scheduled, by the general path
+    _assert_listings(copy, copied)
+    for action in copied[2:]:
         copy.set_state(action, "acknowledged")
-    for action in copied:
+    copy.set_state(copied[0], "failed")  # the oldest acknowledged, by the general path
+    for action in copied[2:]:
         copy.set_state(action, "completed")
     _assert_listings(copy, copied)
     _assert_listings(book, actions)  # the original did not move
-    assert [a.state for a in actions] == ["acknowledged", "scheduled", "scheduled", "scheduled"]
+    assert [a.state for a in actions] == ["acknowledged", "scheduled", "scheduled", "scheduled", "scheduled"]
 
 
 def test_a_busy_listing_pages_from_either_end_of_a_state_actions_pass_through() -> None:
