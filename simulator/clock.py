@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections import deque
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Literal, Protocol
+from operator import length_hint
+from typing import Any, Callable, Iterator, Literal, Protocol
 
 ClockMode = Literal["virtual", "realtime"]
 
@@ -93,19 +93,57 @@ class EventQueue:
     once they are half of what the queue holds, so a tenant that cancels a lot does not carry its
     cancelled events (amortised O(1) each).
 
-    A bucket stores each event as three consecutive slots, no object per event: `fn, arg, owner`
-    for one :meth:`post`-ed (`owner` None, or what it was filed under), `None, handle, None` for
-    one with a handle (:meth:`schedule_call`). Posting is for the events nobody withdraws one by
-    one: a fleet's lifecycle events wait hours in their thousands, and every object that waits
-    that long is one the collector's full passes scan."""
+    A bucket is a list storing each event as three consecutive slots, no object per event:
+    `fn, arg, owner` for one :meth:`post`-ed (`owner` None, or what it was filed under),
+    `None, handle, None` for one with a handle (:meth:`schedule_call`). Posting is for the events
+    nobody withdraws one by one: a fleet's lifecycle events wait hours in their thousands, and
+    every object that waits that long is one the collector's full passes scan.
 
-    __slots__ = ("_keys", "_buckets", "_held", "_cancelled")
+    :meth:`Clock.advance_to` takes a bucket's events with an iterator over its list (three slots
+    a step) and removes nothing while it runs: the slots it has passed are the bucket's taken
+    prefix, settled (off `_held`, the bucket dropped once wholly taken) when it leaves the bucket.
+    Meanwhile `_run` is `(bucket, iterator, where the run started)`, from which what the running
+    bucket has taken is worked out when something asks (:meth:`held`, :meth:`peek`, the sweep).
+    A bucket left part-taken (a halt, an event filed ahead of it, a handler that raised) keeps its
+    taken prefix until it runs again; `_offsets` holds that prefix's length by key.
+
+    `_moved` is set by whatever may change the heap's head (a new bucket, a bucket dropped, a
+    sweep): the event loop looks at the head only after an event that set it."""
+
+    __slots__ = ("_keys", "_buckets", "_held", "_cancelled", "_moved", "_run", "_offsets")
 
     def __init__(self) -> None:
         self._keys: list[tuple[datetime, int]] = []  # a heap of the buckets' keys
-        self._buckets: dict[tuple[datetime, int], deque[Any]] = {}
-        self._held = 0  # events in the buckets, cancelled ones included
+        self._buckets: dict[tuple[datetime, int], list[Any]] = {}
+        self._held = 0  # events in the buckets past their taken prefixes, cancelled ones included
         self._cancelled = 0
+        self._moved = False
+        self._run: tuple[list[Any], Iterator[Any], int] | None = None
+        self._offsets: dict[tuple[datetime, int], int] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A snapshot holds what waits: each bucket without its taken prefix.
+        buckets = {}
+        for key, bucket in self._buckets.items():
+            start = self._start(key, bucket)
+            buckets[key] = bucket[start:] if start else bucket
+        return {"_keys": self._keys, "_buckets": buckets, "_held": self.held(), "_cancelled": self._cancelled}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._keys = state["_keys"]
+        self._buckets = state["_buckets"]
+        self._held = state["_held"]
+        self._cancelled = state["_cancelled"]
+        self._moved = False
+        self._run = None
+        self._offsets = {}
+
+    def _start(self, key: tuple[datetime, int], bucket: list[Any]) -> int:
+        """Where the events of `bucket` not yet taken start (slots before it are taken)."""
+        run = self._run
+        if run is not None and run[0] is bucket:
+            return len(bucket) - length_hint(run[1])
+        return self._offsets.get(key, 0)
 
     def schedule(self, due: datetime, action: Callable[[], None], priority: int = PRIORITY_NORMAL) -> EventHandle:
         return self.schedule_call(due, action, _NO_ARG, priority)
@@ -130,9 +168,10 @@ class EventQueue:
         key = (due, priority)
         bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = self._buckets[key] = deque()
+            bucket = self._buckets[key] = []
             heapq.heappush(self._keys, key)
-        bucket.extend((fn, arg, owner))
+            self._moved = True
+        bucket += (fn, arg, owner)
         self._held += 1
 
     def withdraw(self, owner: EventOwner) -> None:
@@ -144,51 +183,79 @@ class EventQueue:
 
     def _dropped(self, count: int) -> None:
         self._cancelled += count
-        if self._cancelled > 64 and self._cancelled * 2 > self._held:
-            for key, bucket in list(self._buckets.items()):
+        if self._cancelled > 64 and self._cancelled * 2 > self.held():
+            run = self._run
+            buckets = self._buckets
+            for key, bucket in list(buckets.items()):
+                running = run is not None and run[0] is bucket
+                start = self._start(key, bucket)
                 kept: list[Any] = []
                 slots = iter(bucket)
-                for fn in slots:
-                    arg, owner = next(slots), next(slots)
+                slots.__setstate__(start)  # type: ignore[attr-defined]
+                for fn, arg, owner in zip(slots, slots, slots, strict=False):
                     if _dead(fn, arg, owner):
                         if fn is None:
                             arg.queue = None
                     else:
                         kept += (fn, arg, owner)
-                if not kept:
-                    del self._buckets[key]
+                if running:
+                    # The running bucket keeps its taken prefix (`Clock.advance_to` settles it
+                    # when it leaves the bucket) and goes on with the live events after it.
+                    del bucket[start:]
+                    bucket += kept
+                    if not kept:
+                        del buckets[key]
+                elif not kept:
+                    del buckets[key]
+                    self._offsets.pop(key, None)
                 elif len(kept) != len(bucket):
-                    # Refilled in place: `Clock.advance_to` may be taking events from this deque
-                    # (the sweep ran in one of its handlers) and goes on with the live ones.
-                    bucket.clear()
-                    bucket.extend(kept)
-            self._keys[:] = self._buckets
+                    bucket[:] = kept
+                    self._offsets.pop(key, None)
+            self._keys[:] = buckets
             heapq.heapify(self._keys)
             self._held -= self._cancelled
             self._cancelled = 0
+            self._moved = True
 
     def peek(self) -> datetime | None:
         """When the next live event is due (withdrawn ones before it are dropped on the way)."""
         keys, buckets = self._keys, self._buckets
         while keys:
-            bucket = buckets[keys[0]]
-            while bucket:
-                if not _dead(bucket[0], bucket[1], bucket[2]):
-                    return keys[0][0]
-                fn, arg, _ = bucket.popleft(), bucket.popleft(), bucket.popleft()
-                if fn is None:
-                    arg.queue = None  # a cancelled handle
-                self._held -= 1
-                self._cancelled -= 1
+            key = keys[0]
+            bucket = buckets[key]
+            start = index = self._start(key, bucket)
+            end = len(bucket)
+            while index < end and _dead(bucket[index], bucket[index + 1], bucket[index + 2]):
+                if bucket[index] is None:
+                    bucket[index + 1].queue = None  # a cancelled handle
+                index += 3
+            dropped = (index - start) // 3
+            self._held -= dropped
+            self._cancelled -= dropped
+            if index < end:
+                if dropped:
+                    run = self._run
+                    if run is not None and run[0] is bucket:
+                        del bucket[start:index]  # after the running iterator: it reads on from there
+                    else:
+                        self._offsets[key] = index
+                return key[0]
+            del bucket[start:]
             del buckets[heapq.heappop(keys)]
+            self._offsets.pop(key, None)
+            self._moved = True
         return None
 
     def held(self) -> int:
         """Events the queue still stores, cancelled ones not yet swept out included."""
-        return self._held
+        run = self._run
+        if run is None:
+            return self._held
+        bucket, taking, start = run
+        return self._held - (len(bucket) - length_hint(taking) - start) // 3
 
     def __len__(self) -> int:
-        return self._held - self._cancelled
+        return self.held() - self._cancelled
 
 
 class Clock:
@@ -300,62 +367,88 @@ class Clock:
         """
         if until < self.now:
             raise ClockError(f"clock cannot go backwards (now {self.now.isoformat()}, asked {until.isoformat()})")
-        processed = 0
         queue = self.queue
-        keys, buckets = queue._keys, queue._buckets
+        keys, buckets, offsets = queue._keys, queue._buckets, queue._offsets
+        taken = skipped = 0  # slots passed, events skipped (withdrawn or cancelled)
+        stop = False
         # The queue's events are taken here, bucket by bucket (nothing else takes them; `peek`
-        # only drops withdrawn ones): no call and no tuple per event. The key heap is read again after each
-        # event: a handler may file an event ahead of the bucket (an earlier priority at this
-        # instant) or sweep the queue, which drops emptied buckets; either way the loop goes back
-        # to the heap's head.
+        # and the sweep only drop withdrawn ones): an iterator reads a bucket's list three slots
+        # a step, with no call and no tuple per event and nothing removed or counted per event;
+        # the bucket is settled when the loop leaves it. The heap's head is looked at again only
+        # after an event that may have moved it (`queue._moved`): a handler may file an event
+        # ahead of the bucket (an earlier priority at this instant) or sweep the queue, which
+        # drops emptied buckets; either way the loop goes back to the heap's head. With a `halt`
+        # the flag stays set, so it is asked after each event.
         while keys:
             key = keys[0]
             due = key[0]
             if due > until:
                 break
             bucket = buckets[key]
-            popleft = bucket.popleft
             # Once per bucket, not per event. Were all its events withdrawn, nothing runs at this
             # instant and the next bucket (or `until`) moves `now` on before anything reads it.
             if due > self.now:
                 self.now = due
-            while bucket:
-                fn, arg, owner = popleft(), popleft(), popleft()
-                queue._held -= 1
-                if fn is None:
-                    handle: EventHandle = arg
-                    handle.queue = None
-                    if handle.cancelled:
-                        queue._cancelled -= 1
-                        continue
-                    fired, arg = handle.fn, handle.arg
-                    handle.fn = handle.arg = None  # a fired event keeps nothing alive through its handle
-                    assert fired is not None  # a handle in the queue has not fired
-                    # Only a handle's event can have no argument (see `schedule`); a posted one
-                    # always has one.
-                    if arg is _NO_ARG:
-                        fired()
-                    else:
-                        fired(arg)
-                else:
+            taking = iter(bucket)
+            start = offsets.pop(key, 0) if offsets else 0
+            if start:
+                taking.__setstate__(start)  # type: ignore[attr-defined]
+            queue._run = (bucket, taking, start)
+            queue._moved = halt is not None
+            try:
+                for fn, arg, owner in zip(taking, taking, taking, strict=False):
                     if owner is not None:
                         if owner.queued < 0:
                             queue._cancelled -= 1
+                            skipped += 1
                             continue
                         owner.queued -= 1
-                    fn(arg)
-                processed += 1
-                if halt is not None and halt():
-                    return processed
-                if not keys or keys[0] is not key:
-                    break
-            else:
-                del buckets[heapq.heappop(keys)]
+                        fn(arg)
+                    elif fn is not None:
+                        fn(arg)
+                    else:
+                        handle: EventHandle = arg
+                        handle.queue = None
+                        if handle.cancelled:
+                            queue._cancelled -= 1
+                            skipped += 1
+                            continue
+                        fired, arg = handle.fn, handle.arg
+                        handle.fn = handle.arg = None  # a fired event keeps nothing alive through its handle
+                        assert fired is not None  # a handle in the queue has not fired
+                        # Only a handle's event can have no argument (see `schedule`); a posted one
+                        # always has one.
+                        if arg is _NO_ARG:
+                            fired()
+                        else:
+                            fired(arg)
+                    if queue._moved:
+                        if halt is None:
+                            queue._moved = False
+                        elif halt():
+                            stop = True
+                            break
+                        if not keys or keys[0] is not key:
+                            break
+            finally:
+                # Settle the bucket: what the loop passed leaves the count, and the bucket leaves
+                # the queue once wholly taken (unless a sweep or `peek` dropped it already);
+                # otherwise it keeps its taken prefix until it runs again.
+                queue._run = None
+                end = len(bucket) - length_hint(taking)
+                taken += end - start
+                queue._held -= (end - start) // 3
+                if end == len(bucket) and keys and keys[0] is key:
+                    del buckets[heapq.heappop(keys)]
+                elif end and buckets.get(key) is bucket:
+                    offsets[key] = end
+            if stop:
+                return taken // 3 - skipped
         self.now = until
         if self.mode == "realtime":
             # A jump in a realtime clock shifts its anchor, so it keeps flowing from here.
             self._rebase()
-        return processed
+        return taken // 3 - skipped
 
     def sync(self) -> int:
         """Bring a realtime clock up to the wall; a no-op for a virtual clock."""
