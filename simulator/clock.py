@@ -110,11 +110,12 @@ class EventQueue:
     `_moved` is set by whatever may change the heap's head (a new bucket, a bucket dropped, a
     sweep): the event loop looks at the head only after an event that set it."""
 
-    __slots__ = ("_keys", "_buckets", "_held", "_cancelled", "_moved", "_run", "_offsets")
+    __slots__ = ("_keys", "_tiers", "_held", "_cancelled", "_moved", "_run", "_offsets")
 
     def __init__(self) -> None:
         self._keys: list[tuple[datetime, int]] = []  # a heap of the buckets' keys
-        self._buckets: dict[tuple[datetime, int], list[Any]] = {}
+        # The buckets by priority, then by instant: `post` finds one with no key tuple to build.
+        self._tiers: dict[int, dict[datetime, list[Any]]] = {PRIORITY_WINDOW_END: {}, PRIORITY_NORMAL: {}}
         self._held = 0  # events in the buckets past their taken prefixes, cancelled ones included
         self._cancelled = 0
         self._moved = False
@@ -123,15 +124,17 @@ class EventQueue:
 
     def __getstate__(self) -> dict[str, Any]:
         # A snapshot holds what waits: each bucket without its taken prefix.
-        buckets = {}
-        for key, bucket in self._buckets.items():
-            start = self._start(key, bucket)
-            buckets[key] = bucket[start:] if start else bucket
-        return {"_keys": self._keys, "_buckets": buckets, "_held": self.held(), "_cancelled": self._cancelled}
+        tiers: dict[int, dict[datetime, list[Any]]] = {}
+        for priority, tier in self._tiers.items():
+            kept = tiers[priority] = {}
+            for due, bucket in tier.items():
+                start = self._start((due, priority), bucket)
+                kept[due] = bucket[start:] if start else bucket
+        return {"_keys": self._keys, "_tiers": tiers, "_held": self.held(), "_cancelled": self._cancelled}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._keys = state["_keys"]
-        self._buckets = state["_buckets"]
+        self._tiers = state["_tiers"]
         self._held = state["_held"]
         self._cancelled = state["_cancelled"]
         self._moved = False
@@ -162,16 +165,22 @@ class EventQueue:
 
         This is the one place that files an event's three slots in its bucket."""
         if owner is not None:
-            if owner.queued < 0:
+            queued = owner.queued
+            if queued < 0:
                 return  # its events are withdrawn: this one would never run
-            owner.queued += 1
-        key = (due, priority)
-        bucket = self._buckets.get(key)
+            owner.queued = queued + 1
+        try:
+            tier = self._tiers[priority]
+        except KeyError:
+            tier = self._tiers[priority] = {}
+        bucket = tier.get(due)
         if bucket is None:
-            bucket = self._buckets[key] = []
-            heapq.heappush(self._keys, key)
+            bucket = tier[due] = []
+            heapq.heappush(self._keys, (due, priority))
             self._moved = True
-        bucket += (fn, arg, owner)
+        bucket.append(fn)
+        bucket.append(arg)
+        bucket.append(owner)
         self._held += 1
 
     def withdraw(self, owner: EventOwner) -> None:
@@ -185,33 +194,35 @@ class EventQueue:
         self._cancelled += count
         if self._cancelled > 64 and self._cancelled * 2 > self.held():
             run = self._run
-            buckets = self._buckets
-            for key, bucket in list(buckets.items()):
-                running = run is not None and run[0] is bucket
-                start = self._start(key, bucket)
-                kept: list[Any] = []
-                slots = iter(bucket)
-                slots.__setstate__(start)  # type: ignore[attr-defined]
-                for fn, arg, owner in zip(slots, slots, slots, strict=False):
-                    if _dead(fn, arg, owner):
-                        if fn is None:
-                            arg.queue = None
-                    else:
-                        kept += (fn, arg, owner)
-                if running:
-                    # The running bucket keeps its taken prefix (`Clock.advance_to` settles it
-                    # when it leaves the bucket) and goes on with the live events after it.
-                    del bucket[start:]
-                    bucket += kept
-                    if not kept:
-                        del buckets[key]
-                elif not kept:
-                    del buckets[key]
-                    self._offsets.pop(key, None)
-                elif len(kept) != len(bucket):
-                    bucket[:] = kept
-                    self._offsets.pop(key, None)
-            self._keys[:] = buckets
+            for priority, tier in self._tiers.items():
+                for due, bucket in list(tier.items()):
+                    key = (due, priority)
+                    running = run is not None and run[0] is bucket
+                    start = self._start(key, bucket)
+                    kept: list[Any] = []
+                    slots = iter(bucket)
+                    slots.__setstate__(start)  # type: ignore[attr-defined]
+                    for fn, arg, owner in zip(slots, slots, slots, strict=False):
+                        if _dead(fn, arg, owner):
+                            if fn is None:
+                                arg.queue = None
+                        else:
+                            kept += (fn, arg, owner)
+                    if running:
+                        # The running bucket keeps its taken prefix (`Clock.advance_to` settles it
+                        # when it leaves the bucket) and goes on with the live events after it.
+                        del bucket[start:]
+                        bucket += kept
+                        if not kept:
+                            del tier[due]
+                    elif not kept:
+                        del tier[due]
+                        self._offsets.pop(key, None)
+                    elif len(kept) != len(bucket):
+                        bucket[:] = kept
+                        self._offsets.pop(key, None)
+            tiers = self._tiers
+            self._keys[:] = [key for key in self._keys if key[0] in tiers[key[1]]]
             heapq.heapify(self._keys)
             self._held -= self._cancelled
             self._cancelled = 0
@@ -219,10 +230,10 @@ class EventQueue:
 
     def peek(self) -> datetime | None:
         """When the next live event is due (withdrawn ones before it are dropped on the way)."""
-        keys, buckets = self._keys, self._buckets
+        keys, tiers = self._keys, self._tiers
         while keys:
             key = keys[0]
-            bucket = buckets[key]
+            bucket = tiers[key[1]][key[0]]
             start = index = self._start(key, bucket)
             end = len(bucket)
             while index < end and _dead(bucket[index], bucket[index + 1], bucket[index + 2]):
@@ -241,7 +252,8 @@ class EventQueue:
                         self._offsets[key] = index
                 return key[0]
             del bucket[start:]
-            del buckets[heapq.heappop(keys)]
+            del tiers[key[1]][key[0]]
+            heapq.heappop(keys)
             self._offsets.pop(key, None)
             self._moved = True
         return None
@@ -368,7 +380,7 @@ class Clock:
         if until < self.now:
             raise ClockError(f"clock cannot go backwards (now {self.now.isoformat()}, asked {until.isoformat()})")
         queue = self.queue
-        keys, buckets, offsets = queue._keys, queue._buckets, queue._offsets
+        keys, tiers, offsets = queue._keys, queue._tiers, queue._offsets
         taken = skipped = 0  # slots passed, events skipped (withdrawn or cancelled)
         stop = False
         # The queue's events are taken here, bucket by bucket (nothing else takes them; `peek`
@@ -384,7 +396,7 @@ class Clock:
             due = key[0]
             if due > until:
                 break
-            bucket = buckets[key]
+            bucket = tiers[key[1]][due]
             # Once per bucket, not per event. Were all its events withdrawn, nothing runs at this
             # instant and the next bucket (or `until`) moves `now` on before anything reads it.
             if due > self.now:
@@ -398,11 +410,12 @@ class Clock:
             try:
                 for fn, arg, owner in zip(taking, taking, taking, strict=False):
                     if owner is not None:
-                        if owner.queued < 0:
+                        queued = owner.queued
+                        if queued < 0:
                             queue._cancelled -= 1
                             skipped += 1
                             continue
-                        owner.queued -= 1
+                        owner.queued = queued - 1
                         fn(arg)
                     elif fn is not None:
                         fn(arg)
@@ -439,8 +452,9 @@ class Clock:
                 taken += end - start
                 queue._held -= (end - start) // 3
                 if end == len(bucket) and keys and keys[0] is key:
-                    del buckets[heapq.heappop(keys)]
-                elif end and buckets.get(key) is bucket:
+                    del tiers[key[1]][due]
+                    heapq.heappop(keys)
+                elif end and tiers[key[1]].get(due) is bucket:
                     offsets[key] = end
             if stop:
                 return taken // 3 - skipped
