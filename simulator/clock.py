@@ -101,25 +101,30 @@ class EventQueue:
 
     :meth:`Clock.advance_to` takes a bucket's events with an iterator over its list (three slots
     a step) and removes nothing while it runs: the slots it has passed are the bucket's taken
-    prefix, settled (off `_held`, the bucket dropped once wholly taken) when it leaves the bucket.
-    Meanwhile `_run` is `(bucket, iterator, where the run started)`, from which what the running
-    bucket has taken is worked out when something asks (:meth:`held`, :meth:`peek`, the sweep).
+    prefix, settled (off the count, the bucket dropped once wholly taken) when it leaves the bucket.
+    Meanwhile `_run` is the bucket, `_taking` the iterator and `_first` where the run started, from
+    which what the running bucket has taken is worked out when something asks (:meth:`held`, :meth:`peek`, the sweep).
     A bucket left part-taken (a halt, an event filed ahead of it, a handler that raised) keeps its
     taken prefix until it runs again; `_offsets` holds that prefix's length by key.
 
     `_moved` is set by whatever may change the heap's head (a new bucket, a bucket dropped, a
     sweep): the event loop looks at the head only after an event that set it."""
 
-    __slots__ = ("_keys", "_tiers", "_held", "_cancelled", "_moved", "_run", "_offsets")
+    __slots__ = ("_keys", "_tiers", "_tally", "_cancelled", "_moved", "_run", "_taking", "_first", "_offsets")
 
     def __init__(self) -> None:
         self._keys: list[tuple[datetime, int]] = []  # a heap of the buckets' keys
         # The buckets by priority, then by instant: `post` finds one with no key tuple to build.
         self._tiers: dict[int, dict[datetime, list[Any]]] = {PRIORITY_WINDOW_END: {}, PRIORITY_NORMAL: {}}
-        self._held = 0  # events in the buckets past their taken prefixes, cancelled ones included
+        # One None per event in the buckets past their taken prefixes, cancelled ones included: a
+        # count kept as a list's length, so that posting adds to it with a list append, where an
+        # int attribute's `+= 1` allocates a new int and frees the old one (counts past 256).
+        self._tally: list[None] = []
         self._cancelled = 0
         self._moved = False
-        self._run: tuple[list[Any], Iterator[Any], int] | None = None
+        self._run: list[Any] | None = None
+        self._taking: Iterator[Any] = iter(())
+        self._first = 0
         self._offsets: dict[tuple[datetime, int], int] = {}
 
     def __getstate__(self) -> dict[str, Any]:
@@ -135,17 +140,18 @@ class EventQueue:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._keys = state["_keys"]
         self._tiers = state["_tiers"]
-        self._held = state["_held"]
+        self._tally = [None] * state["_held"]
         self._cancelled = state["_cancelled"]
         self._moved = False
         self._run = None
+        self._taking = iter(())
+        self._first = 0
         self._offsets = {}
 
     def _start(self, key: tuple[datetime, int], bucket: list[Any]) -> int:
         """Where the events of `bucket` not yet taken start (slots before it are taken)."""
-        run = self._run
-        if run is not None and run[0] is bucket:
-            return len(bucket) - length_hint(run[1])
+        if self._run is bucket:
+            return len(bucket) - length_hint(self._taking)
         return self._offsets.get(key, 0)
 
     def schedule(self, due: datetime, action: Callable[[], None], priority: int = PRIORITY_NORMAL) -> EventHandle:
@@ -181,7 +187,7 @@ class EventQueue:
         bucket.append(fn)
         bucket.append(arg)
         bucket.append(owner)
-        self._held += 1
+        self._tally.append(None)
 
     def withdraw(self, owner: EventOwner) -> None:
         """Drop every event posted for `owner` that has not run, and any posted for it later."""
@@ -193,16 +199,15 @@ class EventQueue:
     def _dropped(self, count: int) -> None:
         self._cancelled += count
         if self._cancelled > 64 and self._cancelled * 2 > self.held():
-            run = self._run
             for priority, tier in self._tiers.items():
                 for due, bucket in list(tier.items()):
                     key = (due, priority)
-                    running = run is not None and run[0] is bucket
+                    running = self._run is bucket
                     start = self._start(key, bucket)
                     kept: list[Any] = []
                     slots = iter(bucket)
                     slots.__setstate__(start)  # type: ignore[attr-defined]
-                    for fn, arg, owner in zip(slots, slots, slots, strict=False):
+                    for fn, arg, owner in zip(slots, slots, slots):  # noqa: B905 (one iterator, three slots a step)
                         if _dead(fn, arg, owner):
                             if fn is None:
                                 arg.queue = None
@@ -224,7 +229,7 @@ class EventQueue:
             tiers = self._tiers
             self._keys[:] = [key for key in self._keys if key[0] in tiers[key[1]]]
             heapq.heapify(self._keys)
-            self._held -= self._cancelled
+            self._forget(self._cancelled)
             self._cancelled = 0
             self._moved = True
 
@@ -241,12 +246,11 @@ class EventQueue:
                     bucket[index + 1].queue = None  # a cancelled handle
                 index += 3
             dropped = (index - start) // 3
-            self._held -= dropped
+            self._forget(dropped)
             self._cancelled -= dropped
             if index < end:
                 if dropped:
-                    run = self._run
-                    if run is not None and run[0] is bucket:
+                    if self._run is bucket:
                         del bucket[start:index]  # after the running iterator: it reads on from there
                     else:
                         self._offsets[key] = index
@@ -260,11 +264,15 @@ class EventQueue:
 
     def held(self) -> int:
         """Events the queue still stores, cancelled ones not yet swept out included."""
-        run = self._run
-        if run is None:
-            return self._held
-        bucket, taking, start = run
-        return self._held - (len(bucket) - length_hint(taking) - start) // 3
+        bucket = self._run
+        if bucket is None:
+            return len(self._tally)
+        return len(self._tally) - (len(bucket) - length_hint(self._taking) - self._first) // 3
+
+    def _forget(self, count: int) -> None:
+        """`count` events left the queue (taken, or dropped as withdrawn)."""
+        if count:
+            del self._tally[-count:]
 
     def __len__(self) -> int:
         return self.held() - self._cancelled
@@ -405,10 +413,11 @@ class Clock:
             start = offsets.pop(key, 0) if offsets else 0
             if start:
                 taking.__setstate__(start)  # type: ignore[attr-defined]
-            queue._run = (bucket, taking, start)
+            queue._run, queue._taking, queue._first = bucket, taking, start
             queue._moved = halt is not None
+            end = -1
             try:
-                for fn, arg, owner in zip(taking, taking, taking, strict=False):
+                for fn, arg, owner in zip(taking, taking, taking):  # noqa: B905 (one iterator, three slots a step)
                     if owner is not None:
                         queued = owner.queued
                         if queued < 0:
@@ -443,14 +452,18 @@ class Clock:
                             break
                         if not keys or keys[0] is not key:
                             break
+                else:
+                    end = len(bucket)  # wholly taken
             finally:
                 # Settle the bucket: what the loop passed leaves the count, and the bucket leaves
                 # the queue once wholly taken (unless a sweep or `peek` dropped it already);
                 # otherwise it keeps its taken prefix until it runs again.
                 queue._run = None
-                end = len(bucket) - length_hint(taking)
-                taken += end - start
-                queue._held -= (end - start) // 3
+                if end < 0:
+                    end = len(bucket) - length_hint(taking)
+                if end > start:
+                    taken += end - start
+                    del queue._tally[(start - end) // 3 :]
                 if end == len(bucket) and keys and keys[0] is key:
                     del tiers[key[1]][due]
                     heapq.heappop(keys)
