@@ -239,21 +239,25 @@ class EventQueue:
         while keys:
             key = keys[0]
             bucket = tiers[key[1]][key[0]]
-            start = index = self._start(key, bucket)
+            start = self._start(key, bucket) if self._run is bucket or self._offsets else 0
             end = len(bucket)
+            if start < end and not _dead(bucket[start], bucket[start + 1], bucket[start + 2]):
+                return key[0]  # the common case: the head event is live
+            index = start
             while index < end and _dead(bucket[index], bucket[index + 1], bucket[index + 2]):
                 if bucket[index] is None:
                     bucket[index + 1].queue = None  # a cancelled handle
                 index += 3
-            dropped = (index - start) // 3
-            self._forget(dropped)
-            self._cancelled -= dropped
-            if index < end:
-                if dropped:
+            if index > start:
+                dropped = (index - start) // 3
+                self._forget(dropped)
+                self._cancelled -= dropped
+                if index < end:
                     if self._run is bucket:
                         del bucket[start:index]  # after the running iterator: it reads on from there
                     else:
                         self._offsets[key] = index
+            if index < end:
                 return key[0]
             del bucket[start:]
             del tiers[key[1]][key[0]]
