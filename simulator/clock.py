@@ -101,11 +101,12 @@ class EventQueue:
 
     :meth:`Clock.advance_to` takes a bucket's events with an iterator over its list (three slots
     a step) and removes nothing while it runs: the slots it has passed are the bucket's taken
-    prefix, settled (off the count, the bucket dropped once wholly taken) when it leaves the bucket.
-    Meanwhile `_run` is the bucket, `_taking` the iterator and `_first` where the run started, from
-    which what the running bucket has taken is worked out when something asks (:meth:`held`, :meth:`peek`, the sweep).
-    A bucket left part-taken (a halt, an event filed ahead of it, a handler that raised) keeps its
-    taken prefix until it runs again; `_offsets` holds that prefix's length by key.
+    prefix, settled (off the count, the bucket dropped once wholly taken) when it leaves the
+    bucket. Meanwhile `_run` is the bucket, `_taking` the iterator and `_first` where the run
+    started, from which what the running bucket has taken is worked out when something asks
+    (:meth:`held`, :meth:`peek`, the sweep). A bucket left part-taken (a halt, an event filed
+    ahead of it, a handler that raised) keeps its taken prefix until it runs again; `_offsets`
+    holds that prefix's length by key.
 
     `_moved` is set by whatever may change the heap's head (a new bucket, a bucket dropped, a
     sweep): the event loop looks at the head only after an event that set it."""
@@ -392,6 +393,8 @@ class Clock:
         if until < self.now:
             raise ClockError(f"clock cannot go backwards (now {self.now.isoformat()}, asked {until.isoformat()})")
         queue = self.queue
+        if queue._run is not None:
+            raise ClockError("advance_to was called from an event handler while the clock is running events")
         keys, tiers, offsets = queue._keys, queue._tiers, queue._offsets
         taken = skipped = 0  # slots passed, events skipped (withdrawn or cancelled)
         stop = False

@@ -217,3 +217,20 @@ def test_a_sweep_in_a_handler_weighs_only_what_still_waits() -> None:
         clock.post(AT + timedelta(seconds=1), seen.append, 1000 + n, owner=owner)
     assert clock.advance_to(AT + timedelta(seconds=1)) == 181
     assert seen == [*range(150), (30, 35), *range(1070, 1100)]
+
+
+def test_a_handler_cannot_advance_the_clock_that_runs_it() -> None:
+    from amps_sim.simulator.clock import ClockError
+
+    clock = Clock(T0)
+    ran: list[int] = []
+
+    def nested(_: object) -> None:
+        ran.append(0)
+        clock.advance_to(AT + timedelta(seconds=1))
+
+    clock.post(AT, nested, None)
+    clock.post(AT, ran.append, 1)
+    with pytest.raises(ClockError):
+        clock.advance_to(AT)
+    assert clock.advance_to(AT) == 1 and ran == [0, 1]
