@@ -111,16 +111,13 @@ class EventQueue:
     `_moved` is set by whatever may change the heap's head (a new bucket, a bucket dropped, a
     sweep): the event loop looks at the head only after an event that set it."""
 
-    __slots__ = ("_keys", "_tiers", "_tally", "_cancelled", "_moved", "_run", "_taking", "_first", "_offsets")
+    __slots__ = ("_keys", "_tiers", "_held", "_cancelled", "_moved", "_run", "_taking", "_first", "_offsets")
 
     def __init__(self) -> None:
         self._keys: list[tuple[datetime, int]] = []  # a heap of the buckets' keys
         # The buckets by priority, then by instant: `post` finds one with no key tuple to build.
         self._tiers: dict[int, dict[datetime, list[Any]]] = {PRIORITY_WINDOW_END: {}, PRIORITY_NORMAL: {}}
-        # One None per event in the buckets past their taken prefixes, cancelled ones included: a
-        # count kept as a list's length, so that posting adds to it with a list append, where an
-        # int attribute's `+= 1` allocates a new int and frees the old one (counts past 256).
-        self._tally: list[None] = []
+        self._held = 0  # events in the buckets past their taken prefixes, cancelled ones included
         self._cancelled = 0
         self._moved = False
         self._run: list[Any] | None = None
@@ -141,7 +138,7 @@ class EventQueue:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._keys = state["_keys"]
         self._tiers = state["_tiers"]
-        self._tally = [None] * state["_held"]
+        self._held = state["_held"]
         self._cancelled = state["_cancelled"]
         self._moved = False
         self._run = None
@@ -188,7 +185,7 @@ class EventQueue:
         bucket.append(fn)
         bucket.append(arg)
         bucket.append(owner)
-        self._tally.append(None)
+        self._held += 1
 
     def withdraw(self, owner: EventOwner) -> None:
         """Drop every event posted for `owner` that has not run, and any posted for it later."""
@@ -230,7 +227,7 @@ class EventQueue:
             tiers = self._tiers
             self._keys[:] = [key for key in self._keys if key[0] in tiers[key[1]]]
             heapq.heapify(self._keys)
-            self._forget(self._cancelled)
+            self._held -= self._cancelled
             self._cancelled = 0
             self._moved = True
 
@@ -251,7 +248,7 @@ class EventQueue:
                 index += 3
             if index > start:
                 dropped = (index - start) // 3
-                self._forget(dropped)
+                self._held -= dropped
                 self._cancelled -= dropped
                 if index < end:
                     if self._run is bucket:
@@ -271,13 +268,8 @@ class EventQueue:
         """Events the queue still stores, cancelled ones not yet swept out included."""
         bucket = self._run
         if bucket is None:
-            return len(self._tally)
-        return len(self._tally) - (len(bucket) - length_hint(self._taking) - self._first) // 3
-
-    def _forget(self, count: int) -> None:
-        """`count` events left the queue (taken, or dropped as withdrawn)."""
-        if count:
-            del self._tally[-count:]
+            return self._held
+        return self._held - (len(bucket) - length_hint(self._taking) - self._first) // 3
 
     def __len__(self) -> int:
         return self.held() - self._cancelled
@@ -470,7 +462,7 @@ class Clock:
                     end = len(bucket) - length_hint(taking)
                 if end > start:
                     taken += end - start
-                    del queue._tally[(start - end) // 3 :]
+                    queue._held -= (end - start) // 3
                 if end == len(bucket) and keys and keys[0] is key:
                     del tiers[key[1]][due]
                     heapq.heappop(keys)
