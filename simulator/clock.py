@@ -1,7 +1,7 @@
 """Virtual time: a clock per tenant and a discrete-event queue.
 
 Nothing here polls. Events wait in `(due, priority, order scheduled)` order (FIFO buckets per
-instant and priority, under a heap of the buckets); advancing the clock pops every event due up
+instant and priority, under a heap of the buckets); advancing the clock takes every event due up
 to the target in order, moving `now` to each event's instant before running it so that handlers
 see the time they were scheduled for. The realtime clock differs only in how it
 learns the target: it maps the host's monotonic clock (passed in) onto virtual time.
