@@ -65,6 +65,10 @@ def failure_for(exc: NativeError, what: str) -> OemFailure:
 # Stored row tuples (by identity) -> the tuple itself and its rows in read-back order, bounded.
 _READ_ORDERS: dict[int, tuple[tuple[Group, ...], tuple[Group, ...]]] = {}
 _READ_ORDERS_KEPT = 1024
+# The entry `read_order` last answered from (or made), one pair replaced whole: a fleet's devices
+# read one stored tuple after another (every push's preflight, every dispatch, every cleanup), so
+# the gateway compares with it before calling `read_order`.
+_last_read: tuple[tuple[Group, ...], tuple[Group, ...]] = ((), ())
 
 
 def read_order(groups: tuple[Group, ...]) -> tuple[Group, ...]:
@@ -74,15 +78,17 @@ def read_order(groups: tuple[Group, ...]) -> tuple[Group, ...]:
     marked with its own action are remembered (those are what devices share, the platform's
     `SHARED_MARK` rows included; a row marked with an action id is one device's). The entry holds
     the stored tuple, so its id is not reused while it is remembered."""
+    global _last_read
     known = _READ_ORDERS.get(id(groups))
     if known is not None and known[0] is groups:
+        _last_read = known
         return known[1]
     reordered = groups[::-1]
     for group in reordered:  # the platform's rows come last in the stored order: first here
         marker = group.action_id
         if marker is not None and marker is not SHARED_MARK:
             return reordered  # a row marked with its own action is one device's: not shared, not kept
-    remember(_READ_ORDERS, id(groups), (groups, reordered), _READ_ORDERS_KEPT)
+    _last_read = remember(_READ_ORDERS, id(groups), (groups, reordered), _READ_ORDERS_KEPT)
     return reordered
 
 
@@ -121,39 +127,62 @@ class FoxessGateway(OemGateway):
         # One v3 scheduler read carries the flag too, so this is one call, not two. The platform
         # reads three times a device-day, so the fast path is written out here:
         # `NativeSession.scheduler_of` and `NativeScheduler.read_back`, with the ledger's own
-        # `count_free` deciding whether the session must admit the call.
+        # `count_free` deciding whether the session must admit the call; its shortest path (the
+        # instant it last counted, under the spec it found unenforced) is inlined first.
         managed = self.managed_device
         device = managed.device
+        scheduler = device.scheduler
         cloud = self.cloud
         clock = cloud._clock
-        scheduler = device.scheduler
+        ledger = cloud.platform_ledger
         try:
-            if scheduler is None or clock is None or not cloud.platform_ledger.count_free(
-                cloud.quotas, clock.now, None, device.serial_number
-            ):
-                scheduler = cloud.platform_session().read_schedule(managed)
-            elif managed.faults.faults:
+            if scheduler is not None and clock is not None and clock.now is ledger.free_now and cloud.quotas is ledger.free_spec:
+                ledger.used += 1
+            elif scheduler is None or clock is None or not ledger.count_free(cloud.quotas, clock.now, None, device.serial_number):
+                return self._read_admitted()
+            if managed.faults.faults:
                 NativeSession.fault(managed)
         except NativeError as exc:
             raise failure_for(exc, "read") from exc
         groups = scheduler.groups
         # The device's read-back order (see NativeScheduler.read_back), as an immutable tuple: the
-        # stored one itself, or its reversed copy (see `read_order`); the caller only reads it
-        # (see OemGateway).
+        # stored one itself, or its reversed copy (see `read_order`, whose last answer is
+        # compared first); the caller only reads it (see OemGateway).
+        if scheduler.readback_reorder:
+            last = _last_read
+            groups = last[1] if last[0] is groups else read_order(groups)
+        return scheduler.enabled, groups
+
+    def _read_admitted(self) -> tuple[bool, Sequence[Group]]:
+        """`read_scheduler` through the platform session, which admits (or refuses) the call."""
+        try:
+            scheduler = self.cloud.platform_session().read_schedule(self.managed_device)
+        except NativeError as exc:
+            raise failure_for(exc, "read") from exc
+        groups = scheduler.groups
         return scheduler.enabled, read_order(groups) if scheduler.readback_reorder else groups
 
     def reads_refused(self) -> bool:
-        # The ledger's own rule, asked as the platform session's admission would ask it.
+        # The ledger's own rule, asked as the platform session's admission would ask it (its first
+        # test, a spec found unenforced, made here without reading the clock's instant).
         cloud = self.cloud
-        return cloud.platform_ledger.spent(cloud.quotas, (cloud._clock or cloud.clock).now)
+        ledger = cloud.platform_ledger
+        if cloud.quotas is ledger.free_spec and cloud._clock is not None:
+            return False
+        return ledger.spent(cloud.quotas, (cloud._clock or cloud.clock).now)
 
     def write_groups(self, groups: Sequence[Group], now: datetime) -> None:
         managed = self.managed_device
         device = managed.device
         cloud = self.cloud
+        ledger = cloud.platform_ledger
         try:
-            # The platform passes the clock's present instant as `now`, so the clock is not read again.
-            if device.scheduler is None or cloud._clock is None or not cloud.platform_ledger.count_free(
+            # The platform passes the clock's present instant as `now`, so the clock is not read
+            # again. `count_free`'s shortest path first, inlined (see `read_scheduler`).
+            if now is ledger.free_now and cloud.quotas is ledger.free_spec and device.scheduler is not None and cloud._clock is not None:
+                ledger.used += 1
+                ledger.last[("scheduler", device.serial_number)] = now
+            elif device.scheduler is None or cloud._clock is None or not ledger.count_free(
                 cloud.quotas, now, "scheduler", device.serial_number
             ):
                 cloud.platform_session().write_schedule(managed, list(groups), now)

@@ -61,6 +61,12 @@ class QuotaLedger:
     # The spec `count_free` last found unenforced (specs are frozen): it is not read again, as a
     # model's field costs more to read than a plain attribute. Not part of the ledger's value.
     free_spec: QuotaSpec | None = field(default=None, compare=False, repr=False)
+    # The instant `count_free` last counted (a UTC instant inside `day_from`..`day_until`): a
+    # call at that very object is inside the day with nothing to compare, as a fleet's calls at
+    # one event's instant are (the platform passes the clock's `now`). Forgotten whenever `_roll`
+    # moves the day's span. Not part of the ledger's value; a ledger from an older snapshot
+    # reads None (the class default) and compares once.
+    free_now: datetime | None = field(default=None, compare=False, repr=False)
 
     def _roll(self, now: datetime) -> None:
         today = now.date()
@@ -70,8 +76,9 @@ class QuotaLedger:
             if self.day_from is None or self.day_from.date() != today:
                 self.day_from = datetime.combine(today, time(), timezone.utc)
                 self.day_until = self.day_from + timedelta(days=1)
+                self.free_now = None
         else:
-            self.day_from = self.day_until = None
+            self.day_from = self.day_until = self.free_now = None
 
     def count_free(self, spec: QuotaSpec, now: datetime, scope: str | None, serial: str) -> bool:
         """Count a call with no quota check to make, when that is all `admit` would do: the spec
@@ -83,9 +90,11 @@ class QuotaLedger:
             if spec.enabled:
                 return False
             self.free_spec = spec
-        day_from = self.day_from
-        if day_from is None or now.tzinfo is not _UTC or not day_from <= now < self.day_until:  # type: ignore[operator]
-            return False
+        if now is not self.free_now:
+            day_from = self.day_from
+            if day_from is None or now.tzinfo is not _UTC or not day_from <= now < self.day_until:  # type: ignore[operator]
+                return False
+            self.free_now = now
         self.used += 1
         if scope is not None:
             self.last[(scope, serial)] = now
