@@ -39,6 +39,7 @@ _DAY = timedelta(days=1)
 _SHIFTS = tuple(timedelta(days=n) for n in range(64))
 # The imperative drive a device starts with; a Drive is immutable, so every device shares it.
 _SELF_USE = Drive("SelfUse")
+_UTC = timezone.utc
 # A device never read integrates its writes once this many are pending.
 _PENDING_KEPT = 16
 _PENDING_VALUES = 3 * _PENDING_KEPT  # three values a cut (see Device._cuts)
@@ -465,19 +466,17 @@ class Device:
     def _record(self, now: datetime) -> None:
         """A write at `now`: cut the timeline there, the present settings ending at it. Nothing is
         integrated until something reads the SoC, or the pending timeline is long."""
-        if now.tzinfo is not timezone.utc:
+        if now.tzinfo is not _UTC:
             now = as_utc(now)
         cuts = self._cuts
         if now <= (cuts[-3] if cuts else self.battery.updated_at):
             return  # the write takes effect from a cut already made: nothing ran in between
         scheduler = self.scheduler
-        cuts.append(now)
-        cuts.append(self.imperative)
         # The scheduler's key of its rows, as `_live` takes it (inlined: this runs at every write).
         if scheduler is None or not scheduler.enabled:
-            cuts.append(None)
+            cuts += (now, self.imperative, None)
         else:
-            cuts.append(scheduler.physics if scheduler.physics_of is scheduler.groups else scheduler.physics_key())
+            cuts += (now, self.imperative, scheduler.physics if scheduler.physics_of is scheduler.groups else scheduler.physics_key())
         if len(cuts) >= _PENDING_VALUES:
             self._replay()
 
@@ -650,11 +649,22 @@ class Device:
         self.imperative = drive
 
     def replace_groups(self, groups: Iterable[Group], now: datetime) -> None:
-        if self.scheduler is None:
+        scheduler = self.scheduler
+        if scheduler is None:
             raise ValueError(f"device {self.id} has no native scheduler")
-        self._record(now)
+        # `_record(now)`, written out: the platform writes rows twice a device-day.
+        if now.tzinfo is not _UTC:
+            now = as_utc(now)
+        cuts = self._cuts
+        if now > (cuts[-3] if cuts else self.battery.updated_at):
+            if scheduler.enabled:
+                cuts += (now, self.imperative, scheduler.physics if scheduler.physics_of is scheduler.groups else scheduler.physics_key())
+            else:
+                cuts += (now, self.imperative, None)
+            if len(cuts) >= _PENDING_VALUES:
+                self._replay()
         try:
-            self.scheduler.replace(groups)
+            scheduler.replace(groups)
         except NativeError:
             # Nothing changed; a refusal is rare, so the device settles to it as it did before
             # writes were lazy (a caller inspecting the refusal sees the SoC at the write).
