@@ -276,6 +276,24 @@ def shared_rows(groups: Iterable[Group]) -> tuple[Group, ...]:
     return shared
 
 
+# The row set a scheduler stored last after validating it (or finding it validated), its rules'
+# table and its physics, replaced whole: the platform writes one merged tuple to a fleet's devices
+# in a row (`Platform._merged`), so each device after the first stores it with no lookup by value.
+# The tuple is held, so its identity names it; only a set devices may share is held (no row in it
+# marked with its own action: see `_shareable`), so no scheduler keeps a row of its own alive.
+_last_valid: tuple[tuple[Group, ...], _ValidSets | None, tuple[Physics, ...]] = ((), None, ())
+
+
+def _shareable(groups: tuple[Group, ...]) -> bool:
+    """Whether no row of `groups` carries its own action's marker (a row marked with one is one
+    device's; unmarked rows and the platform's `SHARED_MARK` rows are what devices share)."""
+    for group in groups:
+        marker = group.action_id
+        if marker is not None and marker is not SHARED_MARK:
+            return False
+    return True
+
+
 def _sorted_physics(groups: tuple[Group, ...]) -> tuple[Physics, ...]:
     return tuple(sorted(map(_PHYSICS, groups), key=_FIRST))
 
@@ -389,6 +407,7 @@ class NativeScheduler:
 
     def replace(self, groups: Iterable[Group]) -> None:
         """Store `groups` as the whole list, or nothing at all when any rule fails."""
+        global _last_valid
         stored = tuple(groups)
         previous = self._previous
         if len(stored) == len(previous) and all(map(is_, stored, previous)):
@@ -396,8 +415,14 @@ class NativeScheduler:
             # the same rules then, and rows are immutable. Its tuple and physics serve again.
             stored, physics = previous, self._previous_physics
         else:
-            known = self._valid_sets.get(tuple(map(_PLAIN_ROW, stored)))  # validate's first step, inlined
-            physics = self.validate(stored) if known is None else known
+            last = _last_valid
+            if last[0] is stored and last[1] is self._valid_sets:
+                physics = last[2]  # the tuple a scheduler of these rules stored last (see `_last_valid`)
+            else:
+                known = self._valid_sets.get(tuple(map(_PLAIN_ROW, stored)))  # validate's first step, inlined
+                physics = self.validate(stored) if known is None else known
+                if _shareable(stored):
+                    _last_valid = (stored, self._valid_sets, physics)
         marked_rows = self.marked_rows
         if marked_rows:
             for at in range(len(marked_rows) - 1, -1, -1):
