@@ -424,7 +424,16 @@ class NativeScheduler:
                 if _shareable(stored):
                     _last_valid = (stored, self._valid_sets, physics)
         marked_rows = self.marked_rows
-        if marked_rows:
+        if len(marked_rows) == 1:
+            # One marked row, as a device holding one window's row has (its cleanup drops it).
+            row = marked_rows[0]
+            for group in stored:
+                if group is row:
+                    break
+            else:
+                marked_rows.clear()
+                self.marked.clear()
+        elif marked_rows:
             for at in range(len(marked_rows) - 1, -1, -1):
                 row = marked_rows[at]
                 for group in stored:
@@ -446,10 +455,12 @@ class NativeScheduler:
         """Record that `action_id` wrote these stored shared rows on this device."""
         marked_rows, marked = self.marked_rows, self.marked
         for row in rows:
-            for at, held in enumerate(marked_rows):
+            at = 0  # counted by hand: an enumerate costs more than the one or two rows it would count
+            for held in marked_rows:
                 if held is row:
                     marked[at] = action_id
                     break
+                at += 1
             else:
                 marked_rows.append(row)
                 marked.append(action_id)
@@ -460,9 +471,11 @@ class NativeScheduler:
         marker = group.action_id
         if marker is not SHARED_MARK:
             return marker
-        for at, row in enumerate(self.marked_rows):
+        at = 0  # counted by hand (see `mark`)
+        for row in self.marked_rows:
             if row is group:
                 return self.marked[at]
+            at += 1
         return None
 
     def row_views(self) -> list[dict[str, Any]]:

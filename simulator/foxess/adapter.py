@@ -130,15 +130,18 @@ class FoxessGateway(OemGateway):
         # `count_free` deciding whether the session must admit the call; its shortest path (the
         # instant it last counted, under the spec it found unenforced) is inlined first.
         managed = self.managed_device
-        device = managed.device
-        scheduler = device.scheduler
+        scheduler = managed.device.scheduler
         cloud = self.cloud
         clock = cloud._clock
         ledger = cloud.platform_ledger
         try:
             if scheduler is not None and clock is not None and clock.now is ledger.free_now and cloud.quotas is ledger.free_spec:
                 ledger.used += 1
-            elif scheduler is None or clock is None or not ledger.count_free(cloud.quotas, clock.now, None, device.serial_number):
+            elif (
+                scheduler is None
+                or clock is None
+                or not ledger.count_free(cloud.quotas, clock.now, None, managed.device.serial_number)
+            ):
                 return self._read_admitted()
             if managed.faults.faults:
                 NativeSession.fault(managed)
