@@ -305,6 +305,10 @@ def _describe(group: Group) -> str:
 class NativeScheduler:
     """The flag plus the stored group list, in slot order."""
 
+    # A scheduler restored from a snapshot taken before `boundaries` was keyed reads None here
+    # and makes its boundaries once.
+    _boundaries_of: tuple[Physics, ...] | None = None
+
     def __init__(
         self,
         max_group_count: int,
@@ -325,7 +329,9 @@ class NativeScheduler:
         # Who last switched the flag, as rows carry who wrote them (None: as the device was built).
         self.flag_owner: str | None = None
         self.groups: tuple[Group, ...] = ()
-        self._boundaries: list[int] | None = []
+        # `boundaries()`, and the physics key it was made from (see `boundaries`).
+        self._boundaries: list[int] = []
+        self._boundaries_of: tuple[Physics, ...] | None = None
         # The stored rows' physics sorted by start, and the `groups` it was made from (a device
         # makes its regime from it; see `physics_key`).
         self.physics: tuple[Physics, ...] = ()
@@ -424,7 +430,9 @@ class NativeScheduler:
                 if _shareable(stored):
                     _last_valid = (stored, self._valid_sets, physics)
         marked_rows = self.marked_rows
-        if len(marked_rows) == 1:
+        if not marked_rows:
+            pass
+        elif len(marked_rows) == 1:
             # One marked row, as a device holding one window's row has (its cleanup drops it).
             row = marked_rows[0]
             for group in stored:
@@ -433,7 +441,7 @@ class NativeScheduler:
             else:
                 marked_rows.clear()
                 self.marked.clear()
-        elif marked_rows:
+        else:
             for at in range(len(marked_rows) - 1, -1, -1):
                 row = marked_rows[at]
                 for group in stored:
@@ -449,7 +457,6 @@ class NativeScheduler:
             self._previous = self._previous_physics = ()
         self.groups = self.physics_of = stored
         self.physics = physics
-        self._boundaries = None  # computed when asked for
 
     def mark(self, rows: Iterable[Group], action_id: str) -> None:
         """Record that `action_id` wrote these stored shared rows on this device."""
@@ -515,8 +522,10 @@ class NativeScheduler:
 
     def boundaries(self) -> list[int]:
         """Minutes of day at which the covering group may change."""
-        if self._boundaries is None:
-            groups = self.groups
-            marks = {g.start for g in groups} | {g.end + 1 for g in groups if g.end + 1 < MINUTES_PER_DAY}
-            self._boundaries = sorted(marks)
+        # Made from the rows' physics (their starts and ends) and kept with the key it was made
+        # from, so a write has nothing to forget, and no row is held by it.
+        physics = self.physics_key()
+        if self._boundaries_of is not physics:
+            marks = {p[0] for p in physics} | {p[1] + 1 for p in physics if p[1] + 1 < MINUTES_PER_DAY}
+            self._boundaries, self._boundaries_of = sorted(marks), physics
         return self._boundaries

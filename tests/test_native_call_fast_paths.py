@@ -188,6 +188,17 @@ def test_marks_go_with_their_rows_whether_one_or_several() -> None:
     assert scheduler.marked_rows == [] and scheduler.marked == [] and scheduler.action_of(noon) is None
 
 
+def test_boundaries_follow_the_rows_stored() -> None:
+    scheduler = _sched()
+    assert scheduler.boundaries() == []
+    scheduler.replace([Group(60, 119, "ForceCharge", "amps"), Group(1320, 1439, "Backup", "homeowner_app")])
+    assert scheduler.boundaries() == [60, 120, 1320]
+    scheduler.replace([Group(420, 539, "Backup", "homeowner_app")])
+    assert scheduler.boundaries() == [420, 540]
+    scheduler.groups = (Group(0, 29, "Backup", "homeowner_app"),)  # set without `replace`
+    assert scheduler.boundaries() == [0, 30]
+
+
 # --- the cut a row write records ---------------------------------------------------------------
 
 
