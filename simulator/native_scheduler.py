@@ -462,13 +462,15 @@ class NativeScheduler:
         """Record that `action_id` wrote these stored shared rows on this device."""
         marked_rows, marked = self.marked_rows, self.marked
         for row in rows:
-            at = 0  # counted by hand: an enumerate costs more than the one or two rows it would count
-            for held in marked_rows:
-                if held is row:
-                    marked[at] = action_id
-                    break
-                at += 1
-            else:
+            if marked_rows:
+                for at, held in enumerate(marked_rows):
+                    if held is row:
+                        marked[at] = action_id
+                        break
+                else:
+                    marked_rows.append(row)
+                    marked.append(action_id)
+            else:  # none held, as a window's dispatch finds (its cleanup dropped the last): no walk
                 marked_rows.append(row)
                 marked.append(action_id)
 
@@ -478,11 +480,13 @@ class NativeScheduler:
         marker = group.action_id
         if marker is not SHARED_MARK:
             return marker
-        at = 0  # counted by hand (see `mark`)
-        for row in self.marked_rows:
-            if row is group:
-                return self.marked[at]
-            at += 1
+        marked_rows = self.marked_rows
+        if marked_rows:
+            if marked_rows[0] is group:  # the one row a device running one window has marked
+                return self.marked[0]
+            for at, row in enumerate(marked_rows):
+                if row is group:
+                    return self.marked[at]
         return None
 
     def row_views(self) -> list[dict[str, Any]]:
