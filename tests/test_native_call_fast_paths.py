@@ -199,6 +199,23 @@ def test_boundaries_follow_the_rows_stored() -> None:
     assert scheduler.boundaries() == [0, 30]
 
 
+def test_rows_without_an_action_are_those_action_of_does_not_name_it_for() -> None:
+    home = Group(420, 539, "Backup", "homeowner_app")
+    night = Group(60, 119, "ForceCharge", "amps", SHARED_MARK, max_soc=90)
+    noon = Group(720, 779, "ForceDischarge", "amps", SHARED_MARK, fd_soc=30)
+    own = Group(1200, 1259, "Feedin", "amps", "act_1")
+    lookalike = Group(1300, 1319, "Feedin", "partner", "amps:shared")  # a client's text, not the marker
+    scheduler = _sched()
+    scheduler.replace([home, night, noon, own, lookalike])
+    scheduler.mark([night], "act_1")
+    scheduler.mark([noon], "act_2")
+    for action_id in ("act_1", "act_2", "act_3", "amps:shared"):
+        expected = [g for g in scheduler.groups if scheduler.action_of(g) != action_id]
+        assert scheduler.rows_without(reversed(scheduler.groups), action_id) == expected[::-1]
+    assert scheduler.rows_without(scheduler.groups, "act_1") == [home, noon, lookalike]
+    assert scheduler.rows_without(scheduler.groups, "amps:shared") == [home, night, noon, own]
+
+
 # --- the cut a row write records ---------------------------------------------------------------
 
 
