@@ -305,8 +305,8 @@ def _describe(group: Group) -> str:
 class NativeScheduler:
     """The flag plus the stored group list, in slot order."""
 
-    # A scheduler restored from a snapshot taken before `boundaries` was keyed reads None here
-    # and makes its boundaries once.
+    # The physics key `boundaries()` last made its list from: None until asked (and in a scheduler
+    # restored from a snapshot taken before it was kept), so the list is made then.
     _boundaries_of: tuple[Physics, ...] | None = None
 
     def __init__(
@@ -329,9 +329,9 @@ class NativeScheduler:
         # Who last switched the flag, as rows carry who wrote them (None: as the device was built).
         self.flag_owner: str | None = None
         self.groups: tuple[Group, ...] = ()
-        # `boundaries()`, and the physics key it was made from (see `boundaries`).
-        self._boundaries: list[int] = []
-        self._boundaries_of: tuple[Physics, ...] | None = None
+        # `boundaries()` once asked for (None before: no list per scheduler until then), made
+        # from the physics key `_boundaries_of` (a class-level None until then).
+        self._boundaries: list[int] | None = None
         # The stored rows' physics sorted by start, and the `groups` it was made from (a device
         # makes its regime from it; see `physics_key`).
         self.physics: tuple[Physics, ...] = ()
@@ -541,7 +541,9 @@ class NativeScheduler:
         # Made from the rows' physics (their starts and ends) and kept with the key it was made
         # from, so a write has nothing to forget, and no row is held by it.
         physics = self.physics_key()
-        if self._boundaries_of is not physics:
+        boundaries = self._boundaries
+        if boundaries is None or self._boundaries_of is not physics:
             marks = {p[0] for p in physics} | {p[1] + 1 for p in physics if p[1] + 1 < MINUTES_PER_DAY}
-            self._boundaries, self._boundaries_of = sorted(marks), physics
-        return self._boundaries
+            boundaries = self._boundaries = sorted(marks)
+            self._boundaries_of = physics
+        return boundaries
