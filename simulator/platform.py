@@ -684,13 +684,7 @@ class Platform:
             enabled, current = gateway.read_scheduler()
             scheduler = managed.device.scheduler
             assert scheduler is not None  # a window's cleanup runs only where its rows were written
-            action_of = scheduler.action_of
-            # `action_of(g) != action_id`, asked only of shared rows: a row's own marker (None
-            # for a foreign row) is its answer.
-            remaining = [
-                g for g in current
-                if g.action_id is None or (g.action_id if g.action_id is not SHARED_MARK else action_of(g)) != action_id
-            ]
+            remaining = scheduler.rows_without(current, action_id)
             if len(remaining) != len(current):
                 gateway.write_groups(remaining, now)
             written = self.rows_written.get(device_id)
