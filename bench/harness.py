@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-_SUMMARY = re.compile(r"in ([0-9.]+) s · spec validation ([0-9.]+) s over (\d+) responses \((\d+)% of the run\)")
+_SUMMARY = re.compile(r"in ([0-9.]+) s · spec validation ([0-9.]+) s over (\d+) responses \(([0-9.]+)% of the run\)")
 
 
 def timed_run(paths: list[str], jobs: int) -> tuple[float, float]:
@@ -45,9 +45,9 @@ def main() -> None:
                 shares.append(share)
         speedups.append(walls[1] / walls[args.jobs])
         print(f"  pair {pair + 1}: one process {walls[1]:.2f} s, --jobs {args.jobs} {walls[args.jobs]:.2f} s, "
-              f"speed-up {speedups[-1]:.2f}x; validation {shares[-1]:.0f}% of the one-process run", flush=True)
+              f"speed-up {speedups[-1]:.2f}x; validation {shares[-1]:.1f}% of the one-process run", flush=True)
     print(f"amps-sim run --jobs {args.jobs}: median speed-up {statistics.median(speedups):.2f}x "
-          f"(range {min(speedups):.2f}-{max(speedups):.2f}); spec validation median {statistics.median(shares):.0f}% of the run")
+          f"(range {min(speedups):.2f}-{max(speedups):.2f}); spec validation median {statistics.median(shares):.1f}% of the run")
 
 
 if __name__ == "__main__":
