@@ -248,6 +248,9 @@ class _Passing(_SeqList):
 
     def remove(self, seq: int) -> None:
         items = self.items
+        if items and items[0] == seq:
+            items.popleft()  # the oldest, as actions usually leave
+            return
         at = bisect_left(items, seq)
         if at < len(items) and items[at] == seq:
             del items[at]
@@ -328,7 +331,6 @@ class ActionBook:
         self._scheduled: deque[int] = tenant.by_state["scheduled"].items  # type: ignore[assignment]
         self._acknowledged: deque[int] = tenant.by_state["acknowledged"].items  # type: ignore[assignment]
         self._completed = tenant.done
-        self._passing = {"scheduled": self._scheduled, "acknowledged": self._acknowledged}
 
     def __contains__(self, action_id: object) -> bool:
         return action_id in self.by_id
@@ -400,26 +402,14 @@ class ActionBook:
                 return
         if old == state:
             return
-        # Any other move, in any direction (a cancel, a failure, a move out of turn).
+        # Any other move, in any direction (a cancel, a failure, a move out of turn): out of the
+        # old state's tenant list (from its head when the action is the oldest there, else found
+        # by bisection) and into the new state's (appended when it is the newest there).
         action.state = state
         seq = action.seq
         tenant = self.tenant
-        # Out of the old state's tenant list: from its head when the action is the oldest there
-        # (a deque's popleft), else found by bisection.
-        passing = self._passing.get(old)
-        if passing is not None and passing[0] == seq:
-            passing.popleft()
-        else:
-            tenant.by_state[old].remove(seq)
-        # Into the new state's: usually the newest there, so appended.
-        into = tenant.by_state.get(state)
-        if into is None:
-            into = tenant.listed(state)
-        joined = into.items
-        if not joined or joined[-1] < seq:
-            joined.append(seq)
-        else:
-            into.add(seq)
+        tenant.by_state[old].remove(seq)
+        tenant.listed(state).add(seq)
         # The device's scope: its open actions, and a list per terminal state.
         scope = self.devices[action.device_id]
         if old in NON_TERMINAL:
@@ -440,14 +430,7 @@ class ActionBook:
                 opened.insert(at, action)
                 return
         # Into a terminal state's list: usually the newest there, so appended.
-        ended_in = scope.by_state.get(state)
-        if ended_in is None:
-            ended_in = scope.listed(state)
-        items = ended_in.items
-        if not items or items[-1] < seq:
-            items.append(seq)
-        else:
-            ended_in.add(seq)
+        scope.listed(state).add(seq)
 
     def has_open(self, device_id: str) -> bool:
         """Whether the device has any non-terminal action (what a push could conflict with)."""

@@ -277,15 +277,10 @@ class Platform:
             if drive_args[1] != 0:  # a zero power is not remembered (see `_drive`)
                 remember(self._windows_pushed, key, window, _MEMO_LIMIT)
         drive: Drive = window[2]
-        # `_optional_read`, inline (once a push): unreadable now, the dispatch-time merge still
-        # guards the write.
-        gateway = managed.gateway
-        if gateway.reads_refused():
-            return drive
-        try:
-            current = gateway.read_scheduler()[1]
-        except OemFailure:
-            return drive
+        read = self._optional_read(managed)
+        if read is None:
+            return drive  # unreadable now: the dispatch-time merge still guards the write
+        current = read[1]
         slot_aware, limit = device.traits.slot_aware_merge, scheduler.max_group_count
         last = window[1]  # the window's last merge (see `_merge`)
         if last is None or last[0] is not current or last[1] != replace or last[2] != slot_aware or last[3] != limit:
